@@ -1,0 +1,73 @@
+//! The HTML document, head tags and the router.
+
+use leptos::prelude::*;
+use leptos_meta::{Meta, MetaTags, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{Route, Router, Routes},
+};
+
+use crate::{ide::IdePage, not_found::NotFound};
+
+/// URLs of the built static assets the document links to. The server works them out at
+/// startup from the build's hash manifest, so content-hashed names can be cached forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteAssets {
+    /// The application stylesheet, e.g. `/pkg/codepod.1a2b3c.css`.
+    pub stylesheet: String,
+}
+
+impl Default for SiteAssets {
+    fn default() -> Self {
+        Self {
+            stylesheet: "/pkg/codepod.css".to_owned(),
+        }
+    }
+}
+
+/// The whole HTML document, rendered on the server for every page request.
+pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="dark light" />
+                <meta name="theme-color" media="(prefers-color-scheme: dark)" content="#1e1f24" />
+                <meta name="theme-color" media="(prefers-color-scheme: light)" content="#f6f7f9" />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="icon" type="image/png" sizes="192x192" href="/icons/icon-192.png" />
+                <link rel="apple-touch-icon" href="/icons/icon-192.png" />
+                <link rel="stylesheet" id="codepod-style" href=assets.stylesheet />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The root component: head metadata and the routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title formatter=|page: String| {
+            if page.is_empty() {
+                model::PRODUCT_NAME.to_owned()
+            } else {
+                format!("{page} · {}", model::PRODUCT_NAME)
+            }
+        } />
+        <Meta name="description" content="Codepod: a Python IDE in your browser, with a real terminal in an isolated sandbox." />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=StaticSegment("") view=IdePage />
+            </Routes>
+        </Router>
+    }
+}

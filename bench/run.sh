@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Benchmarks for docs/benchmarks.md. Prints p50/p99 and throughput; never asserts a timing.
+#
+#   bench/run.sh            everything below
+#   bench/run.sh bundle     size of the release hydrate bundle (raw / gzip / brotli)
+#   bench/run.sh ssr        SSR page throughput and latency under load (wrk)
+#
+# Needs a release site (`./x build --release`); builds a release server itself.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+
+what="${1:-all}"
+
+machine() {
+  echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+  echo "kernel: $(uname -r); rustc: $(rustc --version | cut -d' ' -f2)"
+}
+
+kib() { awk -v bytes="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", bytes / 1024 }'; }
+
+bundle() {
+  local hash wasm js css
+  hash="$CARGO_TARGET_DIR/debug/hash.txt"
+  [[ -f "$hash" ]] || die "no site built; run ./x build --release"
+  wasm="$SITE_DIR/pkg/codepod.$(awk '/^wasm:/ {print $2}' "$hash").wasm"
+  js="$SITE_DIR/pkg/codepod.$(awk '/^js:/ {print $2}' "$hash").js"
+  css="$SITE_DIR/pkg/codepod.$(awk '/^css:/ {print $2}' "$hash").css"
+  printf '%-8s %10s %10s %10s\n' file raw gzip brotli
+  for file in "$wasm" "$js" "$css"; do
+    printf '%-8s %8sKiB %8sKiB %8sKiB\n' "${file##*.}" "$(kib "$file")" "$(kib "$file.gz")" "$(kib "$file.br")"
+  done
+  if [[ -f "$SITE_DIR/vendor/manifest.json" ]]; then
+    echo "vendor (loaded separately, not in the wasm):"
+    for file in $(node -e 'for (const f of Object.values(require(process.argv[1]))) console.log(f)' "$SITE_DIR/vendor/manifest.json"); do
+      printf '  %-32s %8sKiB raw %8sKiB brotli\n' "$file" \
+        "$(kib "$SITE_DIR/vendor/$file")" "$(kib "$SITE_DIR/vendor/$file.br")"
+    done
+  fi
+}
+
+ssr() {
+  command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)"
+  say "building a release server"
+  cargo build --release -p server --bin codepod --quiet
+  cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
+  local port=3199 data pid
+  data=$(mktemp -d)
+  CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
+    "$CARGO_TARGET_DIR/release/codepod" &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' RETURN
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  for connections in 1 32; do
+    echo "GET / with $connections connection(s), 2 wrk threads, 15 s (server and wrk share the 2 cores):"
+    wrk -t2 -c"$connections" -d15s --latency "http://127.0.0.1:$port/" |
+      awk '/Requests\/sec/ {print "  requests/s " $2} / 50%/ {print "  p50 " $2} / 99%/ {print "  p99 " $2}'
+  done
+}
+
+machine
+case "$what" in
+  bundle) bundle ;;
+  ssr) ssr ;;
+  all) bundle; ssr ;;
+  *) die "unknown benchmark $what" ;;
+esac

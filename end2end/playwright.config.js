@@ -1,0 +1,52 @@
+// Playwright drives Debian's Chromium (/usr/bin/chromium); it never downloads a browser.
+// scripts/test.sh builds the server and the site, then runs this with CODEPOD_BIN and
+// CODEPOD_SITE_DIR set. Screenshots go to end2end/artifacts/.
+import { defineConfig } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const port = Number(process.env.CODEPOD_E2E_PORT ?? 3111);
+const bin = process.env.CODEPOD_BIN ?? '../target/debug/codepod';
+const dataDir = mkdtempSync(join(tmpdir(), 'codepod-e2e-'));
+
+export default defineConfig({
+  testDir: './tests',
+  outputDir: './artifacts/results',
+  timeout: 60_000,
+  retries: 0,
+  workers: 1,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    browserName: 'chromium',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+  },
+  webServer: {
+    command: bin,
+    url: `http://127.0.0.1:${port}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      CODEPOD_LISTEN: `127.0.0.1:${port}`,
+      CODEPOD_DATA_DIR: dataDir,
+      CODEPOD_SITE_DIR: process.env.CODEPOD_SITE_DIR ?? '../target/site',
+      CODEPOD_LOG: 'warn',
+    },
+  },
+});

@@ -1,0 +1,67 @@
+// The IDE shell: rendered on the server, then hydrated into a working page.
+import { expect, test } from '@playwright/test';
+
+const artifacts = new URL('../artifacts/', import.meta.url).pathname;
+
+test('the shell is server-rendered, hydrates, and its panels respond', async ({ page }) => {
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+
+  await page.goto('/');
+  await expect(page).toHaveTitle('Codepod');
+  await expect(page.locator('.topbar')).toBeVisible();
+  await expect(page.locator('.sidebar')).toBeVisible();
+  await expect(page.locator('.editor')).toBeVisible();
+  await expect(page.locator('.statusbar')).toContainText('sqlite');
+
+  // Only the wasm bundle can flip this: it proves hydration ran.
+  await expect(page.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.status-right')).toHaveText('ready');
+
+  const terminal = page.locator('.terminal-panel');
+  await expect(terminal).toBeVisible();
+  await page.screenshot({ path: `${artifacts}shell.png` });
+  // The theme follows the OS: the same page in dark mode.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await expect(page.locator('body')).toHaveCSS('background-color', 'rgb(30, 31, 36)');
+  await page.screenshot({ path: `${artifacts}shell-dark.png` });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await expect(page.locator('body')).toHaveCSS('background-color', 'rgb(246, 247, 249)');
+
+  // The button works only after hydration.
+  await page.click('#toggle-terminal');
+  await expect(terminal).toBeHidden();
+  await expect(page.locator('#toggle-terminal')).toHaveAttribute('aria-pressed', 'false');
+
+  // So does the keyboard shortcut.
+  await page.keyboard.press('Control+Backquote');
+  await expect(terminal).toBeVisible();
+
+  await page.click('#toggle-sidebar');
+  await expect(page.locator('.sidebar')).toBeHidden();
+  await page.screenshot({ path: `${artifacts}shell-toggled.png` });
+
+  expect(errors).toEqual([]);
+});
+
+test('an unknown address shows the 404 page with a 404 status', async ({ page }) => {
+  const response = await page.goto('/no/such/page');
+  expect(response.status()).toBe(404);
+  await expect(page.locator('h1')).toHaveText('404 · Not found');
+  await page.screenshot({ path: `${artifacts}not-found.png` });
+});
+
+test('the web app manifest and icons are served', async ({ request }) => {
+  const manifest = await request.get('/manifest.webmanifest');
+  expect(manifest.ok()).toBeTruthy();
+  const body = await manifest.json();
+  expect(body.display).toBe('standalone');
+  for (const icon of body.icons) {
+    const response = await request.get(icon.src);
+    expect(response.ok(), icon.src).toBeTruthy();
+    expect(response.headers()['content-type']).toBe('image/png');
+  }
+});

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds the `codepod` server and the site it serves, the same steps `cargo leptos build`
+# takes, with only cargo, wasm-bindgen and wasm-opt (so CI needs no cargo-leptos):
+#
+#   1. the server binary (ssr)              -> $CARGO_TARGET_DIR/<profile>/codepod
+#   2. the hydrate wasm, through wasm-bindgen (and wasm-opt for --release)
+#   3. content-hashed names, hash.txt beside the server binary (as cargo-leptos writes it)
+#   4. brotli + gzip twins of the js, wasm and css
+#   5. public/ copied into the site root, vendor bundles under /vendor
+#
+#   scripts/build.sh [--release] [--site-only]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+release=false
+site_only=false
+for arg in "$@"; do
+  case "$arg" in
+    --release) release=true ;;
+    --site-only) site_only=true ;;
+    *) die "unknown option $arg" ;;
+  esac
+done
+
+# The server is a debug build in both modes: it builds in a fraction of the time and shares
+# the test suite's cache; --release optimises what users download, the wasm.
+server_dir="$CARGO_TARGET_DIR/debug"
+if $release; then
+  wasm_profile=(--profile wasm-release)
+  wasm_dir="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release"
+else
+  wasm_profile=()
+  wasm_dir="$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug"
+fi
+
+if ! $site_only; then
+  say "building the server"
+  cargo build -p server --bin codepod
+fi
+
+say "building the hydrate bundle"
+cargo build -p frontend --lib --target wasm32-unknown-unknown "${wasm_profile[@]}"
+
+stage="$SITE_DIR/.pkg-stage"
+rm -rf "$stage"
+mkdir -p "$stage"
+wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name codepod "$wasm_dir/frontend.wasm"
+mv "$stage/codepod_bg.wasm" "$stage/codepod.wasm"
+if $release; then
+  say "optimising the wasm with wasm-opt"
+  # The features rustc's wasm32 output uses by default; wasm-opt must be told to keep them.
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$stage/codepod.opt.wasm" "$stage/codepod.wasm"
+  mv "$stage/codepod.opt.wasm" "$stage/codepod.wasm"
+fi
+cat "$ROOT"/style/*.css >"$stage/codepod.css"
+
+# Content hashes: the names change when the bytes do, so browsers may cache them forever.
+short_hash() { sha256sum "$1" | cut -c1-16; }
+js_hash=$(short_hash "$stage/codepod.js")
+wasm_hash=$(short_hash "$stage/codepod.wasm")
+css_hash=$(short_hash "$stage/codepod.css")
+mv "$stage/codepod.js" "$stage/codepod.$js_hash.js"
+mv "$stage/codepod.wasm" "$stage/codepod.$wasm_hash.wasm"
+mv "$stage/codepod.css" "$stage/codepod.$css_hash.css"
+node "$ROOT/scripts/precompress.mjs" "$stage"
+
+rm -rf "$SITE_DIR/pkg"
+mv "$stage" "$SITE_DIR/pkg"
+printf 'js: %s\nwasm: %s\ncss: %s\n' "$js_hash" "$wasm_hash" "$css_hash" >"$server_dir/hash.txt.new"
+mv "$server_dir/hash.txt.new" "$server_dir/hash.txt"
+
+cp -R "$ROOT/public/." "$SITE_DIR/"
+"$ROOT/scripts/build-vendor.sh" "$SITE_DIR/vendor"
+
+wasm_file="$SITE_DIR/pkg/codepod.$wasm_hash.wasm"
+say "site ready in $SITE_DIR: wasm $(stat -c %s "$wasm_file") B raw, $(stat -c %s "$wasm_file.br") B brotli"

@@ -1,0 +1,22 @@
+# Shared helpers for the scripts in this folder. Sourced, not executed.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# cargo-leptos sets this for every build; setting it everywhere keeps our builds and
+# `cargo leptos` sharing one cache, and names the files under /pkg `codepod.*`.
+export LEPTOS_OUTPUT_NAME=codepod
+export PATH="$HOME/.cargo/bin:$ROOT/vendor/node_modules/.bin:$PATH"
+SITE_DIR="$CARGO_TARGET_DIR/site"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Runs a command and prints how long it took, for docs/benchmarks.md.
+timed() {
+  local label="$1"; shift
+  local start end
+  start=$(date +%s)
+  "$@"
+  end=$(date +%s)
+  say "$label took $((end - start)) s"
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs whatever the project needs and is missing; fast when everything is present.
+#
+#   scripts/setup.sh          what building, running and testing need
+#   scripts/setup.sh --dev    also cargo-leptos, for `cargo leptos watch` (a ~35 min compile)
+#
+# Every tool comes from a package registry (Debian, crates.io, npm); nothing downloads a
+# binary from anywhere else. docs/development.md explains each choice.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+want_dev=false
+[[ "${1:-}" == "--dev" ]] && want_dev=true
+
+# --- Debian packages -------------------------------------------------------------------
+apt_missing=()
+command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
+[[ -x /usr/bin/chromium ]] || apt_missing+=(chromium)
+command -v node >/dev/null || apt_missing+=(nodejs)
+command -v npm >/dev/null || apt_missing+=(npm)
+command -v pg_ctlcluster >/dev/null || apt_missing+=(postgresql)
+if ((${#apt_missing[@]})); then
+  say "installing Debian packages: ${apt_missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+
+# --- Rust ------------------------------------------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# The CLI must be exactly the wasm-bindgen version in Cargo.lock, or the generated JS
+# and the wasm disagree.
+wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")
+[[ -n "$wb_version" ]] || die "cannot find wasm-bindgen in Cargo.lock"
+if [[ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version" ]]; then
+  say "installing wasm-bindgen-cli $wb_version (about 3 minutes)"
+  # Not --locked: its lockfile names a webpki-roots release the registry no longer serves.
+  cargo install wasm-bindgen-cli --version "=$wb_version" --quiet
+fi
+
+if $want_dev && [[ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "0.3.10" ]]; then
+  say "installing cargo-leptos 0.3.10 (about 35 minutes on 2 cores)"
+  # 0.3.10: 0.3.11's lockfile needs a newer rustc; 0.2.x links a too-old wasm-bindgen.
+  # no_downloads: it must find wasm-bindgen and wasm-opt on PATH, never fetch them.
+  cargo install cargo-leptos --version 0.3.10 --locked --features no_downloads --quiet
+fi
+
+# --- npm -------------------------------------------------------------------------------
+# `npm ci` from each lockfile, skipped when node_modules already matches it.
+npm_ci() {
+  local dir="$1"
+  local stamp="$dir/node_modules/.codepod-lock-sha"
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    say "npm ci in ${dir#"$ROOT"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+  fi
+}
+npm_ci "$ROOT/vendor"
+npm_ci "$ROOT/end2end"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: setup, services, format, lints (ssr and hydrate),
+# unit and integration tests against the real server, then end-to-end tests in Chromium.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/services.sh"
+
+cd "$ROOT"
+say "cargo fmt --check"
+cargo fmt --all --check
+
+say "clippy (ssr: server and everything it links)"
+cargo clippy --workspace --exclude frontend --all-targets --locked -- -D warnings
+say "clippy (hydrate: the wasm bundle)"
+cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown --locked -- -D warnings
+
+say "unit and integration tests"
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+cargo test --workspace --exclude frontend --locked 2>&1 | tee "$log_dir/cargo.log"
+cargo_passed=$(awk '/^test result: ok\./ { sum += $4 } END { print sum + 0 }' "$log_dir/cargo.log")
+
+"$ROOT/scripts/build.sh"
+
+say "end-to-end tests in Chromium"
+rm -rf "$ROOT/end2end/artifacts"
+mkdir -p "$ROOT/end2end/artifacts"
+cd "$ROOT/end2end"
+CODEPOD_BIN="$CARGO_TARGET_DIR/debug/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
+  npx --no-install playwright test 2>&1 | tee "$log_dir/e2e.log"
+e2e_passed=$(awk '/^ +[0-9]+ passed/ { print $1 }' "$log_dir/e2e.log" | tail -1)
+say "screenshots in end2end/artifacts/"
+# One plain summary line for CI (cargo's own last line is a doc-test run with 0 tests).
+echo "all: $((cargo_passed + ${e2e_passed:-0})) passed, 0 failed"

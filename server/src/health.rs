@@ -1,0 +1,79 @@
+//! `GET /healthz` (the process is alive) and `GET /readyz` (it can serve users: its
+//! dependencies are reachable). Orchestrators use the first to restart and the second to
+//! route traffic.
+
+use std::path::PathBuf;
+
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use serde::Serialize;
+
+/// What readiness depends on.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// Must exist and be writable: it holds the database and the sandboxes' workspaces.
+    pub data_dir: PathBuf,
+    /// Must contain the built `pkg/` directory, or pages would load without their wasm.
+    pub site_dir: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    status: &'static str,
+    checks: Vec<Check>,
+}
+
+/// `GET /healthz`: 200 while the process can answer at all.
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: 200 when every dependency is usable, 503 with the failing checks otherwise.
+pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+    let checks = vec![
+        data_dir_check(&readiness).await,
+        site_check(&readiness).await,
+    ];
+    let ready = checks.iter().all(|check| check.ok);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let report = Report {
+        status: if ready { "ready" } else { "not ready" },
+        checks,
+    };
+    (status, Json(report))
+}
+
+async fn data_dir_check(readiness: &Readiness) -> Check {
+    // Writability is tested by writing, since permissions alone do not tell (read-only
+    // mounts, full disks).
+    let probe = readiness.data_dir.join(".readyz-probe");
+    let ok = tokio::fs::write(&probe, b"ok").await.is_ok();
+    let _removed = tokio::fs::remove_file(&probe).await;
+    Check {
+        name: "data_dir",
+        ok,
+        detail: (!ok).then_some("the data directory is not writable"),
+    }
+}
+
+async fn site_check(readiness: &Readiness) -> Check {
+    let ok = tokio::fs::metadata(readiness.site_dir.join("pkg"))
+        .await
+        .is_ok_and(|meta| meta.is_dir());
+    Check {
+        name: "site_assets",
+        ok,
+        detail: (!ok).then_some("the built site (pkg/) is missing; run the build"),
+    }
+}

@@ -1,0 +1,230 @@
+//! The Codepod server: configuration, the HTTP router (pages, server functions, assets,
+//! health, metrics), startup and graceful shutdown.
+//!
+//! `main` is a shim over [`Application::build`] and [`Application::run_until`]; tests build
+//! the same application on port 0.
+
+mod assets;
+mod config;
+mod health;
+mod metrics;
+pub mod telemetry;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{Router, extract::FromRef, middleware, routing::get};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tower_http::{
+    compression::{CompressionLayer, CompressionLevel},
+    trace::TraceLayer,
+};
+
+pub use crate::config::{Config, LogConfig, LogFormat, parse_duration};
+use crate::{assets::AssetHashes, health::Readiness, metrics::Metrics};
+
+/// The name the build gives the wasm, js and css files under `/pkg`.
+const OUTPUT_NAME: &str = "codepod";
+
+/// Errors that stop the server from starting or serving.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Shared state handed to every handler and server function.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    pub build_info: Arc<model::BuildInfo>,
+    pub site_assets: app::SiteAssets,
+}
+
+/// A built, bound, not yet serving server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    local_addr: SocketAddr,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Prepares everything and binds the listener (port 0 picks a free one).
+    pub async fn build(config: Config) -> Result<Self, Error> {
+        tokio::fs::create_dir_all(&config.data_dir)
+            .await
+            .map_err(|source| Error::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                address: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+            address: config.listen,
+            source,
+        })?;
+
+        let hashes = AssetHashes::read(&assets::hash_file_path());
+        let leptos_options = LeptosOptions::builder()
+            .output_name(OUTPUT_NAME)
+            .site_root(config.site_dir.to_string_lossy().as_ref())
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .hash_files(hashes.is_complete())
+            .build();
+        let state = AppState {
+            leptos_options,
+            metrics: Metrics::new(),
+            readiness: Readiness {
+                data_dir: config.data_dir.clone(),
+                site_dir: config.site_dir.clone(),
+            },
+            build_info: Arc::new(model::BuildInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                store: "sqlite".to_owned(),
+                runtime: "local".to_owned(),
+            }),
+            site_assets: app::SiteAssets {
+                stylesheet: hashes.stylesheet_href(OUTPUT_NAME),
+            },
+        };
+
+        Ok(Self {
+            router: router(state, &config),
+            listener,
+            local_addr,
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then lets open connections finish for up to the
+    /// configured grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let grace = self.shutdown_grace;
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
+            let _sent = stop_tx.send(true);
+        });
+        let mut stopped = stop_rx.clone();
+        let deadline = async move {
+            // Waits for the shutdown signal, then for the grace period.
+            let signalled = stopped.wait_for(|stop| *stop).await.is_ok();
+            if signalled {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.map_err(Error::Serve),
+            () = deadline => {
+                tracing::warn!("grace period over; closing remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn router(state: AppState, _config: &Config) -> Router {
+    let routes = generate_route_list(app::App);
+    let shell = {
+        let options = state.leptos_options.clone();
+        let assets = state.site_assets.clone();
+        move || app::shell(options.clone(), assets.clone())
+    };
+    let not_found_shell = {
+        let assets = state.site_assets.clone();
+        move |options: LeptosOptions| app::shell(options, assets.clone())
+    };
+    let context = {
+        let info = state.build_info.clone();
+        move || provide_context((*info).clone())
+    };
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::serve))
+        .leptos_routes_with_context(&state, routes, context.clone(), shell)
+        .route(
+            "/api/{*fn_name}",
+            get({
+                let context = context.clone();
+                move |req| leptos_axum::handle_server_fns_with_context(context.clone(), req)
+            })
+            .post({
+                let context = context.clone();
+                move |req| leptos_axum::handle_server_fns_with_context(context.clone(), req)
+            }),
+        )
+        .merge(assets::routes(&state.readiness.site_dir))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, not_found_shell))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        // Fast compression for dynamic responses; the big static files come precompressed.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

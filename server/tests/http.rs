@@ -1,0 +1,268 @@
+//! The server over real HTTP: pages, server functions, assets, health and metrics.
+
+mod common;
+
+use common::{spawn_app, spawn_app_with_site};
+use reqwest::{StatusCode, header};
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_ready_when_data_dir_and_site_are_usable() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
+
+#[tokio::test]
+async fn readyz_is_unavailable_without_a_built_site() {
+    let empty_site = tempfile::tempdir().unwrap();
+    let app = spawn_app_with_site(empty_site).await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let failing: Vec<_> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["ok"] == false)
+        .map(|check| check["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(failing, ["site_assets"]);
+}
+
+#[tokio::test]
+async fn index_is_server_rendered_with_the_shell_and_the_hydration_script() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let html = response.text().await.unwrap();
+    for needle in [
+        "<!DOCTYPE html>",
+        r#"class="ide"#,
+        r#"class="topbar""#,
+        r#"class="sidebar""#,
+        r#"class="editor""#,
+        r#"class="terminal-panel""#,
+        r#"class="statusbar""#,
+        r#"id="toggle-terminal""#,
+        r#"href="/manifest.webmanifest""#,
+        "/pkg/codepod",
+        "hydrate",
+        "<title>Codepod</title>",
+    ] {
+        assert!(html.contains(needle), "page lacks {needle}:\n{html}");
+    }
+}
+
+#[tokio::test]
+async fn server_renders_the_build_info_into_the_status_bar() {
+    let app = spawn_app().await;
+    let html = app
+        .client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!("v{} · sqlite · local", env!("CARGO_PKG_VERSION"));
+    assert!(html.contains(&label), "status bar lacks {label}:\n{html}");
+}
+
+#[tokio::test]
+async fn an_unknown_page_is_a_404_with_the_not_found_page() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("404 · Not found"), "{html}");
+}
+
+#[tokio::test]
+async fn meta_info_is_a_json_get_endpoint() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/meta/info"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let info: model::BuildInfo = response.json().await.unwrap();
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn pages_are_compressed_when_the_client_accepts_it() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+}
+
+#[tokio::test]
+async fn hashed_wasm_is_served_precompressed_and_cached_forever() {
+    let app = spawn_app().await;
+    let url = app.url("/pkg/codepod.0123456789abcdef.wasm");
+    let brotli = app
+        .client
+        .get(&url)
+        .header(header::ACCEPT_ENCODING, "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(brotli.status(), StatusCode::OK);
+    assert_eq!(brotli.headers()[header::CONTENT_ENCODING], "br");
+    assert_eq!(brotli.headers()[header::CONTENT_TYPE], "application/wasm");
+    assert_eq!(
+        brotli.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(brotli.bytes().await.unwrap().as_ref(), b"brotli-bytes");
+
+    let plain = app.client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), b"\0asm-fake-module");
+}
+
+#[tokio::test]
+async fn unhashed_assets_must_be_revalidated() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/pkg/codepod.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+}
+
+#[tokio::test]
+async fn vendor_bundles_with_esbuild_hashes_are_cached_forever() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/vendor/monaco-AB12CD34.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+}
+
+#[tokio::test]
+async fn public_files_are_served_from_the_site_root() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/manifest.webmanifest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "{\"name\":\"Codepod\"}");
+}
+
+#[tokio::test]
+async fn asset_paths_cannot_escape_the_site_directory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    // A canary beside the site directory, reachable only by climbing out of it.
+    let parent = app.site_dir.path().parent().unwrap();
+    let canary = tempfile::Builder::new()
+        .prefix("codepod-canary-")
+        .tempfile_in(parent)
+        .unwrap();
+    std::fs::write(canary.path(), b"top secret").unwrap();
+    let name = canary.path().file_name().unwrap().to_str().unwrap();
+    // Raw requests, because an HTTP client would normalise the dot segments away.
+    for path in [
+        format!("/pkg/../../{name}"),
+        format!("/pkg/%2e%2e/%2e%2e/{name}"),
+        format!("/vendor/..%2f..%2f{name}"),
+        format!("/../{name}"),
+        format!("/%2e%2e/{name}"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8_lossy(&response);
+        assert!(
+            !response.contains("top secret"),
+            "{path} leaked a file outside the site"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_matched_route() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        app.client.get(app.url("/healthz")).send().await.unwrap();
+    }
+    app.client
+        .get(app.url("/no/such/page?x=1"))
+        .send()
+        .await
+        .unwrap();
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"codepod_http_requests_total{method="GET",route="/healthz",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("codepod_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/no/such/page"),
+        "raw paths must not become labels:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_signal_stops_the_server() {
+    let app = spawn_app().await;
+    let address = app.address;
+    app.shutdown().await.unwrap();
+    assert!(tokio::net::TcpStream::connect(address).await.is_err());
+}

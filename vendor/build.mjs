@@ -1,0 +1,51 @@
+// Bundles Monaco and xterm.js into content-hashed files, writes `manifest.json` (logical name →
+// file name) for the server, and precompresses the bundles with brotli and gzip.
+//
+// Usage: node build.mjs <out-dir>
+import { build } from 'esbuild';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { precompress } from '../scripts/precompress.mjs';
+
+const here = new URL('.', import.meta.url).pathname;
+const outDir = resolve(process.argv[2] ?? join(here, 'dist'));
+
+await rm(outDir, { recursive: true, force: true });
+await mkdir(outDir, { recursive: true });
+
+const common = {
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  target: ['chrome110', 'firefox115', 'safari16'],
+  outdir: outDir,
+  entryNames: '[name]-[hash]',
+  assetNames: '[name]-[hash]',
+  loader: { '.ttf': 'file' },
+  metafile: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+const results = await Promise.all([
+  build({ ...common, entryPoints: { monaco: join(here, 'src/monaco.js') } }),
+  build({ ...common, entryPoints: { 'editor-worker': join(here, 'src/editor-worker.js') } }),
+  build({ ...common, entryPoints: { xterm: join(here, 'src/xterm.js') } }),
+]);
+
+// manifest: { "monaco.js": "monaco-HASH.js", "monaco.css": "monaco-HASH.css", ... }
+const manifest = {};
+for (const result of results) {
+  for (const [output, meta] of Object.entries(result.metafile.outputs)) {
+    const file = basename(output);
+    if (!meta.entryPoint && !file.endsWith('.css')) continue;
+    const logical = file.replace(/-[A-Z0-9]{8,}\./, '.');
+    manifest[logical] = file;
+  }
+}
+await writeFile(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+
+const { raw, brotli } = await precompress(outDir);
+console.log(
+  `vendor: ${Object.keys(manifest).length} bundles in ${outDir} (${(raw / 1024).toFixed(0)} KiB raw, ${(brotli / 1024).toFixed(0)} KiB brotli)`,
+);
