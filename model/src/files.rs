@@ -1,0 +1,101 @@
+//! Files and folders as the API shows them, and the limits on them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::WorkspacePath;
+
+/// A file or a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+}
+
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Dir => "dir",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "file" => Some(Self::File),
+            "dir" => Some(Self::Dir),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a workspace's tree (no content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: WorkspacePath,
+    pub kind: FileKind,
+    pub size: i64,
+    /// Starts at 1, +1 on every write; writes name the version they edited.
+    pub version: i64,
+    /// Hex SHA-256 of the content (empty for folders).
+    pub hash: String,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// File content on the wire: UTF-8 text as is, anything else as standard base64, so text
+/// and binary files both round-trip byte-exact through JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "encoding", content = "data", rename_all = "lowercase")]
+pub enum Content {
+    Utf8(String),
+    Base64(String),
+}
+
+/// A file with its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileView {
+    #[serde(flatten)]
+    pub entry: FileEntry,
+    pub content: Content,
+}
+
+/// Configurable limits. Exceeding a size limit is a 413; a count limit a 422.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// Most files and folders in one workspace.
+    pub max_files_per_workspace: u64,
+    /// Most bytes of file content in one workspace.
+    pub max_workspace_bytes: u64,
+    /// Most workspaces one user may own.
+    pub max_workspaces_per_user: u64,
+    /// Largest upload request body, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 10 * 1024 * 1024,
+            max_files_per_workspace: 5_000,
+            max_workspace_bytes: 200 * 1024 * 1024,
+            max_workspaces_per_user: 50,
+            max_upload_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_tagged_by_encoding() {
+        let json = serde_json::to_string(&Content::Utf8("print(1)".into())).unwrap();
+        assert_eq!(json, r#"{"encoding":"utf8","data":"print(1)"}"#);
+        let back: Content = serde_json::from_str(r#"{"encoding":"base64","data":"AAE="}"#).unwrap();
+        assert_eq!(back, Content::Base64("AAE=".into()));
+    }
+}

@@ -1,0 +1,76 @@
+//! Workspaces as the API shows them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Invalid, WorkspaceId, accounts::string_newtype_common};
+
+/// A workspace's display name: 1–64 characters, trimmed, no control characters or `/`.
+/// Unique per owner.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WorkspaceName(String);
+
+impl TryFrom<String> for WorkspaceName {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<Self, Invalid> {
+        let value = value.trim().to_owned();
+        let len = value.chars().count();
+        if !(1..=64).contains(&len) {
+            return Err(Invalid("a workspace name has 1 to 64 characters".into()));
+        }
+        if value.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+            return Err(Invalid(
+                "a workspace name may not contain control characters, '/' or '\\'".into(),
+            ));
+        }
+        Ok(Self(value))
+    }
+}
+string_newtype_common!(WorkspaceName);
+
+/// The language a workspace is set up for. Decides the seeded files and the Run command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Python,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Python => "python",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "python" => Some(Self::Python),
+            _ => None,
+        }
+    }
+}
+
+/// A workspace as the API shows it. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceView {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub language: Language,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_active_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_names_are_trimmed_and_checked() {
+        assert_eq!(WorkspaceName::try_from("  My project ".to_owned()).unwrap().as_str(), "My project");
+        for bad in ["", "   ", "a/b", "tab\there", &"x".repeat(65)] {
+            assert!(WorkspaceName::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+}
