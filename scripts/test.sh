@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/setup.sh"
-"$ROOT/scripts/services.sh"
+CODEPOD_TEST_POSTGRES_URL=$("$ROOT/scripts/services.sh" | tail -1)
+export CODEPOD_TEST_POSTGRES_URL
 
 cd "$ROOT"
 say "cargo fmt --check"

@@ -5,9 +5,16 @@
 //! `hydrate` into the browser's wasm bundle. Nothing server-only may be reachable without the
 //! `ssr` feature.
 
+pub mod accounts;
+#[cfg(feature = "ssr")]
+pub mod api_context;
+pub mod error;
+pub mod files;
 mod ide;
 pub mod meta;
 mod not_found;
 mod shell;
+pub mod workspaces;
 
+pub use error::ApiError;
 pub use shell::{App, SiteAssets, shell};

@@ -56,10 +56,17 @@ impl TryFrom<String> for Email {
     }
 }
 
-/// A password of 10–128 characters. Never serialised back out.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+/// A password of 10–128 characters. Serialisable only because the browser sends it; no
+/// response type contains one, and `Debug` redacts it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Password(String);
+
+impl From<Password> for String {
+    fn from(value: Password) -> String {
+        value.0
+    }
+}
 
 impl TryFrom<String> for Password {
     type Error = Invalid;
@@ -124,8 +131,20 @@ mod tests {
 
     #[test]
     fn usernames_are_lowercased_and_checked() {
-        assert_eq!(Username::try_from("Ada_Lovelace".to_owned()).unwrap().as_str(), "ada_lovelace");
-        for bad in ["ab", "a b c", "ümlaut", "x".repeat(33).as_str(), "semi;colon", ""] {
+        assert_eq!(
+            Username::try_from("Ada_Lovelace".to_owned())
+                .unwrap()
+                .as_str(),
+            "ada_lovelace"
+        );
+        for bad in [
+            "ab",
+            "a b c",
+            "ümlaut",
+            "x".repeat(33).as_str(),
+            "semi;colon",
+            "",
+        ] {
             assert!(Username::try_from(bad.to_owned()).is_err(), "{bad}");
         }
     }
@@ -133,7 +152,14 @@ mod tests {
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert!(Email::try_from("Ada@Example.org".to_owned()).is_ok());
-        for bad in ["ada", "@example.org", "ada@example", "ada@.org", "a da@example.org", "ada@example..org"] {
+        for bad in [
+            "ada",
+            "@example.org",
+            "ada@example",
+            "ada@.org",
+            "a da@example.org",
+            "ada@example..org",
+        ] {
             assert!(Email::try_from(bad.to_owned()).is_err(), "{bad}");
         }
     }

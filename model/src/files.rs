@@ -52,11 +52,12 @@ pub enum Content {
     Base64(String),
 }
 
-/// A file with its content.
+/// A file with its content: the entry's fields plus `encoding` and `data`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileView {
     #[serde(flatten)]
     pub entry: FileEntry,
+    #[serde(flatten)]
     pub content: Content,
 }
 
@@ -90,6 +91,27 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_view_is_flat() {
+        let view = FileView {
+            entry: FileEntry {
+                path: WorkspacePath::parse("a.py").unwrap(),
+                kind: FileKind::File,
+                size: 1,
+                version: 2,
+                hash: "h".into(),
+                updated_at: 3,
+            },
+            content: Content::Utf8("x".into()),
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["encoding"], "utf8");
+        assert_eq!(json["data"], "x");
+        assert_eq!(json["version"], 2);
+        let back: FileView = serde_json::from_value(json).unwrap();
+        assert_eq!(back, view);
+    }
 
     #[test]
     fn content_is_tagged_by_encoding() {

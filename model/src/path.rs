@@ -170,7 +170,15 @@ mod tests {
 
     #[test]
     fn ordinary_paths_parse() {
-        for good in ["main.py", "src/app/main.py", ".codepodignore", "a b/c-d_e.txt", "ünïcode/файл.py", "...", "..a"] {
+        for good in [
+            "main.py",
+            "src/app/main.py",
+            ".codepodignore",
+            "a b/c-d_e.txt",
+            "ünïcode/файл.py",
+            "...",
+            "..a",
+        ] {
             assert_eq!(WorkspacePath::parse(good).unwrap().as_str(), good);
         }
     }
@@ -192,9 +200,18 @@ mod tests {
         for (text, error) in cases {
             assert_eq!(WorkspacePath::parse(text), Err(error), "{text:?}");
         }
-        assert_eq!(WorkspacePath::parse(&"n".repeat(256)), Err(PathError::NameTooLong));
-        assert_eq!(WorkspacePath::parse(&"a/".repeat(600)), Err(PathError::PathTooLong));
-        assert_eq!(WorkspacePath::parse(&vec!["d"; 33].join("/")), Err(PathError::TooDeep));
+        assert_eq!(
+            WorkspacePath::parse(&"n".repeat(256)),
+            Err(PathError::NameTooLong)
+        );
+        assert_eq!(
+            WorkspacePath::parse(&"a/".repeat(600)),
+            Err(PathError::PathTooLong)
+        );
+        assert_eq!(
+            WorkspacePath::parse(&vec!["d"; 33].join("/")),
+            Err(PathError::TooDeep)
+        );
     }
 
     #[test]
@@ -219,7 +236,10 @@ mod tests {
     fn rebase_moves_a_subtree() {
         let from = WorkspacePath::parse("a").unwrap();
         let to = WorkspacePath::parse("z/y").unwrap();
-        let moved = WorkspacePath::parse("a/b/c").unwrap().rebase(&from, &to).unwrap();
+        let moved = WorkspacePath::parse("a/b/c")
+            .unwrap()
+            .rebase(&from, &to)
+            .unwrap();
         assert_eq!(moved.as_str(), "z/y/b/c");
     }
 

@@ -18,7 +18,10 @@ impl TryFrom<String> for WorkspaceName {
         if !(1..=64).contains(&len) {
             return Err(Invalid("a workspace name has 1 to 64 characters".into()));
         }
-        if value.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+        if value
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+        {
             return Err(Invalid(
                 "a workspace name may not contain control characters, '/' or '\\'".into(),
             ));
@@ -68,7 +71,12 @@ mod tests {
 
     #[test]
     fn workspace_names_are_trimmed_and_checked() {
-        assert_eq!(WorkspaceName::try_from("  My project ".to_owned()).unwrap().as_str(), "My project");
+        assert_eq!(
+            WorkspaceName::try_from("  My project ".to_owned())
+                .unwrap()
+                .as_str(),
+            "My project"
+        );
         for bad in ["", "   ", "a/b", "tab\there", &"x".repeat(65)] {
             assert!(WorkspaceName::try_from(bad.to_owned()).is_err(), "{bad:?}");
         }

@@ -2,7 +2,11 @@
 //! matching command-line flag (`codepod --help` lists them), and every one has a default so
 //! the server runs with nothing set.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use clap::{Args, Parser, ValueEnum};
 
@@ -27,6 +31,22 @@ pub struct Config {
     #[arg(long, env = "CODEPOD_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// `sqlite://path/to/file.db` or `postgres://user:password@host/db`. Defaults to a
+    /// SQLite file in the data directory.
+    #[arg(long, env = "CODEPOD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// IPs of reverse proxies whose `X-Forwarded-For` is believed (comma-separated).
+    /// Requests from anywhere else are attributed to their socket's address.
+    #[arg(long, env = "CODEPOD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    #[command(flatten)]
+    pub sessions: SessionConfig,
+
+    #[command(flatten)]
+    pub limits: LimitsConfig,
+
     /// Directory holding the built site: `pkg/` (wasm, js, css), `vendor/` and the public
     /// assets. The build scripts and `cargo leptos` write it to `target/site`.
     #[arg(long, env = "CODEPOD_SITE_DIR", default_value = "target/site")]
@@ -38,6 +58,89 @@ pub struct Config {
 
     #[command(flatten)]
     pub log: LogConfig,
+}
+
+/// Sign-in sessions and their protection.
+#[derive(Debug, Clone, Args)]
+pub struct SessionConfig {
+    /// A session unused for this long ends.
+    #[arg(long, env = "CODEPOD_SESSION_IDLE_TIMEOUT", default_value = "7d", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// A session ends this long after sign-in, however much it is used.
+    #[arg(long, env = "CODEPOD_SESSION_MAX_AGE", default_value = "30d", value_parser = parse_duration)]
+    pub max_age: Duration,
+
+    /// Failed sign-ins per account before it is refused (429) for the rest of the window.
+    #[arg(long, env = "CODEPOD_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_failures_per_account: u32,
+
+    /// Failed sign-ins per client IP before it is refused (429) for the rest of the window.
+    #[arg(long, env = "CODEPOD_LOGIN_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_failures_per_ip: u32,
+
+    /// The window the two limits above count in.
+    #[arg(long, env = "CODEPOD_LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub login_window: Duration,
+}
+
+/// Per-user and per-workspace limits.
+#[derive(Debug, Clone, Args)]
+pub struct LimitsConfig {
+    /// Largest file (e.g. `10MiB`).
+    #[arg(long, env = "CODEPOD_MAX_FILE_SIZE", default_value = "10MiB", value_parser = parse_size)]
+    pub max_file_bytes: u64,
+
+    /// Most files and folders in one workspace.
+    #[arg(long, env = "CODEPOD_MAX_FILES_PER_WORKSPACE", default_value_t = 5_000)]
+    pub max_files_per_workspace: u64,
+
+    /// Most bytes of file content in one workspace.
+    #[arg(long, env = "CODEPOD_MAX_WORKSPACE_SIZE", default_value = "200MiB", value_parser = parse_size)]
+    pub max_workspace_bytes: u64,
+
+    /// Most workspaces per user.
+    #[arg(long, env = "CODEPOD_MAX_WORKSPACES_PER_USER", default_value_t = 50)]
+    pub max_workspaces_per_user: u64,
+
+    /// Largest upload request.
+    #[arg(long, env = "CODEPOD_MAX_UPLOAD_SIZE", default_value = "100MiB", value_parser = parse_size)]
+    pub max_upload_bytes: u64,
+}
+
+impl LimitsConfig {
+    pub fn limits(&self) -> model::Limits {
+        model::Limits {
+            max_file_bytes: self.max_file_bytes,
+            max_files_per_workspace: self.max_files_per_workspace,
+            max_workspace_bytes: self.max_workspace_bytes,
+            max_workspaces_per_user: self.max_workspaces_per_user,
+            max_upload_bytes: self.max_upload_bytes,
+        }
+    }
+}
+
+/// A secret string (a database URL with its password). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
 }
 
 /// Logging settings.
@@ -66,23 +169,67 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// A configuration with every default, as if no variable were set. Tests start from it.
+    /// A configuration with every default, as if no variable or flag were set. Tests start
+    /// from it.
     pub fn defaults() -> Self {
+        Self::parse_from(["codepod"]).with_defaults_only()
+    }
+
+    // `parse_from` also reads CODEPOD_* variables; tests must not depend on the caller's
+    // environment, so the values that could come from it are reset here.
+    fn with_defaults_only(self) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             public_origin: None,
             data_dir: PathBuf::from("data"),
+            database_url: None,
+            trusted_proxies: Vec::new(),
             site_dir: PathBuf::from("target/site"),
             shutdown_grace: Duration::from_secs(10),
-            log: LogConfig {
-                filter: "info".to_owned(),
-                format: LogFormat::Text,
-            },
+            ..self
+        }
+    }
+
+    /// The database URL, defaulting to `sqlite://<data dir>/codepod.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("codepod.db").display()),
+        }
+    }
+
+    /// The public origin (`scheme://host[:port]`, no trailing slash).
+    pub fn public_origin(&self) -> String {
+        match &self.public_origin {
+            Some(origin) => origin.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
         }
     }
 }
 
-/// Parses `500ms`, `10s`, `5m`, `2h` or a bare number of seconds.
+/// Parses a size: bytes, or with a `KiB`, `MiB` or `GiB` suffix.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 1048576, 512KiB or 10MiB"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("`{text}` has an unknown unit; use KiB, MiB or GiB")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Parses `500ms`, `10s`, `5m`, `2h`, `7d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -97,6 +244,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => number,
         "m" => number.saturating_mul(60),
         "h" => number.saturating_mul(3600),
+        "d" => number.saturating_mul(86_400),
         _ => return Err(format!("`{text}` has an unknown unit; use ms, s, m or h")),
     };
     Ok(Duration::from_secs(seconds))
@@ -119,8 +267,37 @@ mod tests {
     fn parse_duration_rejects_garbage() {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("ten seconds").is_err());
-        assert!(parse_duration("10d").is_err());
+        assert!(parse_duration("10w").is_err());
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn parse_size_accepts_binary_units() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("10MB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+
+    #[test]
+    fn the_database_url_never_shows_in_debug_output() {
+        let config = Config::try_parse_from([
+            "codepod",
+            "--database-url",
+            "postgres://u:hunter2@db/codepod",
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(config.database_url(), "postgres://u:hunter2@db/codepod");
+    }
+
+    #[test]
+    fn defaults_put_sqlite_in_the_data_dir() {
+        let config = Config::defaults();
+        assert_eq!(config.database_url(), "sqlite://data/codepod.db");
+        assert_eq!(config.public_origin(), "http://127.0.0.1:3000");
     }
 
     #[test]

@@ -2,18 +2,20 @@
 //! dependencies are reachable). Orchestrators use the first to restart and the second to
 //! route traffic.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde::Serialize;
 
 /// What readiness depends on.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Readiness {
     /// Must exist and be writable: it holds the database and the sandboxes' workspaces.
     pub data_dir: PathBuf,
     /// Must contain the built `pkg/` directory, or pages would load without their wasm.
     pub site_dir: PathBuf,
+    /// Must answer a query.
+    pub store: Arc<dyn store::Store>,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,6 +42,7 @@ pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
     let checks = vec![
         data_dir_check(&readiness).await,
         site_check(&readiness).await,
+        store_check(&readiness).await,
     ];
     let ready = checks.iter().all(|check| check.ok);
     let status = if ready {
@@ -64,6 +67,23 @@ async fn data_dir_check(readiness: &Readiness) -> Check {
         name: "data_dir",
         ok,
         detail: (!ok).then_some("the data directory is not writable"),
+    }
+}
+
+async fn store_check(readiness: &Readiness) -> Check {
+    let result =
+        tokio::time::timeout(std::time::Duration::from_secs(2), readiness.store.ping()).await;
+    let ok = matches!(result, Ok(Ok(())));
+    if !ok {
+        tracing::warn!(
+            backend = readiness.store.backend(),
+            "readiness: the database does not answer"
+        );
+    }
+    Check {
+        name: "database",
+        ok,
+        detail: (!ok).then_some("the database does not answer"),
     }
 }
 

@@ -4,25 +4,37 @@
 //! `main` is a shim over [`Application::build`] and [`Application::run_until`]; tests build
 //! the same application on port 0.
 
+mod api_errors;
 mod assets;
 mod config;
+mod files;
 mod health;
 mod metrics;
+mod security;
 pub mod telemetry;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::FromRef, middleware, routing::get};
+use app::api_context::{ApiContext, SessionCookie};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRef},
+    middleware,
+    routing::{any, get, post},
+};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tower_http::{
     compression::{CompressionLayer, CompressionLevel},
+    limit::RequestBodyLimitLayer,
     trace::TraceLayer,
 };
 
-pub use crate::config::{Config, LogConfig, LogFormat, parse_duration};
-use crate::{assets::AssetHashes, health::Readiness, metrics::Metrics};
+pub use crate::config::{
+    Config, LimitsConfig, LogConfig, LogFormat, Secret, SessionConfig, parse_duration, parse_size,
+};
+use crate::{assets::AssetHashes, health::Readiness, metrics::Metrics, security::Security};
 
 /// The name the build gives the wasm, js and css files under `/pkg`.
 const OUTPUT_NAME: &str = "codepod";
@@ -40,6 +52,10 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::Error),
+    #[error("cannot start the services: {0}")]
+    Services(#[from] services::Error),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -52,6 +68,8 @@ pub struct AppState {
     pub readiness: Readiness,
     pub build_info: Arc<model::BuildInfo>,
     pub site_assets: app::SiteAssets,
+    pub api: ApiContext,
+    pub security: Security,
 }
 
 /// A built, bound, not yet serving server.
@@ -83,6 +101,29 @@ impl Application {
             source,
         })?;
 
+        let store = store::connect(&config.database_url()).await?;
+        let auth = services::AuthSettings {
+            idle_timeout: config.sessions.idle_timeout,
+            absolute_timeout: config.sessions.max_age,
+            login_failures_per_account: config.sessions.login_failures_per_account,
+            login_failures_per_ip: config.sessions.login_failures_per_ip,
+            login_window: config.sessions.login_window,
+            ..services::AuthSettings::default()
+        };
+        let services = services::Services::new(store.clone(), config.limits.limits(), auth).await?;
+        let public_origin = match &config.public_origin {
+            Some(_) => config.public_origin(),
+            None => format!("http://{local_addr}"),
+        };
+        let api = ApiContext {
+            services,
+            cookie: SessionCookie::for_origin(
+                public_origin.starts_with("https://"),
+                config.sessions.max_age.as_secs(),
+            ),
+        };
+        tracing::info!(store = store.backend(), origin = %public_origin, "services ready");
+
         let hashes = AssetHashes::read(&assets::hash_file_path());
         let leptos_options = LeptosOptions::builder()
             .output_name(OUTPUT_NAME)
@@ -97,12 +138,18 @@ impl Application {
             readiness: Readiness {
                 data_dir: config.data_dir.clone(),
                 site_dir: config.site_dir.clone(),
+                store: store.clone(),
             },
             build_info: Arc::new(model::BuildInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
-                store: "sqlite".to_owned(),
+                store: store.backend().to_owned(),
                 runtime: "local".to_owned(),
             }),
+            api,
+            security: Security {
+                public_origin,
+                trusted_proxies: config.trusted_proxies.clone(),
+            },
             site_assets: app::SiteAssets {
                 stylesheet: hashes.stylesheet_href(OUTPUT_NAME),
             },
@@ -129,7 +176,10 @@ impl Application {
     ) -> Result<(), Error> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let grace = self.shutdown_grace;
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
             let _sent = stop_tx.send(true);
@@ -154,7 +204,10 @@ impl Application {
     }
 }
 
-fn router(state: AppState, _config: &Config) -> Router {
+/// Slack over the largest file for JSON framing and base64 (4/3) in `/api/files/write`.
+const JSON_OVERHEAD: u64 = 64 * 1024;
+
+fn router(state: AppState, config: &Config) -> Router {
     let routes = generate_route_list(app::App);
     let shell = {
         let options = state.leptos_options.clone();
@@ -167,30 +220,55 @@ fn router(state: AppState, _config: &Config) -> Router {
     };
     let context = {
         let info = state.build_info.clone();
-        move || provide_context((*info).clone())
+        let api = state.api.clone();
+        move || {
+            provide_context((*info).clone());
+            provide_context(api.clone());
+        }
     };
+
+    let limits = config.limits.limits();
+    let json_limit = limits.max_file_bytes.saturating_mul(4) / 3 + JSON_OVERHEAD;
+    let json_limit = usize::try_from(json_limit).unwrap_or(usize::MAX);
+    let upload_limit = usize::try_from(limits.max_upload_bytes).unwrap_or(usize::MAX);
+
+    // Multipart and downloads: plain handlers, with the upload's own body limit.
+    let file_routes = Router::new()
+        .route(
+            "/api/files/upload",
+            post(files::upload)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
+                .layer::<_, std::convert::Infallible>(RequestBodyLimitLayer::new(upload_limit)),
+        )
+        .route("/api/files/download", get(files::download))
+        .route("/api/workspaces/download", get(files::download_zip));
 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
+        // Pages, and every server function at its `/api/…` path.
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
-        .route(
-            "/api/{*fn_name}",
-            get({
-                let context = context.clone();
-                move |req| leptos_axum::handle_server_fns_with_context(context.clone(), req)
-            })
-            .post({
-                let context = context.clone();
-                move |req| leptos_axum::handle_server_fns_with_context(context.clone(), req)
-            }),
-        )
+        .merge(file_routes)
+        .route("/api/{*rest}", any(api_errors::unknown_endpoint))
         .merge(assets::routes(&state.readiness.site_dir))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
         >(context, not_found_shell))
+        .layer(middleware::from_fn(api_errors::normalize))
+        .layer(middleware::from_fn_with_state(
+            state.security.clone(),
+            security::origin_guard,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.security.clone(),
+            security::client_info,
+        ))
+        // Server functions read their bodies through axum's default limit; the upload
+        // route disables it for its own, larger one.
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(RequestBodyLimitLayer::new(json_limit.max(upload_limit)))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

@@ -1,1 +1,90 @@
+//! Application logic behind the server functions and (later) the WebSocket hub: accounts
+//! and auth sessions, workspaces, files, authorization and limits.
+//!
+//! Services never see Leptos or HTTP types; the `app` crate's server functions are thin
+//! adapters over them, and they are tested directly. Identity is always an
+//! [`accounts::CurrentUser`] obtained from a session token, never a parameter.
 
+pub mod accounts;
+mod error;
+pub mod files;
+pub mod workspaces;
+
+use std::{sync::Arc, time::Duration};
+
+use model::Limits;
+use store::Store;
+
+use crate::accounts::{PasswordHasher, RateLimiter};
+pub use crate::error::{Error, Result};
+
+/// Settings for accounts and sessions.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// A session unused for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_timeout: Duration,
+    /// Failed sign-ins allowed per account within `login_window`.
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins allowed per client IP within `login_window`.
+    pub login_failures_per_ip: u32,
+    pub login_window: Duration,
+    /// Argon2id memory cost in KiB (OWASP minimum: 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (OWASP minimum with 19 MiB: 2).
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(7 * 24 * 3600),
+            absolute_timeout: Duration::from_secs(30 * 24 * 3600),
+            login_failures_per_account: 5,
+            login_failures_per_ip: 20,
+            login_window: Duration::from_secs(15 * 60),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+/// Everything the services need, shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub limits: Limits,
+    pub auth: AuthSettings,
+    hasher: PasswordHasher,
+    account_failures: RateLimiter,
+    ip_failures: RateLimiter,
+}
+
+impl Services {
+    /// Builds the services over a store. Computes a dummy password hash once, so that
+    /// signing in as an unknown user costs the same as a wrong password.
+    pub async fn new(store: Arc<dyn Store>, limits: Limits, auth: AuthSettings) -> Result<Self> {
+        let hasher = PasswordHasher::new(auth.argon2_memory_kib, auth.argon2_iterations).await?;
+        Ok(Self {
+            account_failures: RateLimiter::new(auth.login_failures_per_account, auth.login_window),
+            ip_failures: RateLimiter::new(auth.login_failures_per_ip, auth.login_window),
+            store,
+            limits,
+            auth,
+            hasher,
+        })
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

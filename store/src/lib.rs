@@ -56,7 +56,10 @@ pub enum Error {
     VersionConflict { current: Option<i64> },
     /// A path component that must be a folder is a file, or the reverse.
     #[error("{path} is not a {expected}")]
-    WrongKind { path: WorkspacePath, expected: &'static str },
+    WrongKind {
+        path: WorkspacePath,
+        expected: &'static str,
+    },
     /// A folder cannot be moved into its own subtree.
     #[error("cannot move a folder into itself")]
     MoveIntoSelf,
@@ -147,6 +150,7 @@ pub trait Store: Send + Sync + 'static {
     // --- users ---------------------------------------------------------------------
     async fn create_user(&self, user: &UserRecord) -> Result<()>;
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>>;
     async fn set_password_hash(&self, id: UserId, hash: &str, now: i64) -> Result<()>;
     /// Deletes the user and, by cascade, their sessions, workspaces and files.
@@ -156,32 +160,81 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, session: &SessionRecord) -> Result<()>;
     /// The live session for this token hash and its user; `None` if missing or expired
     /// (absolute expiry `expires_at`, idle expiry `last_seen_at + idle_ms`).
-    async fn session(&self, token_hash: &[u8], now: i64, idle_ms: i64) -> Result<Option<(SessionRecord, UserRecord)>>;
+    async fn session(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+        idle_ms: i64,
+    ) -> Result<Option<(SessionRecord, UserRecord)>>;
     async fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<()>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
     /// Deletes every session of the user except `keep`; returns how many.
     async fn delete_sessions_of(&self, user: UserId, keep: Option<&[u8]>) -> Result<u64>;
 
     // --- workspaces -----------------------------------------------------------------
-    async fn create_workspace(&self, new: &NewWorkspace, limits: &Limits, now: i64) -> Result<WorkspaceRecord>;
+    async fn create_workspace(
+        &self,
+        new: &NewWorkspace,
+        limits: &Limits,
+        now: i64,
+    ) -> Result<WorkspaceRecord>;
     async fn list_workspaces(&self, owner: UserId) -> Result<Vec<WorkspaceRecord>>;
     async fn workspace(&self, owner: UserId, id: WorkspaceId) -> Result<Option<WorkspaceRecord>>;
-    async fn rename_workspace(&self, owner: UserId, id: WorkspaceId, name: &str, now: i64) -> Result<WorkspaceRecord>;
+    async fn rename_workspace(
+        &self,
+        owner: UserId,
+        id: WorkspaceId,
+        name: &str,
+        now: i64,
+    ) -> Result<WorkspaceRecord>;
     async fn delete_workspace(&self, owner: UserId, id: WorkspaceId) -> Result<()>;
     async fn touch_workspace(&self, owner: UserId, id: WorkspaceId, now: i64) -> Result<()>;
 
     // --- files ------------------------------------------------------------------------
     async fn list_files(&self, owner: UserId, ws: WorkspaceId) -> Result<Vec<FileEntry>>;
-    async fn read_file(&self, owner: UserId, ws: WorkspaceId, path: &WorkspacePath) -> Result<FileRecord>;
+    async fn read_file(
+        &self,
+        owner: UserId,
+        ws: WorkspaceId,
+        path: &WorkspacePath,
+    ) -> Result<FileRecord>;
     /// Creates or replaces a file (creating missing parent folders) under optimistic
     /// concurrency; see [`WriteFile`].
-    async fn write_file(&self, owner: UserId, ws: WorkspaceId, write: WriteFile<'_>, limits: &Limits, now: i64) -> Result<FileEntry>;
+    async fn write_file(
+        &self,
+        owner: UserId,
+        ws: WorkspaceId,
+        write: WriteFile<'_>,
+        limits: &Limits,
+        now: i64,
+    ) -> Result<FileEntry>;
     /// Creates a folder and any missing parents. An existing folder is [`Error::Exists`].
-    async fn make_dir(&self, owner: UserId, ws: WorkspaceId, path: &WorkspacePath, limits: &Limits, now: i64) -> Result<FileEntry>;
+    async fn make_dir(
+        &self,
+        owner: UserId,
+        ws: WorkspaceId,
+        path: &WorkspacePath,
+        limits: &Limits,
+        now: i64,
+    ) -> Result<FileEntry>;
     /// Moves or renames a file or a folder with everything inside it.
-    async fn move_path(&self, owner: UserId, ws: WorkspaceId, from: &WorkspacePath, to: &WorkspacePath, limits: &Limits, now: i64) -> Result<FileEntry>;
+    async fn move_path(
+        &self,
+        owner: UserId,
+        ws: WorkspaceId,
+        from: &WorkspacePath,
+        to: &WorkspacePath,
+        limits: &Limits,
+        now: i64,
+    ) -> Result<FileEntry>;
     /// Deletes a file, or a folder with everything inside it; returns how many entries.
-    async fn delete_path(&self, owner: UserId, ws: WorkspaceId, path: &WorkspacePath, now: i64) -> Result<u64>;
+    async fn delete_path(
+        &self,
+        owner: UserId,
+        ws: WorkspaceId,
+        path: &WorkspacePath,
+        now: i64,
+    ) -> Result<u64>;
     async fn usage(&self, owner: UserId, ws: WorkspaceId) -> Result<Usage>;
 }
 
@@ -193,7 +246,9 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(PostgresStore::connect(url).await?))
     } else {
         let scheme = url.split(':').next().unwrap_or_default();
-        Err(Error::UnsupportedUrl(format!("scheme `{scheme}` (use sqlite: or postgres:)")))
+        Err(Error::UnsupportedUrl(format!(
+            "scheme `{scheme}` (use sqlite: or postgres:)"
+        )))
     }
 }
 

@@ -13,7 +13,9 @@ use model::{FileEntry, FileKind, Language, Limits, UserId, WorkspaceId, Workspac
 use sqlx::{
     PgConnection, Row, SqliteConnection,
     postgres::{PgPool, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 use uuid::Uuid;
 
@@ -114,7 +116,8 @@ fn limit_i64(limit: u64) -> i64 {
 }
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, created_at, updated_at";
-const WORKSPACE_COLUMNS: &str = "id, owner_id, name, language, created_at, updated_at, last_active_at";
+const WORKSPACE_COLUMNS: &str =
+    "id, owner_id, name, language, created_at, updated_at, last_active_at";
 
 /// The shape of a file entry row that the helpers below read.
 struct EntryRow {
@@ -315,6 +318,14 @@ macro_rules! sql_store {
             async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
                 let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
                     .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(Self::user_from).transpose()
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+                    .bind(email)
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(Self::user_from).transpose()
@@ -721,5 +732,17 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, SqliteConnection, sqlx::sqlite::SqliteRow, "sqlite", "");
-sql_store!(PostgresStore, PgConnection, sqlx::postgres::PgRow, "postgres", " FOR UPDATE");
+sql_store!(
+    SqliteStore,
+    SqliteConnection,
+    sqlx::sqlite::SqliteRow,
+    "sqlite",
+    ""
+);
+sql_store!(
+    PostgresStore,
+    PgConnection,
+    sqlx::postgres::PgRow,
+    "postgres",
+    " FOR UPDATE"
+);

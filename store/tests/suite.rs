@@ -1,8 +1,16 @@
 //! One test suite, run against SQLite and against a real PostgreSQL.
 //!
-//! Postgres: `CODEPOD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
+//! Postgres: `CODEPOD_TEST_POSTGRES_URL` (default `postgres://codepod_test:codepod_test@127.0.0.1:5432/postgres`, the role
+//! scripts/services.sh creates)
 //! names a server where each test creates a fresh database `codepod_test_<uuid>`; the test
 //! command drops leftovers from earlier runs before it starts.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "the suite's bodies are tests run through a macro; a panic is a failure"
+)]
 
 use std::sync::Arc;
 
@@ -18,16 +26,25 @@ struct Fresh {
 async fn sqlite() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/codepod.db", dir.path().display());
-    Fresh { store: store::connect(&url).await.unwrap(), _dir: Some(dir) }
+    Fresh {
+        store: store::connect(&url).await.unwrap(),
+        _dir: Some(dir),
+    }
 }
 
 async fn postgres() -> Fresh {
     use sqlx::Connection;
-    let admin = std::env::var("CODEPOD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let admin = std::env::var("CODEPOD_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        "postgres://codepod_test:codepod_test@127.0.0.1:5432/postgres".to_owned()
+    });
     let name = format!("codepod_test_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL is running");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL is running");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let (base, _) = admin.rsplit_once('/').unwrap();
     let store = store::connect(&format!("{base}/{name}")).await.unwrap();
     Fresh { store, _dir: None }
@@ -90,13 +107,34 @@ async fn workspace(store: &Arc<dyn Store>, owner: UserId, name: &str) -> Workspa
         language: Language::Python,
         seed: vec![(path("main.py"), b"print('hello')\n".to_vec())],
     };
-    store.create_workspace(&new, &Limits::default(), NOW).await.unwrap().id
+    store
+        .create_workspace(&new, &Limits::default(), NOW)
+        .await
+        .unwrap()
+        .id
 }
 
-async fn write(store: &Arc<dyn Store>, owner: UserId, ws: WorkspaceId, at: &str, content: &[u8], base: Option<i64>) -> Result<model::FileEntry, Error> {
+async fn write(
+    store: &Arc<dyn Store>,
+    owner: UserId,
+    ws: WorkspaceId,
+    at: &str,
+    content: &[u8],
+    base: Option<i64>,
+) -> Result<model::FileEntry, Error> {
     let at = path(at);
     store
-        .write_file(owner, ws, WriteFile { path: &at, content, base_version: base }, &Limits::default(), NOW)
+        .write_file(
+            owner,
+            ws,
+            WriteFile {
+                path: &at,
+                content,
+                base_version: base,
+            },
+            &Limits::default(),
+            NOW,
+        )
         .await
 }
 
@@ -104,19 +142,43 @@ async fn users_are_stored_and_usernames_and_emails_are_unique(store: Arc<dyn Sto
     let ada = user(&store, "ada").await;
     let found = store.user_by_username("ada").await.unwrap().unwrap();
     assert_eq!(found.id, ada);
-    assert_eq!(store.user_by_id(ada).await.unwrap().unwrap().email, "ada@example.org");
+    assert_eq!(
+        store.user_by_id(ada).await.unwrap().unwrap().email,
+        "ada@example.org"
+    );
     assert!(store.user_by_username("nobody").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .user_by_email("ada@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ada
+    );
 
     let mut twin = found.clone();
     twin.id = UserId(Uuid::new_v4());
     twin.email = "other@example.org".into();
-    assert!(matches!(store.create_user(&twin).await, Err(Error::Taken(Taken::Username))));
+    assert!(matches!(
+        store.create_user(&twin).await,
+        Err(Error::Taken(Taken::Username))
+    ));
     twin.username = "other".into();
     twin.email = "ada@example.org".into();
-    assert!(matches!(store.create_user(&twin).await, Err(Error::Taken(Taken::Email))));
+    assert!(matches!(
+        store.create_user(&twin).await,
+        Err(Error::Taken(Taken::Email))
+    ));
 
-    store.set_password_hash(ada, "$argon2id$new", NOW + 1).await.unwrap();
-    assert_eq!(store.user_by_id(ada).await.unwrap().unwrap().password_hash, "$argon2id$new");
+    store
+        .set_password_hash(ada, "$argon2id$new", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_id(ada).await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
 }
 
 fn session(user: UserId, token: u8, expires_at: i64) -> SessionRecord {
@@ -132,28 +194,77 @@ fn session(user: UserId, token: u8, expires_at: i64) -> SessionRecord {
 
 async fn sessions_expire_when_idle_or_past_their_absolute_lifetime(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
-    store.create_session(&session(ada, 1, NOW + 10_000)).await.unwrap();
+    store
+        .create_session(&session(ada, 1, NOW + 10_000))
+        .await
+        .unwrap();
     let idle = 1_000;
-    let (found, owner) = store.session(&[1; 32], NOW + 500, idle).await.unwrap().unwrap();
+    let (found, owner) = store
+        .session(&[1; 32], NOW + 500, idle)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((found.user_id, owner.id), (ada, ada));
     // Idle for longer than allowed.
-    assert!(store.session(&[1; 32], NOW + 1_500, idle).await.unwrap().is_none());
+    assert!(
+        store
+            .session(&[1; 32], NOW + 1_500, idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Seen recently, so alive again; but never past the absolute expiry.
     store.touch_session(&[1; 32], NOW + 9_900).await.unwrap();
-    assert!(store.session(&[1; 32], NOW + 9_950, idle).await.unwrap().is_some());
-    assert!(store.session(&[1; 32], NOW + 10_000, idle).await.unwrap().is_none());
+    assert!(
+        store
+            .session(&[1; 32], NOW + 9_950, idle)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session(&[1; 32], NOW + 10_000, idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.delete_session(&[1; 32]).await.unwrap();
-    assert!(store.session(&[1; 32], NOW + 9_950, idle).await.unwrap().is_none());
+    assert!(
+        store
+            .session(&[1; 32], NOW + 9_950, idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn deleting_other_sessions_keeps_the_current_one(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     for token in 1..=3 {
-        store.create_session(&session(ada, token, NOW + 10_000)).await.unwrap();
+        store
+            .create_session(&session(ada, token, NOW + 10_000))
+            .await
+            .unwrap();
     }
-    assert_eq!(store.delete_sessions_of(ada, Some(&[2; 32])).await.unwrap(), 2);
-    assert!(store.session(&[2; 32], NOW, 10_000).await.unwrap().is_some());
-    assert!(store.session(&[1; 32], NOW, 10_000).await.unwrap().is_none());
+    assert_eq!(
+        store.delete_sessions_of(ada, Some(&[2; 32])).await.unwrap(),
+        2
+    );
+    assert!(
+        store
+            .session(&[2; 32], NOW, 10_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session(&[1; 32], NOW, 10_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.delete_sessions_of(ada, None).await.unwrap(), 1);
 }
 
@@ -162,9 +273,16 @@ async fn workspace_names_are_unique_per_owner_only(store: Arc<dyn Store>) {
     let bob = user(&store, "bob").await;
     workspace(&store, ada, "demo").await;
     workspace(&store, bob, "demo").await;
-    let again = NewWorkspace { owner_id: ada, name: "demo".into(), language: Language::Python, seed: vec![] };
+    let again = NewWorkspace {
+        owner_id: ada,
+        name: "demo".into(),
+        language: Language::Python,
+        seed: vec![],
+    };
     assert!(matches!(
-        store.create_workspace(&again, &Limits::default(), NOW).await,
+        store
+            .create_workspace(&again, &Limits::default(), NOW)
+            .await,
         Err(Error::Taken(Taken::WorkspaceName))
     ));
     let other = workspace(&store, ada, "other").await;
@@ -172,8 +290,14 @@ async fn workspace_names_are_unique_per_owner_only(store: Arc<dyn Store>) {
         store.rename_workspace(ada, other, "demo", NOW).await,
         Err(Error::Taken(Taken::WorkspaceName))
     ));
-    let renamed = store.rename_workspace(ada, other, "renamed", NOW + 5).await.unwrap();
-    assert_eq!((renamed.name.as_str(), renamed.updated_at), ("renamed", NOW + 5));
+    let renamed = store
+        .rename_workspace(ada, other, "renamed", NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.updated_at),
+        ("renamed", NOW + 5)
+    );
     assert_eq!(store.list_workspaces(ada).await.unwrap().len(), 2);
 }
 
@@ -185,31 +309,82 @@ async fn another_owners_workspace_is_not_found_by_any_operation(store: Arc<dyn S
     let limits = Limits::default();
     assert!(store.workspace(eve, ws).await.unwrap().is_none());
     assert!(store.list_workspaces(eve).await.unwrap().is_empty());
-    assert!(matches!(store.rename_workspace(eve, ws, "mine", NOW).await, Err(Error::NotFound)));
-    assert!(matches!(store.touch_workspace(eve, ws, NOW).await, Err(Error::NotFound)));
-    assert!(matches!(store.list_files(eve, ws).await, Err(Error::NotFound)));
-    assert!(matches!(store.read_file(eve, ws, &main).await, Err(Error::NotFound)));
-    assert!(matches!(write(&store, eve, ws, "main.py", b"pwned", Some(1)).await, Err(Error::NotFound)));
-    assert!(matches!(write(&store, eve, ws, "new.py", b"pwned", None).await, Err(Error::NotFound)));
-    assert!(matches!(store.make_dir(eve, ws, &path("d"), &limits, NOW).await, Err(Error::NotFound)));
-    assert!(matches!(store.move_path(eve, ws, &main, &path("x.py"), &limits, NOW).await, Err(Error::NotFound)));
-    assert!(matches!(store.delete_path(eve, ws, &main, NOW).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.rename_workspace(eve, ws, "mine", NOW).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.touch_workspace(eve, ws, NOW).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.list_files(eve, ws).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.read_file(eve, ws, &main).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        write(&store, eve, ws, "main.py", b"pwned", Some(1)).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        write(&store, eve, ws, "new.py", b"pwned", None).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.make_dir(eve, ws, &path("d"), &limits, NOW).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .move_path(eve, ws, &main, &path("x.py"), &limits, NOW)
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_path(eve, ws, &main, NOW).await,
+        Err(Error::NotFound)
+    ));
     assert!(matches!(store.usage(eve, ws).await, Err(Error::NotFound)));
-    assert!(matches!(store.delete_workspace(eve, ws).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.delete_workspace(eve, ws).await,
+        Err(Error::NotFound)
+    ));
     // Nothing changed for the owner.
     let file = store.read_file(ada, ws, &main).await.unwrap();
-    assert_eq!((file.content.as_slice(), file.entry.version), (&b"print('hello')\n"[..], 1));
+    assert_eq!(
+        (file.content.as_slice(), file.entry.version),
+        (&b"print('hello')\n"[..], 1)
+    );
 }
 
 async fn workspaces_per_user_are_limited(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
-    let limits = Limits { max_workspaces_per_user: 2, ..Limits::default() };
+    let limits = Limits {
+        max_workspaces_per_user: 2,
+        ..Limits::default()
+    };
     for name in ["one", "two"] {
-        let new = NewWorkspace { owner_id: ada, name: name.into(), language: Language::Python, seed: vec![] };
+        let new = NewWorkspace {
+            owner_id: ada,
+            name: name.into(),
+            language: Language::Python,
+            seed: vec![],
+        };
         store.create_workspace(&new, &limits, NOW).await.unwrap();
     }
-    let third = NewWorkspace { owner_id: ada, name: "three".into(), language: Language::Python, seed: vec![] };
-    assert!(matches!(store.create_workspace(&third, &limits, NOW).await, Err(Error::Limit(Limit::Workspaces))));
+    let third = NewWorkspace {
+        owner_id: ada,
+        name: "three".into(),
+        language: Language::Python,
+        seed: vec![],
+    };
+    assert!(matches!(
+        store.create_workspace(&third, &limits, NOW).await,
+        Err(Error::Limit(Limit::Workspaces))
+    ));
 }
 
 async fn a_new_workspace_holds_its_seed_files(store: Arc<dyn Store>) {
@@ -225,9 +400,17 @@ async fn a_new_workspace_holds_its_seed_files(store: Arc<dyn Store>) {
 async fn writes_create_parents_and_bump_the_version(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
-    let created = write(&store, ada, ws, "pkg/sub/mod.py", b"x = 1\n", None).await.unwrap();
+    let created = write(&store, ada, ws, "pkg/sub/mod.py", b"x = 1\n", None)
+        .await
+        .unwrap();
     assert_eq!((created.version, created.size), (1, 6));
-    let listed: Vec<_> = store.list_files(ada, ws).await.unwrap().into_iter().map(|e| (e.path.to_string(), e.kind)).collect();
+    let listed: Vec<_> = store
+        .list_files(ada, ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.path.to_string(), e.kind))
+        .collect();
     assert_eq!(
         listed,
         [
@@ -237,16 +420,26 @@ async fn writes_create_parents_and_bump_the_version(store: Arc<dyn Store>) {
             ("pkg/sub/mod.py".to_owned(), FileKind::File),
         ]
     );
-    let updated = write(&store, ada, ws, "pkg/sub/mod.py", b"x = 2\n", Some(1)).await.unwrap();
+    let updated = write(&store, ada, ws, "pkg/sub/mod.py", b"x = 2\n", Some(1))
+        .await
+        .unwrap();
     assert_eq!(updated.version, 2);
-    let read = store.read_file(ada, ws, &path("pkg/sub/mod.py")).await.unwrap();
-    assert_eq!((read.content.as_slice(), read.entry.version), (&b"x = 2\n"[..], 2));
+    let read = store
+        .read_file(ada, ws, &path("pkg/sub/mod.py"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (read.content.as_slice(), read.entry.version),
+        (&b"x = 2\n"[..], 2)
+    );
 }
 
 async fn a_stale_write_is_a_conflict_carrying_the_current_version(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
-    write(&store, ada, ws, "main.py", b"v2", Some(1)).await.unwrap();
+    write(&store, ada, ws, "main.py", b"v2", Some(1))
+        .await
+        .unwrap();
     assert!(matches!(
         write(&store, ada, ws, "main.py", b"stale", Some(1)).await,
         Err(Error::VersionConflict { current: Some(2) })
@@ -260,7 +453,14 @@ async fn a_stale_write_is_a_conflict_carrying_the_current_version(store: Arc<dyn
         write(&store, ada, ws, "gone.py", b"x", Some(3)).await,
         Err(Error::VersionConflict { current: None })
     ));
-    assert_eq!(store.read_file(ada, ws, &path("main.py")).await.unwrap().content, b"v2");
+    assert_eq!(
+        store
+            .read_file(ada, ws, &path("main.py"))
+            .await
+            .unwrap()
+            .content,
+        b"v2"
+    );
 }
 
 async fn concurrent_writes_with_one_base_version_let_exactly_one_win(store: Arc<dyn Store>) {
@@ -293,60 +493,161 @@ async fn binary_content_round_trips_byte_exact(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
     let bytes: Vec<u8> = (0..=255u8).chain([0, 0, 0xff, 0xfe]).collect();
-    write(&store, ada, ws, "data.bin", &bytes, None).await.unwrap();
-    assert_eq!(store.read_file(ada, ws, &path("data.bin")).await.unwrap().content, bytes);
+    write(&store, ada, ws, "data.bin", &bytes, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .read_file(ada, ws, &path("data.bin"))
+            .await
+            .unwrap()
+            .content,
+        bytes
+    );
     write(&store, ada, ws, "empty", b"", None).await.unwrap();
-    assert_eq!(store.read_file(ada, ws, &path("empty")).await.unwrap().content, b"");
+    assert_eq!(
+        store
+            .read_file(ada, ws, &path("empty"))
+            .await
+            .unwrap()
+            .content,
+        b""
+    );
 }
 
 async fn file_and_workspace_size_limits_hold(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
-    let limits = Limits { max_file_bytes: 10, max_workspace_bytes: 40, max_files_per_workspace: 4, ..Limits::default() };
+    let limits = Limits {
+        max_file_bytes: 10,
+        max_workspace_bytes: 40,
+        max_files_per_workspace: 4,
+        ..Limits::default()
+    };
     let put = |at: &'static str, content: &'static [u8]| {
         let store = store.clone();
         async move {
             let at = path(at);
-            store.write_file(ada, ws, WriteFile { path: &at, content, base_version: None }, &limits, NOW).await
+            store
+                .write_file(
+                    ada,
+                    ws,
+                    WriteFile {
+                        path: &at,
+                        content,
+                        base_version: None,
+                    },
+                    &limits,
+                    NOW,
+                )
+                .await
         }
     };
-    assert!(matches!(put("big.txt", b"12345678901").await, Err(Error::Limit(Limit::FileBytes))));
+    assert!(matches!(
+        put("big.txt", b"12345678901").await,
+        Err(Error::Limit(Limit::FileBytes))
+    ));
     put("a.txt", b"1234567890").await.unwrap();
     put("b.txt", b"1234567890").await.unwrap();
     // main.py (15 bytes) + 20 = 35; 10 more would make 45 > 40.
-    assert!(matches!(put("c.txt", b"1234567890").await, Err(Error::Limit(Limit::WorkspaceBytes))));
+    assert!(matches!(
+        put("c.txt", b"1234567890").await,
+        Err(Error::Limit(Limit::WorkspaceBytes))
+    ));
     put("c.txt", b"1").await.unwrap();
-    assert!(matches!(put("d.txt", b"1").await, Err(Error::Limit(Limit::WorkspaceFiles))));
-    assert!(matches!(store.make_dir(ada, ws, &path("dir"), &limits, NOW).await, Err(Error::Limit(Limit::WorkspaceFiles))));
+    assert!(matches!(
+        put("d.txt", b"1").await,
+        Err(Error::Limit(Limit::WorkspaceFiles))
+    ));
+    assert!(matches!(
+        store.make_dir(ada, ws, &path("dir"), &limits, NOW).await,
+        Err(Error::Limit(Limit::WorkspaceFiles))
+    ));
 }
 
 async fn folders_are_made_once_and_files_cannot_hold_children(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
     let limits = Limits::default();
-    let made = store.make_dir(ada, ws, &path("a/b"), &limits, NOW).await.unwrap();
+    let made = store
+        .make_dir(ada, ws, &path("a/b"), &limits, NOW)
+        .await
+        .unwrap();
     assert_eq!(made.kind, FileKind::Dir);
-    assert!(matches!(store.make_dir(ada, ws, &path("a/b"), &limits, NOW).await, Err(Error::Exists(_))));
-    assert!(matches!(store.make_dir(ada, ws, &path("main.py/x"), &limits, NOW).await, Err(Error::WrongKind { .. })));
-    assert!(matches!(write(&store, ada, ws, "main.py/x.py", b"", None).await, Err(Error::WrongKind { .. })));
-    assert!(matches!(write(&store, ada, ws, "a", b"", Some(1)).await, Err(Error::WrongKind { .. })));
+    assert!(matches!(
+        store.make_dir(ada, ws, &path("a/b"), &limits, NOW).await,
+        Err(Error::Exists(_))
+    ));
+    assert!(matches!(
+        store
+            .make_dir(ada, ws, &path("main.py/x"), &limits, NOW)
+            .await,
+        Err(Error::WrongKind { .. })
+    ));
+    assert!(matches!(
+        write(&store, ada, ws, "main.py/x.py", b"", None).await,
+        Err(Error::WrongKind { .. })
+    ));
+    assert!(matches!(
+        write(&store, ada, ws, "a", b"", Some(1)).await,
+        Err(Error::WrongKind { .. })
+    ));
 }
 
 async fn moving_a_folder_moves_its_subtree(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
     let limits = Limits::default();
-    write(&store, ada, ws, "src/app/main.py", b"m", None).await.unwrap();
-    write(&store, ada, ws, "src/util.py", b"u", None).await.unwrap();
-    write(&store, ada, ws, "srcfile.py", b"s", None).await.unwrap();
-    store.move_path(ada, ws, &path("src"), &path("lib/code"), &limits, NOW).await.unwrap();
-    let paths: Vec<_> = store.list_files(ada, ws).await.unwrap().into_iter().map(|e| e.path.to_string()).collect();
-    assert_eq!(paths, ["lib", "lib/code", "lib/code/app", "lib/code/app/main.py", "lib/code/util.py", "main.py", "srcfile.py"]);
-    assert_eq!(store.read_file(ada, ws, &path("lib/code/app/main.py")).await.unwrap().content, b"m");
+    write(&store, ada, ws, "src/app/main.py", b"m", None)
+        .await
+        .unwrap();
+    write(&store, ada, ws, "src/util.py", b"u", None)
+        .await
+        .unwrap();
+    write(&store, ada, ws, "srcfile.py", b"s", None)
+        .await
+        .unwrap();
+    store
+        .move_path(ada, ws, &path("src"), &path("lib/code"), &limits, NOW)
+        .await
+        .unwrap();
+    let paths: Vec<_> = store
+        .list_files(ada, ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path.to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "lib",
+            "lib/code",
+            "lib/code/app",
+            "lib/code/app/main.py",
+            "lib/code/util.py",
+            "main.py",
+            "srcfile.py"
+        ]
+    );
+    assert_eq!(
+        store
+            .read_file(ada, ws, &path("lib/code/app/main.py"))
+            .await
+            .unwrap()
+            .content,
+        b"m"
+    );
     // A file rename keeps its content and version.
-    let moved = store.move_path(ada, ws, &path("main.py"), &path("app.py"), &limits, NOW).await.unwrap();
+    let moved = store
+        .move_path(ada, ws, &path("main.py"), &path("app.py"), &limits, NOW)
+        .await
+        .unwrap();
     assert_eq!((moved.path.as_str(), moved.version), ("app.py", 1));
-    assert!(matches!(store.read_file(ada, ws, &path("main.py")).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.read_file(ada, ws, &path("main.py")).await,
+        Err(Error::NotFound)
+    ));
 }
 
 async fn a_folder_cannot_move_into_itself_or_onto_an_existing_path(store: Arc<dyn Store>) {
@@ -354,30 +655,70 @@ async fn a_folder_cannot_move_into_itself_or_onto_an_existing_path(store: Arc<dy
     let ws = workspace(&store, ada, "demo").await;
     let limits = Limits::default();
     write(&store, ada, ws, "a/x.py", b"x", None).await.unwrap();
-    assert!(matches!(store.move_path(ada, ws, &path("a"), &path("a/b"), &limits, NOW).await, Err(Error::MoveIntoSelf)));
-    assert!(matches!(store.move_path(ada, ws, &path("a"), &path("main.py"), &limits, NOW).await, Err(Error::Exists(_))));
-    assert!(matches!(store.move_path(ada, ws, &path("nope"), &path("b"), &limits, NOW).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store
+            .move_path(ada, ws, &path("a"), &path("a/b"), &limits, NOW)
+            .await,
+        Err(Error::MoveIntoSelf)
+    ));
+    assert!(matches!(
+        store
+            .move_path(ada, ws, &path("a"), &path("main.py"), &limits, NOW)
+            .await,
+        Err(Error::Exists(_))
+    ));
+    assert!(matches!(
+        store
+            .move_path(ada, ws, &path("nope"), &path("b"), &limits, NOW)
+            .await,
+        Err(Error::NotFound)
+    ));
     assert!(store.read_file(ada, ws, &path("a/x.py")).await.is_ok());
 }
 
 async fn deleting_a_folder_deletes_everything_inside(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
-    write(&store, ada, ws, "d/e/f.py", b"f", None).await.unwrap();
-    write(&store, ada, ws, "de.py", b"keep", None).await.unwrap();
-    assert_eq!(store.delete_path(ada, ws, &path("d"), NOW).await.unwrap(), 3);
-    let paths: Vec<_> = store.list_files(ada, ws).await.unwrap().into_iter().map(|e| e.path.to_string()).collect();
+    write(&store, ada, ws, "d/e/f.py", b"f", None)
+        .await
+        .unwrap();
+    write(&store, ada, ws, "de.py", b"keep", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_path(ada, ws, &path("d"), NOW).await.unwrap(),
+        3
+    );
+    let paths: Vec<_> = store
+        .list_files(ada, ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path.to_string())
+        .collect();
     assert_eq!(paths, ["de.py", "main.py"]);
-    assert!(matches!(store.delete_path(ada, ws, &path("d"), NOW).await, Err(Error::NotFound)));
+    assert!(matches!(
+        store.delete_path(ada, ws, &path("d"), NOW).await,
+        Err(Error::NotFound)
+    ));
 }
 
 async fn deleting_a_user_deletes_their_sessions_workspaces_and_files(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let ws = workspace(&store, ada, "demo").await;
-    store.create_session(&session(ada, 7, NOW + 10_000)).await.unwrap();
+    store
+        .create_session(&session(ada, 7, NOW + 10_000))
+        .await
+        .unwrap();
     store.delete_user(ada).await.unwrap();
     assert!(store.user_by_id(ada).await.unwrap().is_none());
-    assert!(store.session(&[7; 32], NOW, 10_000).await.unwrap().is_none());
+    assert!(
+        store
+            .session(&[7; 32], NOW, 10_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.workspace(ada, ws).await.unwrap().is_none());
     // The name is free again.
     let again = user(&store, "ada").await;

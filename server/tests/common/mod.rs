@@ -1,4 +1,6 @@
 //! Starts the real server on port 0 with a fresh data directory and a fake built site.
+// Each test binary uses a different part of these helpers.
+#![allow(dead_code)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -65,12 +67,27 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_site(site_dir: tempfile::TempDir) -> TestApp {
+    spawn_app_with(site_dir, |_| {}).await
+}
+
+/// Starts a server with a fake site and a configuration adjusted by `adjust`.
+pub async fn spawn_app_configured(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let site_dir = tempfile::tempdir().unwrap();
+    write_fake_site(site_dir.path());
+    spawn_app_with(site_dir, adjust).await
+}
+
+pub async fn spawn_app_with(
+    site_dir: tempfile::TempDir,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.data_dir = data_dir.path().to_path_buf();
     config.site_dir = site_dir.path().to_path_buf();
     config.shutdown_grace = std::time::Duration::from_secs(2);
+    adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let address = app.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -88,4 +105,114 @@ pub async fn spawn_app_with_site(site_dir: tempfile::TempDir) -> TestApp {
         stop: Some(stop),
         served,
     }
+}
+
+impl TestApp {
+    /// A new HTTP client with its own cookie jar: one browser.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{}", self.address),
+        }
+    }
+
+    /// A browser signed in as a freshly registered `username`.
+    pub async fn signed_up(&self, username: &str) -> Browser {
+        let browser = self.browser();
+        let (status, body) = browser
+            .post(
+                "/api/users/register",
+                serde_json::json!({
+                    "username": username,
+                    "email": format!("{username}@example.org"),
+                    "password": PASSWORD,
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        browser
+    }
+}
+
+/// The password every test account registers with.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// One client with a cookie jar.
+#[derive(Clone)]
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs JSON; returns the status and the JSON body (`null` when empty).
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        json_of(response).await
+    }
+
+    /// POSTs JSON and returns the whole response.
+    pub async fn post_raw(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a workspace and returns its id.
+    pub async fn workspace(&self, name: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/workspaces/create",
+                serde_json::json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+pub async fn json_of(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    (status, body)
+}
+
+/// A fresh, empty PostgreSQL database for one test; its URL.
+pub async fn fresh_postgres_url() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("CODEPOD_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        "postgres://codepod_test:codepod_test@127.0.0.1:5432/postgres".to_owned()
+    });
+    let name = format!("codepod_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL is running (scripts/services.sh)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
 }

@@ -1,0 +1,3 @@
+//! Accounts: the `/api/users/…` server functions.
+
+pub mod api;

@@ -1,0 +1,3 @@
+//! Files: the `/api/files/…` server functions.
+
+pub mod api;

@@ -1,0 +1,50 @@
+//! `POST /api/workspaces/…`: create, list, get, rename, delete.
+
+use leptos::{prelude::*, server_fn::codec::Json};
+use model::{Language, WorkspaceId, WorkspaceName, WorkspaceView};
+
+#[cfg(feature = "ssr")]
+use crate::api_context::current_user;
+use crate::error::ApiError;
+
+/// Creates a workspace seeded with `main.py`.
+#[server(prefix = "/api", endpoint = "workspaces/create", input = Json)]
+pub async fn create_workspace(
+    name: WorkspaceName,
+    #[server(default)] language: Option<Language>,
+) -> Result<WorkspaceView, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api
+        .services
+        .create_workspace(&user, name, language.unwrap_or_default())
+        .await?)
+}
+
+/// The signed-in user's workspaces, most recently active first.
+#[server(prefix = "/api", endpoint = "workspaces/list", input = Json)]
+pub async fn list_workspaces() -> Result<Vec<WorkspaceView>, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.list_workspaces(&user).await?)
+}
+
+#[server(prefix = "/api", endpoint = "workspaces/get", input = Json)]
+pub async fn get_workspace(id: WorkspaceId) -> Result<WorkspaceView, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.workspace(&user, id).await?)
+}
+
+#[server(prefix = "/api", endpoint = "workspaces/rename", input = Json)]
+pub async fn rename_workspace(
+    id: WorkspaceId,
+    name: WorkspaceName,
+) -> Result<WorkspaceView, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.rename_workspace(&user, id, name).await?)
+}
+
+/// Deletes a workspace and all its files.
+#[server(prefix = "/api", endpoint = "workspaces/delete", input = Json)]
+pub async fn delete_workspace(id: WorkspaceId) -> Result<(), ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.delete_workspace(&user, id).await?)
+}

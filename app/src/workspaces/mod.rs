@@ -1,0 +1,3 @@
+//! Workspaces: the `/api/workspaces/…` server functions.
+
+pub mod api;

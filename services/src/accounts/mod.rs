@@ -1,0 +1,261 @@
+//! Accounts and auth sessions: register, sign in and out, change the password, delete the
+//! account, and resolve a session token to the [`CurrentUser`].
+//!
+//! A session token is 32 random bytes (base64url in the cookie); only its SHA-256 is stored.
+//! Every sign-in issues a new token (no fixation); sign-out deletes the row server-side.
+
+mod password;
+mod rate_limit;
+
+use std::time::Instant;
+
+use base64::Engine as _;
+use model::{Email, Password, UserId, UserView, Username};
+use sha2::Digest as _;
+use store::{SessionRecord, UserRecord};
+use uuid::Uuid;
+
+pub use self::{password::PasswordHasher, rate_limit::RateLimiter};
+use crate::{Error, Result, Services, duration_ms, now_ms};
+
+/// Longest user agent stored with a session.
+const MAX_USER_AGENT: usize = 256;
+/// `last_seen_at` is written at most this often per session, so reads stay reads.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// The signed-in user of a request, resolved from its session cookie.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: UserId,
+    pub username: String,
+    token_hash: Vec<u8>,
+}
+
+/// What the services know of the client making a request.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The client's IP (after trusted-proxy resolution), for rate limiting.
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// A new session: the token for the cookie and the user it belongs to.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: String,
+    pub user: UserView,
+}
+
+fn view(user: &UserRecord) -> UserView {
+    UserView {
+        id: user.id,
+        username: user.username.clone(),
+        email: user.email.clone(),
+        created_at: user.created_at,
+    }
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    sha2::Sha256::digest(token.as_bytes()).to_vec()
+}
+
+impl Services {
+    async fn start_session(&self, user: &UserRecord, client: &ClientInfo) -> Result<SignedIn> {
+        let mut bytes = [0u8; 32];
+        password::fill_random(&mut bytes)?;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let now = now_ms();
+        let user_agent = client
+            .user_agent
+            .as_ref()
+            .map(|agent| agent.chars().take(MAX_USER_AGENT).collect());
+        self.store
+            .create_session(&SessionRecord {
+                token_hash: hash_token(&token),
+                user_id: user.id,
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now.saturating_add(duration_ms(self.auth.absolute_timeout)),
+                user_agent,
+            })
+            .await?;
+        Ok(SignedIn {
+            token,
+            user: view(user),
+        })
+    }
+
+    /// Creates an account and signs it in.
+    #[tracing::instrument(skip_all, fields(username = %username), err(Display))]
+    pub async fn register(
+        &self,
+        username: Username,
+        email: Email,
+        password: Password,
+        client: &ClientInfo,
+    ) -> Result<SignedIn> {
+        let password_hash = self.hasher.hash(password.expose().to_owned()).await?;
+        let now = now_ms();
+        let user = UserRecord {
+            id: UserId(Uuid::new_v4()),
+            username: username.to_string(),
+            email: email.to_string(),
+            password_hash,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_user(&user).await?;
+        self.start_session(&user, client).await
+    }
+
+    /// Signs in with a username (or email address) and password. Rate limited per account
+    /// and per client IP; unknown users and wrong passwords get the same answer.
+    #[tracing::instrument(skip_all, err(Display))]
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<SignedIn> {
+        let login = login.trim().to_ascii_lowercase();
+        if login.is_empty() || login.len() > 254 || password.len() > 1024 {
+            return Err(Error::BadCredentials);
+        }
+        let account_key = login.clone();
+        let ip_key = client.ip.map(|ip| ip.to_string());
+        let now = Instant::now();
+        let blocked = [
+            self.account_failures.blocked(&account_key, now),
+            ip_key
+                .as_deref()
+                .and_then(|key| self.ip_failures.blocked(key, now)),
+        ];
+        if let Some(retry_after_secs) = blocked.into_iter().flatten().max() {
+            return Err(Error::RateLimited { retry_after_secs });
+        }
+
+        let user = match self.store.user_by_username(&login).await? {
+            Some(user) => Some(user),
+            None => self.user_by_email(&login).await?,
+        };
+        let matches = self
+            .hasher
+            .verify(
+                password.to_owned(),
+                user.as_ref().map(|user| user.password_hash.clone()),
+            )
+            .await?;
+        match user {
+            Some(user) if matches => {
+                self.account_failures.reset(&account_key);
+                self.start_session(&user, client).await
+            }
+            _ => {
+                self.account_failures.fail(&account_key, now);
+                if let Some(key) = &ip_key {
+                    self.ip_failures.fail(key, now);
+                }
+                Err(Error::BadCredentials)
+            }
+        }
+    }
+
+    async fn user_by_email(&self, login: &str) -> Result<Option<UserRecord>> {
+        if !login.contains('@') {
+            return Ok(None);
+        }
+        // Emails are unique and stored lower-case; a username cannot contain '@'.
+        Ok(self.store.user_by_email(login).await?)
+    }
+
+    /// Resolves a session token to its user; `None` for a missing, revoked or expired one.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<CurrentUser>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let token_hash = hash_token(token);
+        let now = now_ms();
+        let Some((session, user)) = self
+            .store
+            .session(&token_hash, now, duration_ms(self.auth.idle_timeout))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if now - session.last_seen_at > TOUCH_EVERY_MS {
+            self.store.touch_session(&token_hash, now).await?;
+        }
+        Ok(Some(CurrentUser {
+            id: user.id,
+            username: user.username,
+            token_hash,
+        }))
+    }
+
+    /// Ends this session server-side.
+    pub async fn logout(&self, user: &CurrentUser) -> Result<()> {
+        self.store.delete_session(&user.token_hash).await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user but this one; returns how many.
+    pub async fn logout_others(&self, user: &CurrentUser) -> Result<u64> {
+        Ok(self
+            .store
+            .delete_sessions_of(user.id, Some(&user.token_hash))
+            .await?)
+    }
+
+    /// The signed-in user's account.
+    pub async fn me(&self, user: &CurrentUser) -> Result<UserView> {
+        let record = self
+            .store
+            .user_by_id(user.id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        Ok(view(&record))
+    }
+
+    async fn confirm_password(&self, user: &CurrentUser, password: &str) -> Result<UserRecord> {
+        let record = self
+            .store
+            .user_by_id(user.id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if password.len() > 1024
+            || !self
+                .hasher
+                .verify(password.to_owned(), Some(record.password_hash.clone()))
+                .await?
+        {
+            return Err(Error::WrongPassword);
+        }
+        Ok(record)
+    }
+
+    /// Changes the password after checking the current one, and signs out every other
+    /// session of the user.
+    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(Display))]
+    pub async fn change_password(
+        &self,
+        user: &CurrentUser,
+        current: &str,
+        new: Password,
+    ) -> Result<()> {
+        self.confirm_password(user, current).await?;
+        let hash = self.hasher.hash(new.expose().to_owned()).await?;
+        self.store
+            .set_password_hash(user.id, &hash, now_ms())
+            .await?;
+        self.logout_others(user).await?;
+        Ok(())
+    }
+
+    /// Deletes the account, its sessions, workspaces and files, after checking the password.
+    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(Display))]
+    pub async fn delete_account(&self, user: &CurrentUser, password: &str) -> Result<()> {
+        self.confirm_password(user, password).await?;
+        self.store.delete_user(user.id).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! The services' error: what went wrong, in terms the edge can map to a status code.
+
+use store::{Limit, Taken};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No valid session, or wrong credentials.
+    #[error("sign in first")]
+    Unauthenticated,
+    /// Wrong username or password (one message for both, on purpose).
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// The current password given to confirm a change was wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// Missing, or not this user's: the two are indistinguishable on purpose.
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("that {} is already taken", taken_name(*.0))]
+    Taken(Taken),
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("the file changed since it was opened")]
+    VersionConflict { current: Option<i64> },
+    #[error("{0}")]
+    WrongKind(String),
+    /// A size limit: 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A count limit: 422.
+    #[error("{0}")]
+    LimitReached(String),
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// Anything unexpected. Logged with a reference; the client sees only the reference.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn taken_name(taken: Taken) -> &'static str {
+    match taken {
+        Taken::Username => "username",
+        Taken::Email => "email address",
+        Taken::WorkspaceName => "workspace name",
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(error: store::Error) -> Self {
+        use store::Error as S;
+        match error {
+            S::Taken(taken) => Self::Taken(taken),
+            S::NotFound => Self::NotFound,
+            S::Exists(path) => Self::Exists(path.to_string()),
+            S::VersionConflict { current } => Self::VersionConflict { current },
+            S::WrongKind { path, expected } => {
+                Self::WrongKind(format!("{path} is not a {expected}"))
+            }
+            S::MoveIntoSelf => Self::Invalid("a folder cannot be moved into itself".into()),
+            S::Limit(Limit::FileBytes) => {
+                Self::TooLarge("the file is larger than the file size limit".into())
+            }
+            S::Limit(Limit::WorkspaceBytes) => {
+                Self::TooLarge("the workspace would exceed its storage limit".into())
+            }
+            S::Limit(Limit::WorkspaceFiles) => Self::LimitReached(
+                "the workspace has reached its limit of files and folders".into(),
+            ),
+            S::Limit(Limit::Workspaces) => {
+                Self::LimitReached("you have reached your limit of workspaces".into())
+            }
+            other @ (S::UnsupportedUrl(_) | S::Migrate(_) | S::Database(_)) => {
+                Self::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<model::PathError> for Error {
+    fn from(error: model::PathError) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}
