@@ -4,6 +4,7 @@
 #   bench/run.sh            everything below
 #   bench/run.sh bundle     size of the release hydrate bundle (raw / gzip / brotli)
 #   bench/run.sh ssr        SSR page throughput and latency under load (wrk)
+#   bench/run.sh api        /api/files/write and sign-in latency, SQLite and Postgres
 #
 # Needs a release site (`./x build --release`); builds a release server itself.
 set -euo pipefail
@@ -43,24 +44,35 @@ ssr() {
   say "building a release server"
   cargo build --release -p server --bin codepod --quiet
   cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
-  local port=3199 data pid
+  local port=3199
+  pid=
+  data=
   data=$(mktemp -d)
   CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
     "$CARGO_TARGET_DIR/release/codepod" &
   pid=$!
-  trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' RETURN
+  trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' EXIT
   for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
   for connections in 1 32; do
-    echo "GET / with $connections connection(s), 2 wrk threads, 15 s (server and wrk share the 2 cores):"
-    wrk -t2 -c"$connections" -d15s --latency "http://127.0.0.1:$port/" |
+    local threads=$((connections < 2 ? connections : 2))
+    echo "GET / with $connections connection(s), $threads wrk thread(s), 15 s (server and wrk share the 2 cores):"
+    wrk -t"$threads" -c"$connections" -d15s --latency "http://127.0.0.1:$port/" |
       awk '/Requests\/sec/ {print "  requests/s " $2} / 50%/ {print "  p50 " $2} / 99%/ {print "  p99 " $2}'
   done
+}
+
+api() {
+  say "building the API benchmark (release)"
+  cargo build --release -p codepod-bench --bin api --quiet
+  CODEPOD_TEST_POSTGRES_URL="${CODEPOD_TEST_POSTGRES_URL:-$("$ROOT/scripts/services.sh" | tail -1)}" \
+    "$CARGO_TARGET_DIR/release/api"
 }
 
 machine
 case "$what" in
   bundle) bundle ;;
   ssr) ssr ;;
-  all) bundle; ssr ;;
+  api) api ;;
+  all) bundle; ssr; api ;;
   *) die "unknown benchmark $what" ;;
 esac

@@ -91,8 +91,9 @@ pub fn is_content_hashed(file_name: &str) -> bool {
         Some((_, rest)) => rest,
         None => return false,
     };
-    let dotted = stem.split('.').next().unwrap_or_default();
-    if looks_like_hash(dotted) && stem.contains('.') {
+    // cargo-leptos hashes are base64url and may contain '-'.
+    let dotted = stem.split('.').next().unwrap_or_default().replace('-', "_");
+    if looks_like_hash(&dotted) && stem.contains('.') {
         return true;
     }
     let base = file_name.split('.').next().unwrap_or_default();
@@ -166,6 +167,10 @@ mod tests {
         assert!(is_content_hashed("codepod.9f86d081884c7d65.js"));
         assert!(is_content_hashed("monaco-ZX3T7Q2M.js"));
         assert!(is_content_hashed("codepod.9f86d081884c7d65.wasm.br"));
+        assert!(
+            is_content_hashed("codepod.JEpi6bg-SBLpHRkXlbMi9g.wasm"),
+            "cargo-leptos"
+        );
     }
 
     #[test]

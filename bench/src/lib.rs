@@ -1,0 +1,80 @@
+//! Shared helpers for the benchmarks: latency summaries and an in-process server.
+
+use std::time::Duration;
+
+/// Latency samples, summarised.
+#[derive(Debug, Default)]
+pub struct Samples(Vec<Duration>);
+
+impl Samples {
+    pub fn push(&mut self, sample: Duration) {
+        self.0.push(sample);
+    }
+
+    pub fn extend(&mut self, other: Samples) {
+        self.0.extend(other.0);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `q` quantile (0.0–1.0), nearest-rank.
+    pub fn quantile(&mut self, q: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        self.0.sort_unstable();
+        let rank = ((q * self.0.len() as f64).ceil() as usize).clamp(1, self.0.len());
+        self.0[rank - 1]
+    }
+
+    /// `p50 x ms, p99 y ms (n samples)`.
+    pub fn summary(&mut self) -> String {
+        format!(
+            "p50 {:>8.3} ms   p99 {:>8.3} ms   ({} samples)",
+            ms(self.quantile(0.50)),
+            ms(self.quantile(0.99)),
+            self.len()
+        )
+    }
+}
+
+pub fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// One line describing the machine, for the results table.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!("{cores} cores, {cpu}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let mut samples = Samples::default();
+        for ms in 1..=100 {
+            samples.push(Duration::from_millis(ms));
+        }
+        assert_eq!(samples.quantile(0.5), Duration::from_millis(50));
+        assert_eq!(samples.quantile(0.99), Duration::from_millis(99));
+        assert_eq!(samples.quantile(1.0), Duration::from_millis(100));
+    }
+}
