@@ -7,8 +7,48 @@ use common::{PASSWORD, fresh_postgres_url, spawn_app_configured};
 use serde_json::json;
 
 async fn postgres_app() -> common::TestApp {
-    let url = fresh_postgres_url().await;
+    postgres_app_at(fresh_postgres_url().await).await
+}
+
+async fn postgres_app_at(url: String) -> common::TestApp {
     spawn_app_configured(move |config| config.database_url = Some(url.parse().unwrap())).await
+}
+
+#[tokio::test]
+async fn an_internal_error_shows_a_reference_and_never_the_database_details() {
+    use sqlx::Connection;
+    let url = fresh_postgres_url().await;
+    let app = postgres_app_at(url.clone()).await;
+    let ada = app.signed_up("ada").await;
+    ada.workspace("demo").await;
+    // Break the schema under the running server.
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE workspaces RENAME TO workspaces_gone")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    let (status, error) = ada.post("/api/workspaces/list", json!({})).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (500, Some("internal")),
+        "{error}"
+    );
+    let reference = error["reference"].as_str().unwrap();
+    assert_eq!(reference.len(), 32, "{error}");
+    let text = error.to_string().to_lowercase();
+    for leak in [
+        "workspaces",
+        "relation",
+        "sql",
+        "postgres",
+        "select",
+        "does not exist",
+    ] {
+        assert!(!text.contains(leak), "the error leaks {leak:?}: {error}");
+    }
+    let ready = ada.http.get(ada.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "a broken table is not a dead database");
 }
 
 #[tokio::test]

@@ -1,0 +1,31 @@
+//! The agent wire protocol, spoken between the server and the agent inside each sandbox
+//! (over a Unix socket locally, over `kubectl exec`'s stdio on Kubernetes).
+//!
+//! A frame on the wire:
+//!
+//! ```text
+//! ┌──────────────┬────────────┬──────────────┬──────────────────────────┐
+//! │ length: u32  │ tag: u16   │ id: u32      │ payload (postcard)       │
+//! │ big endian   │ big endian │ big endian   │ length − 6 bytes         │
+//! └──────────────┴────────────┴──────────────┴──────────────────────────┘
+//! ```
+//!
+//! `length` counts the bytes after itself and is checked against [`MAX_FRAME`] before
+//! anything is allocated. `tag` names the message type; tags are stable and never reused
+//! (see [`Tag`]). `id` pairs a request with its response (0 for events). The first frame
+//! each way is [`Message::Hello`] carrying [`VERSION`]; a peer that does not speak it answers
+//! [`Message::Error`] with [`ErrorCode::UnsupportedVersion`] and closes.
+//!
+//! Decoding never panics: an unknown tag, a short frame or a payload that does not parse is
+//! a [`DecodeError`], which the receiver answers with an error frame or by closing.
+
+mod codec;
+mod message;
+
+pub use codec::{
+    DecodeError, Decoder, Frame, HEADER_LEN, MAX_FRAME, ReadError, encode, read_frame, write_frame,
+};
+pub use message::{ErrorCode, FileInfo, Message, Tag, TerminalId};
+
+/// The protocol version this build speaks.
+pub const VERSION: u16 = 1;
