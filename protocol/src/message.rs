@@ -84,6 +84,12 @@ pub enum ErrorCode {
     Forbidden,
     TooLarge,
     Io,
+    /// A message the receiver does not accept as a request (an event, or a request this
+    /// build of the agent does not serve).
+    Unsupported,
+    /// A live-output subscriber fell too far behind and was detached; attach again.
+    Lagged,
+    TooManyTerminals,
 }
 
 /// One file in a snapshot of the workspace.

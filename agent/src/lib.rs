@@ -1,0 +1,15 @@
+//! The agent: the main process inside a sandbox. It owns the workspace's terminals — each a
+//! bash login shell on a PTY with a bounded scrollback ring — and serves them to any number
+//! of clients over the [`protocol`] on a Unix socket. Terminals outlive their clients: a
+//! client that disconnects and attaches again gets the scrollback replayed, then live output.
+//!
+//! Memory is bounded everywhere: the scrollback is a fixed-size ring, live output reaches
+//! each client through a bounded broadcast (a client that falls behind by more than
+//! [`terminals::LIVE_CHUNKS`] chunks is told so and detached, never buffered for), and each
+//! connection's outgoing frames go through a bounded queue.
+
+pub mod connection;
+pub mod ring;
+pub mod terminals;
+
+pub use terminals::{ShellConfig, Terminals};

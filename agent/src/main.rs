@@ -1,0 +1,86 @@
+//! `codepod-agent --socket PATH --workspace DIR [--home DIR]`: serve the workspace's
+//! terminals on a Unix socket until killed.
+
+use std::path::PathBuf;
+
+use agent::{ShellConfig, Terminals, connection};
+use tokio::net::UnixListener;
+
+struct Args {
+    socket: PathBuf,
+    workspace: PathBuf,
+    home: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut socket = None;
+    let mut workspace = None;
+    let mut home = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--socket" => socket = Some(PathBuf::from(value)),
+            "--workspace" => workspace = Some(PathBuf::from(value)),
+            "--home" => home = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    let workspace = workspace.ok_or("--workspace is required")?;
+    Ok(Args {
+        socket: socket.ok_or("--socket is required")?,
+        home: home.unwrap_or_else(|| workspace.clone()),
+        workspace,
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("info")
+        .init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!(
+                "codepod-agent: {message}\nusage: codepod-agent --socket PATH --workspace DIR [--home DIR]"
+            );
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _ = std::fs::remove_file(&args.socket);
+    let listener = match UnixListener::bind(&args.socket) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "codepod-agent: cannot listen on {}: {error}",
+                args.socket.display()
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let home = args.home.to_string_lossy().into_owned();
+    let terminals = Terminals::new(ShellConfig {
+        program: PathBuf::from("bash"),
+        args: vec!["--login".to_owned()],
+        cwd: args.workspace.clone(),
+        env: vec![
+            ("TERM".to_owned(), "xterm-256color".to_owned()),
+            ("HOME".to_owned(), home),
+            ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
+            ("LANG".to_owned(), "C.UTF-8".to_owned()),
+            ("SHELL".to_owned(), "/bin/bash".to_owned()),
+        ],
+    });
+    tracing::info!(socket = %args.socket.display(), workspace = %args.workspace.display(), "agent ready");
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let (reader, writer) = stream.into_split();
+                tokio::spawn(connection::serve(reader, writer, terminals.clone()));
+            }
+            Err(error) => tracing::warn!(error = %error, "accept failed"),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The real agent binary on a real PTY: open a shell, type, read, detach, reattach and get
+//! the scrollback, resize, and protocol errors that do not kill the connection.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failure is a failed test"
+)]
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use protocol::{ErrorCode, Frame, Message, TerminalId, VERSION, read_frame, write_frame};
+use tokio::net::UnixStream;
+
+struct Agent {
+    child: tokio::process::Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_agent() -> Agent {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let workspace = dir.path().join("workspace");
+    std::fs::create_dir(&workspace).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
+        .args([
+            "--socket",
+            socket.to_str().unwrap(),
+            "--workspace",
+            workspace.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if UnixStream::connect(&socket).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Agent {
+        child,
+        socket,
+        _dir: dir,
+    }
+}
+
+struct Client {
+    stream: UnixStream,
+    next_id: u32,
+}
+
+impl Client {
+    async fn connect(agent: &Agent) -> Client {
+        let mut client = Client {
+            stream: UnixStream::connect(&agent.socket).await.unwrap(),
+            next_id: 1,
+        };
+        let reply = client.request(Message::Hello { version: VERSION }).await;
+        assert_eq!(reply, Message::Hello { version: VERSION });
+        client
+    }
+
+    async fn send(&mut self, message: Message) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(&mut self.stream, &Frame::new(id, message))
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn next(&mut self) -> Frame {
+        tokio::time::timeout(Duration::from_secs(10), read_frame(&mut self.stream))
+            .await
+            .expect("the agent answers")
+            .unwrap()
+            .expect("the connection is open")
+    }
+
+    /// Sends a request and returns its reply, skipping events in between.
+    async fn request(&mut self, message: Message) -> Message {
+        let id = self.send(message).await;
+        loop {
+            let frame = self.next().await;
+            if frame.id == id {
+                return frame.message;
+            }
+        }
+    }
+
+    async fn open(&mut self, cols: u16, rows: u16) -> TerminalId {
+        match self.request(Message::OpenTerminal { cols, rows }).await {
+            Message::TerminalOpened { terminal } => terminal,
+            other => panic!("expected TerminalOpened, got {other:?}"),
+        }
+    }
+
+    /// Reads terminal output until it contains `needle`; returns all of it.
+    async fn output_until(&mut self, terminal: TerminalId, needle: &str) -> String {
+        let mut seen = String::new();
+        loop {
+            let frame = self.next().await;
+            if let Message::Output { terminal: t, data } = frame.message {
+                assert_eq!(t, terminal);
+                seen.push_str(&String::from_utf8_lossy(&data));
+                if seen.contains(needle) {
+                    return seen;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_shell_runs_commands_and_its_output_survives_a_reconnect() {
+    let agent = start_agent().await;
+    let mut first = Client::connect(&agent).await;
+    let terminal = first.open(80, 24).await;
+    assert_eq!(
+        first.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    first
+        .send(Message::Input {
+            terminal,
+            data: b"echo $((6*7))\r".to_vec(),
+        })
+        .await;
+    first.output_until(terminal, "42\r\n").await;
+    drop(first);
+
+    // A new connection (a reload, a restarted server) sees the scrollback, then live output.
+    let mut second = Client::connect(&agent).await;
+    assert_eq!(
+        second.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    let replay = second.output_until(terminal, "42").await;
+    assert!(replay.contains("echo $((6*7))"), "{replay}");
+    second
+        .send(Message::Input {
+            terminal,
+            data: b"echo still-$((40+2))\r".to_vec(),
+        })
+        .await;
+    second.output_until(terminal, "still-42").await;
+}
+
+#[tokio::test]
+async fn two_clients_attached_to_one_terminal_both_see_its_output() {
+    let agent = start_agent().await;
+    let mut a = Client::connect(&agent).await;
+    let mut b = Client::connect(&agent).await;
+    let terminal = a.open(80, 24).await;
+    assert_eq!(a.request(Message::Attach { terminal }).await, Message::Ok);
+    assert_eq!(b.request(Message::Attach { terminal }).await, Message::Ok);
+    a.send(Message::Input {
+        terminal,
+        data: b"echo shared-$((1+1))\r".to_vec(),
+    })
+    .await;
+    a.output_until(terminal, "shared-2").await;
+    b.output_until(terminal, "shared-2").await;
+}
+
+#[tokio::test]
+async fn a_resize_reaches_the_shell() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    let terminal = client.open(80, 24).await;
+    assert_eq!(
+        client.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    assert_eq!(
+        client
+            .request(Message::Resize {
+                terminal,
+                cols: 132,
+                rows: 43
+            })
+            .await,
+        Message::Ok
+    );
+    client
+        .send(Message::Input {
+            terminal,
+            data: b"stty size\r".to_vec(),
+        })
+        .await;
+    client.output_until(terminal, "43 132").await;
+}
+
+#[tokio::test]
+async fn terminals_are_independent_and_close_with_an_exit_event() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    let one = client.open(80, 24).await;
+    let two = client.open(80, 24).await;
+    assert_ne!(one, two);
+    assert_eq!(
+        client.request(Message::Attach { terminal: two }).await,
+        Message::Ok
+    );
+    client
+        .send(Message::Input {
+            terminal: two,
+            data: b"exit 3\r".to_vec(),
+        })
+        .await;
+    loop {
+        if let Message::TerminalExited { terminal, status } = client.next().await.message {
+            assert_eq!((terminal, status), (two, 3));
+            break;
+        }
+    }
+    assert_eq!(
+        client
+            .request(Message::CloseTerminal { terminal: one })
+            .await,
+        Message::Ok
+    );
+    match client.request(Message::Attach { terminal: one }).await {
+        Message::Error { code, .. } => assert_eq!(code, ErrorCode::NotFound),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn protocol_errors_get_an_error_reply_and_the_connection_goes_on() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    // A frame with a tag nobody knows.
+    use tokio::io::AsyncWriteExt;
+    client
+        .stream
+        .write_all(&[0, 0, 0, 6, 0x7f, 0x7f, 0, 0, 0, 77])
+        .await
+        .unwrap();
+    let frame = client.next().await;
+    assert_eq!(frame.id, 77);
+    assert!(
+        matches!(
+            frame.message,
+            Message::Error {
+                code: ErrorCode::UnknownTag,
+                ..
+            }
+        ),
+        "{frame:?}"
+    );
+    // An event sent as a request.
+    match client
+        .request(Message::Output {
+            terminal: 1,
+            data: vec![],
+        })
+        .await
+    {
+        Message::Error { code, .. } => assert_eq!(code, ErrorCode::Unsupported),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.request(Message::Ping).await, Message::Pong);
+    // A length over the maximum closes the connection, but not the agent.
+    client
+        .stream
+        .write_all(&u32::MAX.to_be_bytes())
+        .await
+        .unwrap();
+    // Drains the error frame, then sees the close.
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_secs(5), read_frame(&mut client.stream))
+            .await
+            .unwrap()
+    {}
+    let mut again = Client::connect(&agent).await;
+    assert_eq!(again.request(Message::Ping).await, Message::Pong);
+}
+
+#[tokio::test]
+async fn a_client_with_another_version_is_refused() {
+    let agent = start_agent().await;
+    let mut stream = UnixStream::connect(&agent.socket).await.unwrap();
+    write_frame(
+        &mut stream,
+        &Frame::new(
+            1,
+            Message::Hello {
+                version: VERSION + 1,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let frame = read_frame(&mut stream).await.unwrap().unwrap();
+    assert!(matches!(
+        frame.message,
+        Message::Error {
+            code: ErrorCode::UnsupportedVersion,
+            ..
+        }
+    ));
+    assert!(
+        read_frame(&mut stream).await.unwrap().is_none(),
+        "then the agent closes"
+    );
+}
