@@ -1,0 +1,131 @@
+//! Sandboxes: where a workspace's shell and code run. One [`Runtime`] trait, two backends —
+//! [`local::LocalRuntime`] (bubblewrap on this machine) and, later, Kubernetes — and one
+//! [`client::AgentClient`] that speaks the agent protocol to whatever runs inside.
+//!
+//! A sandbox is disposable: the database holds the files, the sandbox gets them on start.
+
+pub mod client;
+pub mod local;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use client::AgentClient;
+
+/// A sandbox's name: the workspace id it belongs to, in its canonical text form. Only
+/// generated ids are used, never user-chosen strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SandboxId(String);
+
+impl SandboxId {
+    /// Accepts lower-case hex and dashes only (a UUID), so an id is always safe as a path
+    /// component or a label.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let ok = !text.is_empty()
+            && text.len() <= 64
+            && text
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-');
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Error::InvalidId(text.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SandboxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Resource limits of one sandbox.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Memory for all its processes together.
+    pub memory_bytes: u64,
+    /// Processes and threads.
+    pub max_processes: u64,
+    /// Open files per process.
+    pub max_open_files: u64,
+    /// Largest file a process may write.
+    pub max_file_bytes: u64,
+    /// Size of the workspace (and separately of home and /tmp).
+    pub workspace_bytes: u64,
+    /// CPU time per process, in seconds (a runaway loop ends; an interactive shell does not
+    /// accumulate CPU time).
+    pub cpu_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 1024 * 1024 * 1024,
+            max_processes: 256,
+            max_open_files: 1024,
+            max_file_bytes: 256 * 1024 * 1024,
+            workspace_bytes: 512 * 1024 * 1024,
+            cpu_seconds: 3600,
+        }
+    }
+}
+
+/// What can be known about a running sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub memory_bytes: Option<u64>,
+    pub processes: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid sandbox id {0:?}")]
+    InvalidId(String),
+    #[error("no such sandbox")]
+    NotFound,
+    #[error("the sandbox did not come up within {0:?}")]
+    StartTimeout(Duration),
+    #[error("the sandbox runtime is unavailable: {0}")]
+    Unavailable(String),
+    #[error("agent protocol: {0}")]
+    Protocol(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Starts, reaches, lists and stops sandboxes.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// `local` or `kube`.
+    fn name(&self) -> &'static str;
+    /// Starts the sandbox unless it runs already; returns when its agent answers.
+    async fn ensure(&self, id: &SandboxId) -> Result<()>;
+    /// A new connection to the sandbox's agent, past the handshake.
+    async fn connect(&self, id: &SandboxId) -> Result<AgentClient>;
+    /// Stops the sandbox and everything in it. Stopping a stopped sandbox is fine.
+    async fn stop(&self, id: &SandboxId) -> Result<()>;
+    /// The sandboxes this runtime has running (for orphan cleanup).
+    async fn list(&self) -> Result<Vec<SandboxId>>;
+    async fn stats(&self, id: &SandboxId) -> Result<Stats>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuids_only() {
+        assert!(SandboxId::parse("6f1c4a9e-0000-4000-8000-000000000000").is_ok());
+        for bad in ["", "../etc", "A1", "x y", "a/b", &"a".repeat(65)] {
+            assert!(SandboxId::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

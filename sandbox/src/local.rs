@@ -1,0 +1,424 @@
+//! The local runtime: one bubblewrap sandbox per workspace on this machine.
+//!
+//! Inside: every namespace unshared (user, pid, net, ipc, uts, cgroup), so no network at
+//! all and no view of host processes; `/usr` read-only and only a handful of `/etc` files;
+//! private `/dev`, `/proc`, and size-capped tmpfs for `/tmp`, `/workspace` and
+//! `/home/user` (the database holds the files, so the workspace needs no host disk); all
+//! capabilities dropped; no nested user namespaces; a cleared environment; the agent as the
+//! main process, its socket bound in from a host directory; killed with the server.
+//!
+//! Limits: memory and process count through cgroup v1 (`memory`, `pids`) where the machine
+//! lets us create groups, open files, file size and CPU time through rlimits (`prlimit`);
+//! without cgroups, address space and process count fall back to rlimits.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use tokio::process::{Child, Command};
+
+use crate::{AgentClient, Error, Limits, Result, Runtime, SandboxId, Stats};
+
+/// Where the agent is, and where sandboxes live.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// One directory per sandbox is made here (`<root>/<id>/run` holds the agent socket).
+    pub root: PathBuf,
+    /// The `codepod-agent` binary, bound read-only into every sandbox.
+    pub agent_bin: PathBuf,
+    /// `bwrap`.
+    pub bwrap: PathBuf,
+    pub limits: Limits,
+    pub start_timeout: Duration,
+    /// The cgroup v1 hierarchies' mount point, normally `/sys/fs/cgroup`.
+    pub cgroup_root: PathBuf,
+}
+
+impl LocalConfig {
+    pub fn new(root: PathBuf, agent_bin: PathBuf) -> Self {
+        Self {
+            root,
+            agent_bin,
+            bwrap: PathBuf::from("bwrap"),
+            limits: Limits::default(),
+            start_timeout: Duration::from_secs(10),
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+        }
+    }
+}
+
+struct Running {
+    child: Child,
+    cgroups: Vec<PathBuf>,
+}
+
+/// Bubblewrap sandboxes on this machine.
+pub struct LocalRuntime {
+    config: LocalConfig,
+    running: tokio::sync::Mutex<HashMap<SandboxId, Running>>,
+    cgroups_usable: Mutex<Option<bool>>,
+}
+
+/// The sandbox's user, as `/etc/passwd` and `/etc/group` inside show it.
+const PASSWD: &str = "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:1000:1000:Codepod:/home/user:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n";
+
+/// Host `/etc` entries a shell and Python need; nothing else of `/etc` is visible.
+const ETC_FILES: [&str; 12] = [
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/bash.bashrc",
+    "/etc/profile",
+    "/etc/profile.d",
+    "/etc/inputrc",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/mime.types",
+];
+
+impl LocalRuntime {
+    pub fn new(config: LocalConfig) -> Self {
+        Self {
+            config,
+            running: tokio::sync::Mutex::new(HashMap::new()),
+            cgroups_usable: Mutex::new(None),
+        }
+    }
+
+    fn dir(&self, id: &SandboxId) -> PathBuf {
+        self.config.root.join(id.as_str())
+    }
+
+    fn socket(&self, id: &SandboxId) -> PathBuf {
+        self.dir(id).join("run").join("agent.sock")
+    }
+
+    /// Creates the sandbox's cgroups and sets their limits; empty if cgroups are not usable.
+    fn make_cgroups(&self, id: &SandboxId) -> Vec<PathBuf> {
+        let mut usable = self
+            .cgroups_usable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *usable == Some(false) {
+            return Vec::new();
+        }
+        let limits = &self.config.limits;
+        let groups = [
+            ("pids", vec![("pids.max", limits.max_processes.to_string())]),
+            (
+                "memory",
+                vec![
+                    ("memory.limit_in_bytes", limits.memory_bytes.to_string()),
+                    // Not inherited from the host's swappiness: the limit is on RAM use.
+                    ("memory.swappiness", "0".to_owned()),
+                ],
+            ),
+        ];
+        let mut made = Vec::new();
+        for (controller, settings) in groups {
+            let dir = self
+                .config
+                .cgroup_root
+                .join(controller)
+                .join("codepod")
+                .join(id.as_str());
+            let ok = std::fs::create_dir_all(&dir).is_ok()
+                && settings.iter().enumerate().all(|(i, (file, value))| {
+                    std::fs::write(dir.join(file), value).is_ok() || i > 0
+                });
+            if !ok {
+                tracing::warn!(
+                    controller,
+                    "cgroups are not usable here; falling back to rlimits"
+                );
+                *usable = Some(false);
+                for dir in made.iter().chain([&dir]) {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                return Vec::new();
+            }
+            made.push(dir);
+        }
+        *usable = Some(true);
+        made
+    }
+
+    fn bwrap_args(&self, id: &SandboxId) -> Vec<String> {
+        let dir = self.dir(id);
+        let limits = &self.config.limits;
+        let mut args: Vec<String> = [
+            "--unshare-all",
+            // --unshare-all only *tries* a user namespace; as root it would skip it.
+            "--unshare-user",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--disable-userns",
+            "--uid",
+            "1000",
+            "--gid",
+            "1000",
+            "--hostname",
+            "codepod",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // Merged-/usr systems link /bin and friends into /usr; others have real directories.
+        for top in ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"] {
+            let path = Path::new(top);
+            match std::fs::read_link(path) {
+                Ok(target) => args.extend([
+                    "--symlink".into(),
+                    target.to_string_lossy().into_owned(),
+                    top.into(),
+                ]),
+                Err(_) if path.is_dir() => {
+                    args.extend(["--ro-bind".into(), top.into(), top.into()])
+                }
+                Err(_) => {}
+            }
+        }
+        for etc in ETC_FILES {
+            args.extend(["--ro-bind-try".into(), etc.into(), etc.into()]);
+        }
+        let size = |bytes: u64| bytes.to_string();
+        let path = |p: PathBuf| p.to_string_lossy().into_owned();
+        args.extend([
+            "--ro-bind".into(),
+            path(dir.join("etc/passwd")),
+            "/etc/passwd".into(),
+            "--ro-bind".into(),
+            path(dir.join("etc/group")),
+            "/etc/group".into(),
+            "--proc".into(),
+            "/proc".into(),
+            "--dev".into(),
+            "/dev".into(),
+            "--size".into(),
+            size(limits.workspace_bytes),
+            "--tmpfs".into(),
+            "/tmp".into(),
+            "--size".into(),
+            size(limits.workspace_bytes),
+            "--tmpfs".into(),
+            "/workspace".into(),
+            "--size".into(),
+            size(limits.workspace_bytes),
+            "--tmpfs".into(),
+            "/home/user".into(),
+            "--bind".into(),
+            path(dir.join("run")),
+            "/run/codepod".into(),
+            "--ro-bind".into(),
+            path(self.config.agent_bin.clone()),
+            "/opt/codepod/agent".into(),
+            "--chdir".into(),
+            "/workspace".into(),
+            "--".into(),
+            "/opt/codepod/agent".into(),
+            "--socket".into(),
+            "/run/codepod/agent.sock".into(),
+            "--workspace".into(),
+            "/workspace".into(),
+            "--home".into(),
+            "/home/user".into(),
+        ]);
+        args
+    }
+
+    async fn wait_for_agent(&self, id: &SandboxId) -> Result<()> {
+        let deadline = Instant::now() + self.config.start_timeout;
+        let socket = self.socket(id);
+        loop {
+            if let Ok(client) = AgentClient::connect_unix(&socket).await {
+                client.close().await;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::StartTimeout(self.config.start_timeout));
+            }
+            if let Some(sandbox) = self.running.lock().await.get_mut(id)
+                && let Ok(Some(status)) = sandbox.child.try_wait()
+            {
+                return Err(Error::Unavailable(format!(
+                    "bwrap exited with {status} before the agent answered"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn read_u64(path: &Path) -> Option<u64> {
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    /// Removes what earlier runs left behind: sandbox directories and cgroups with no
+    /// process in them. Their bwrap processes died with the server that started them.
+    pub async fn cleanup_orphans(&self) -> Result<usize> {
+        let running = self.running.lock().await;
+        let mut removed = 0;
+        if let Ok(entries) = std::fs::read_dir(&self.config.root) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(id) = SandboxId::parse(&name) else {
+                    continue;
+                };
+                if !running.contains_key(&id) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        for controller in ["pids", "memory"] {
+            let base = self.config.cgroup_root.join(controller).join("codepod");
+            if let Ok(entries) = std::fs::read_dir(&base) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if SandboxId::parse(&name).is_ok_and(|id| !running.contains_key(&id)) {
+                        let _ = std::fs::remove_dir(entry.path());
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    #[tracing::instrument(skip_all, fields(sandbox.id = %id), err)]
+    async fn ensure(&self, id: &SandboxId) -> Result<()> {
+        let mut running = self.running.lock().await;
+        if let Some(sandbox) = running.get_mut(id) {
+            let alive = sandbox.child.try_wait()?.is_none();
+            if alive && AgentClient::connect_unix(&self.socket(id)).await.is_ok() {
+                return Ok(());
+            }
+            // Dead, or alive without an answering agent: replace it.
+            tracing::warn!(alive, "sandbox lost its agent; restarting it");
+            drop(running);
+            self.stop(id).await?;
+            running = self.running.lock().await;
+        }
+        let dir = self.dir(id);
+        std::fs::create_dir_all(dir.join("run"))?;
+        std::fs::create_dir_all(dir.join("etc"))?;
+        std::fs::write(dir.join("etc/passwd"), PASSWD)?;
+        std::fs::write(dir.join("etc/group"), GROUP)?;
+        let _ = std::fs::remove_file(self.socket(id));
+        let cgroups = self.make_cgroups(id);
+        let limits = &self.config.limits;
+
+        // sh joins the cgroups with its own pid, then execs prlimit, which execs bwrap: the
+        // sandbox is inside its limits before its first instruction.
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(
+            "for f; do [ \"$f\" = -- ] && break; echo $$ > \"$f\" || exit 70; shift; done; shift; exec \"$@\"",
+        );
+        command.arg("sh");
+        for group in &cgroups {
+            command.arg(group.join("cgroup.procs"));
+        }
+        command.arg("--").arg("prlimit");
+        command.arg(format!("--nofile={0}:{0}", limits.max_open_files));
+        command.arg(format!("--fsize={0}:{0}", limits.max_file_bytes));
+        command.arg(format!("--cpu={0}:{0}", limits.cpu_seconds));
+        command.arg("--core=0:0");
+        if cgroups.is_empty() {
+            command.arg(format!("--as={0}:{0}", limits.memory_bytes));
+            command.arg(format!("--nproc={0}:{0}", limits.max_processes));
+        }
+        command
+            .arg("--")
+            .arg(&self.config.bwrap)
+            .args(self.bwrap_args(id));
+        command
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let child = command
+            .spawn()
+            .map_err(|error| Error::Unavailable(format!("cannot start bwrap: {error}")))?;
+        running.insert(id.clone(), Running { child, cgroups });
+        drop(running);
+        if let Err(error) = self.wait_for_agent(id).await {
+            let _ = self.stop(id).await;
+            return Err(error);
+        }
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sandbox ready"
+        );
+        Ok(())
+    }
+
+    async fn connect(&self, id: &SandboxId) -> Result<AgentClient> {
+        if !self.running.lock().await.contains_key(id) {
+            return Err(Error::NotFound);
+        }
+        AgentClient::connect_unix(&self.socket(id)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(sandbox.id = %id), err)]
+    async fn stop(&self, id: &SandboxId) -> Result<()> {
+        let Some(mut sandbox) = self.running.lock().await.remove(id) else {
+            return Ok(());
+        };
+        // Killing bwrap kills the sandbox's pid 1 (die-with-parent), and with it the
+        // whole pid namespace.
+        let _ = sandbox.child.start_kill();
+        let _ = sandbox.child.wait().await;
+        for group in &sandbox.cgroups {
+            // The group empties as the kernel reaps the namespace; give it a moment.
+            for _ in 0..50 {
+                if std::fs::remove_dir(group).is_ok() || !group.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.dir(id));
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<SandboxId>> {
+        let mut ids: Vec<_> = self.running.lock().await.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn stats(&self, id: &SandboxId) -> Result<Stats> {
+        let running = self.running.lock().await;
+        let sandbox = running.get(id).ok_or(Error::NotFound)?;
+        let mut stats = Stats::default();
+        for group in &sandbox.cgroups {
+            if group.join("pids.current").exists() {
+                stats.processes = Self::read_u64(&group.join("pids.current"));
+            }
+            if group.join("memory.usage_in_bytes").exists() {
+                stats.memory_bytes = Self::read_u64(&group.join("memory.usage_in_bytes"));
+            }
+        }
+        Ok(stats)
+    }
+}

@@ -1,0 +1,383 @@
+//! Hostile tests: a real bubblewrap sandbox running the real agent, attacked from the inside
+//! through a real shell. Each test states the claim it attacks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failure here is a failed test"
+)]
+
+use std::{path::PathBuf, time::Duration};
+
+use protocol::Message;
+use sandbox::{
+    AgentClient, Limits, Runtime, SandboxId,
+    local::{LocalConfig, LocalRuntime},
+};
+
+fn agent_bin() -> PathBuf {
+    // target/<profile>/deps/<this test> → target/<profile>/codepod-agent
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("codepod-agent");
+    assert!(
+        bin.exists(),
+        "build the agent first (cargo build -p agent): {}",
+        bin.display()
+    );
+    bin
+}
+
+struct Fixture {
+    runtime: LocalRuntime,
+    id: SandboxId,
+    root: tempfile::TempDir,
+}
+
+async fn sandbox_with(limits: Limits) -> Fixture {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = LocalConfig::new(root.path().to_path_buf(), agent_bin());
+    config.limits = limits;
+    let runtime = LocalRuntime::new(config);
+    let id = SandboxId::parse(&format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        std::process::id(),
+        rand_suffix()
+    ))
+    .unwrap();
+    runtime.ensure(&id).await.expect("the sandbox starts");
+    Fixture { runtime, id, root }
+}
+
+async fn sandbox() -> Fixture {
+    sandbox_with(Limits::default()).await
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    hasher.finish() & 0xffff_ffff_ffff
+}
+
+/// Runs `command` in a fresh terminal and returns everything the terminal printed up to the
+/// end marker (which carries the exit status).
+async fn run(client: &mut AgentClient, command: &str) -> String {
+    let terminal = match client
+        .request(Message::OpenTerminal {
+            cols: 200,
+            rows: 50,
+        })
+        .await
+        .unwrap()
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        client.request(Message::Attach { terminal }).await.unwrap(),
+        Message::Ok
+    );
+    // The marker is split in the typed text so that only the output contains it whole.
+    let line = format!("{command}; echo __DO\"\"NE__$?\r");
+    client
+        .send(Message::Input {
+            terminal,
+            data: line.into_bytes(),
+        })
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .expect("the command finishes")
+            .expect("agent alive");
+        if let Message::Output { data, .. } = frame.message {
+            seen.push_str(&String::from_utf8_lossy(&data));
+            let clean = strip_ansi(&seen);
+            // What the command printed: after the (last) echo of the typed line; the line
+            // is echoed twice when typed before bash is reading.
+            let Some(typed) = clean.rfind("__DO\"\"NE__$?") else {
+                continue;
+            };
+            let Some(line_end) = clean[typed..].find('\n') else {
+                continue;
+            };
+            let printed = &clean[typed + line_end + 1..];
+            if let Some(at) = printed.find("__DONE__")
+                && printed[at..].contains('\n')
+            {
+                let _ = client.request(Message::CloseTerminal { terminal }).await;
+                return printed.to_owned();
+            }
+        }
+    }
+}
+
+/// Removes terminal escape sequences (bash's bracketed-paste toggles and the like).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn status_of(output: &str) -> i32 {
+    let at = output.find("__DONE__").unwrap() + "__DONE__".len();
+    output[at..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_shell_runs_as_an_unprivileged_user_in_the_workspace() {
+    let f = sandbox().await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(
+        &mut client,
+        "echo \"$(id -un):$(id -u):$(pwd):$HOME:$TERM\"",
+    )
+    .await;
+    assert!(
+        out.contains("user:1000:/workspace:/home/user:xterm-256color"),
+        "{out}"
+    );
+    let out = run(&mut client, "python3 -c 'print(6*7)'").await;
+    assert!(
+        out.lines().any(|line| line.trim() == "42"),
+        "python3 runs: {out}"
+    );
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn there_is_no_network_not_even_to_the_host_or_the_metadata_address() {
+    let f = sandbox().await;
+    // A listener on the host's loopback that the sandbox must not reach.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(
+        &mut client,
+        &format!("timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'"),
+    )
+    .await;
+    assert_ne!(
+        status_of(&out),
+        0,
+        "connected to the host's loopback: {out}"
+    );
+    let out = run(
+        &mut client,
+        "timeout 5 bash -c 'exec 3<>/dev/tcp/169.254.169.254/80'",
+    )
+    .await;
+    assert_ne!(status_of(&out), 0, "reached the metadata address: {out}");
+    let out = run(
+        &mut client,
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | tr '\\n' ,",
+    )
+    .await;
+    assert!(
+        out.contains("lo,") && !out.contains("eth"),
+        "only loopback exists: {out}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), listener.accept())
+            .await
+            .is_err(),
+        "nothing connected"
+    );
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn host_processes_files_and_environment_are_invisible() {
+    let f = sandbox().await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(&mut client, "ls /proc | grep -cE '^[0-9]+$'").await;
+    let processes: usize = out
+        .lines()
+        .find_map(|line| line.trim().parse().ok())
+        .unwrap();
+    assert!(processes < 10, "sees {processes} processes: {out}");
+    let out = run(&mut client, "env").await;
+    for leak in ["CARGO", "RUST", "CODEPOD_", "POSTGRES", "DATABASE"] {
+        assert!(
+            !out.contains(leak),
+            "the server's environment leaks {leak}: {out}"
+        );
+    }
+    let out = run(&mut client, "cat /etc/shadow").await;
+    assert_ne!(status_of(&out), 0, "{out}");
+    let host_root = f.root.path().display().to_string();
+    let out = run(
+        &mut client,
+        &format!("ls {host_root} /work /root /var/lib/postgresql"),
+    )
+    .await;
+    assert_ne!(status_of(&out), 0, "{out}");
+    assert!(
+        out.matches("No such file or directory").count() >= 3,
+        "{out}"
+    );
+    let out = run(&mut client, "touch /usr/evil").await;
+    assert_ne!(status_of(&out), 0, "the system is read-only: {out}");
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn two_sandboxes_cannot_see_each_other() {
+    let a = sandbox().await;
+    let b = sandbox().await;
+    let mut in_a = a.runtime.connect(&a.id).await.unwrap();
+    let mut in_b = b.runtime.connect(&b.id).await.unwrap();
+    run(&mut in_a, "echo secret-of-a > /workspace/mine.txt").await;
+    let out = run(&mut in_b, "ls /workspace; cat /workspace/mine.txt").await;
+    assert!(!out.contains("secret-of-a"), "{out}");
+    assert_ne!(status_of(&out), 0);
+    a.runtime.stop(&a.id).await.unwrap();
+    b.runtime.stop(&b.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fork_bomb_hits_the_process_cap_and_the_host_stays_responsive() {
+    let f = sandbox_with(Limits {
+        max_processes: 64,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(
+        &mut client,
+        "timeout 10 bash -c ':(){ :|:& };:' 2>&1 | head -3; sleep 2",
+    )
+    .await;
+    let stats = f.runtime.stats(&f.id).await.unwrap();
+    if let Some(processes) = stats.processes {
+        assert!(processes <= 64, "{processes} processes");
+    }
+    // The host can still start processes.
+    let started = std::process::Command::new("true").status().unwrap();
+    assert!(started.success());
+    assert!(out.contains("__DONE__"), "{out}");
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_memory_bomb_dies_inside_the_sandbox_only() {
+    let f = sandbox_with(Limits {
+        memory_bytes: 256 * 1024 * 1024,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(
+        &mut client,
+        "python3 -c 'b = bytearray(1024 * 1024 * 1024); print(\"survived\", len(b))'",
+    )
+    .await;
+    assert!(!out.contains("survived"), "{out}");
+    assert_ne!(status_of(&out), 0, "{out}");
+    // The agent and the shell machinery still work.
+    assert!(
+        run(&mut client, "echo alive-$((1+1))")
+            .await
+            .contains("alive-2")
+    );
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn filling_the_disk_stops_at_the_workspace_cap() {
+    let f = sandbox_with(Limits {
+        workspace_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(
+        &mut client,
+        "dd if=/dev/zero of=/workspace/fill bs=1M count=100 2>&1 | head -1",
+    )
+    .await;
+    assert!(out.contains("No space left on device"), "{out}");
+    let out = run(&mut client, "du -m /workspace/fill | cut -f1").await;
+    let megabytes: u64 = out
+        .lines()
+        .find_map(|line| line.trim().parse().ok())
+        .unwrap();
+    assert!(megabytes <= 32, "{megabytes} MiB written: {out}");
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_killed_agent_is_replaced_by_the_next_ensure() {
+    let f = sandbox().await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let terminal = match client
+        .request(Message::OpenTerminal { cols: 80, rows: 24 })
+        .await
+        .unwrap()
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    // The shell's parent is the agent.
+    client
+        .send(Message::Input {
+            terminal,
+            data: b"kill -9 $PPID\r".to_vec(),
+        })
+        .await
+        .unwrap();
+    while client.next().await.is_some() {}
+    f.runtime.ensure(&f.id).await.unwrap();
+    let mut again = f.runtime.connect(&f.id).await.unwrap();
+    assert_eq!(again.request(Message::Ping).await.unwrap(), Message::Pong);
+    f.runtime.stop(&f.id).await.unwrap();
+    assert!(f.runtime.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn stop_removes_the_sandbox_and_its_cgroups() {
+    let f = sandbox().await;
+    assert_eq!(f.runtime.list().await.unwrap(), std::slice::from_ref(&f.id));
+    f.runtime.stop(&f.id).await.unwrap();
+    assert!(f.runtime.connect(&f.id).await.is_err());
+    assert!(!f.root.path().join(f.id.as_str()).exists());
+    assert!(
+        !PathBuf::from("/sys/fs/cgroup/pids/codepod")
+            .join(f.id.as_str())
+            .exists()
+    );
+    f.runtime.stop(&f.id).await.unwrap();
+}
