@@ -19,6 +19,9 @@ command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
 command -v node >/dev/null || apt_missing+=(nodejs)
 command -v npm >/dev/null || apt_missing+=(npm)
 command -v pg_ctlcluster >/dev/null || apt_missing+=(postgresql)
+[[ -x /usr/bin/python3 ]] || apt_missing+=(python3)
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
+command -v prlimit >/dev/null || apt_missing+=(util-linux)
 if ((${#apt_missing[@]})); then
   say "installing Debian packages: ${apt_missing[*]}"
   sudo_cmd=()
@@ -48,6 +51,21 @@ if $want_dev && [[ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" !=
   # 0.3.10: 0.3.11's lockfile needs a newer rustc; 0.2.x links a too-old wasm-bindgen.
   # no_downloads: it must find wasm-bindgen and wasm-opt on PATH, never fetch them.
   cargo install cargo-leptos --version 0.3.10 --locked --features no_downloads --quiet
+fi
+
+# --- the sandboxes' Python ----------------------------------------------------------------
+# A virtual environment of the system's python3 with numpy, pandas and scipy from PyPI,
+# bound read-only into every sandbox at the same path.
+python_env="${CODEPOD_PYTHON_ENV:-/opt/codepod/python}"
+requirements="$ROOT/sandbox/python-requirements.txt"
+want_py=$(cat "$requirements" <(/usr/bin/python3 --version) | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$python_env/.codepod-stamp" 2>/dev/null)" != "$want_py" ]]; then
+  say "installing the sandbox Python environment in $python_env (numpy, pandas, scipy)"
+  rm -rf "$python_env"
+  mkdir -p "$(dirname "$python_env")"
+  /usr/bin/python3 -m venv "$python_env"
+  "$python_env/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$requirements"
+  echo "$want_py" >"$python_env/.codepod-stamp"
 fi
 
 # --- npm -------------------------------------------------------------------------------

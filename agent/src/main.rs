@@ -68,7 +68,11 @@ async fn main() -> std::process::ExitCode {
         env: vec![
             ("TERM".to_owned(), "xterm-256color".to_owned()),
             ("HOME".to_owned(), home),
-            ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
+            // The runtime sets PATH for the agent (e.g. with the Python environment first).
+            (
+                "PATH".to_owned(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned()),
+            ),
             ("LANG".to_owned(), "C.UTF-8".to_owned()),
             ("SHELL".to_owned(), "/bin/bash".to_owned()),
         ],

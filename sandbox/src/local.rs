@@ -37,6 +37,9 @@ pub struct LocalConfig {
     pub start_timeout: Duration,
     /// The cgroup v1 hierarchies' mount point, normally `/sys/fs/cgroup`.
     pub cgroup_root: PathBuf,
+    /// A Python virtual environment (numpy, pandas, scipy) bound read-only at the same
+    /// path inside, its `bin` first on `PATH`. Made by scripts/setup.sh.
+    pub python_env: Option<PathBuf>,
 }
 
 impl LocalConfig {
@@ -48,6 +51,15 @@ impl LocalConfig {
             limits: Limits::default(),
             start_timeout: Duration::from_secs(10),
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            python_env: None,
+        }
+    }
+
+    /// `PATH` inside the sandbox.
+    fn path_env(&self) -> String {
+        match &self.python_env {
+            Some(env) => format!("{}:/usr/local/bin:/usr/bin:/bin", env.join("bin").display()),
+            None => "/usr/local/bin:/usr/bin:/bin".to_owned(),
         }
     }
 }
@@ -69,14 +81,13 @@ const PASSWD: &str = "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:1000:1000:
 const GROUP: &str = "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n";
 
 /// Host `/etc` entries a shell and Python need; nothing else of `/etc` is visible.
-const ETC_FILES: [&str; 12] = [
+const ETC_FILES: [&str; 11] = [
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/ld.so.conf.d",
     "/etc/alternatives",
     "/etc/localtime",
     "/etc/bash.bashrc",
-    "/etc/profile",
     "/etc/profile.d",
     "/etc/inputrc",
     "/etc/ssl",
@@ -193,6 +204,10 @@ impl LocalRuntime {
         for etc in ETC_FILES {
             args.extend(["--ro-bind-try".into(), etc.into(), etc.into()]);
         }
+        if let Some(env) = &self.config.python_env {
+            let env = env.to_string_lossy().into_owned();
+            args.extend(["--ro-bind".into(), env.clone(), env]);
+        }
         let size = |bytes: u64| bytes.to_string();
         let path = |p: PathBuf| p.to_string_lossy().into_owned();
         args.extend([
@@ -202,6 +217,9 @@ impl LocalRuntime {
             "--ro-bind".into(),
             path(dir.join("etc/group")),
             "/etc/group".into(),
+            "--ro-bind".into(),
+            path(dir.join("etc/profile")),
+            "/etc/profile".into(),
             "--proc".into(),
             "/proc".into(),
             "--dev".into(),
@@ -320,6 +338,16 @@ impl Runtime for LocalRuntime {
         std::fs::create_dir_all(dir.join("etc"))?;
         std::fs::write(dir.join("etc/passwd"), PASSWD)?;
         std::fs::write(dir.join("etc/group"), GROUP)?;
+        // Our own /etc/profile: the host's would reset PATH and drop the Python environment.
+        std::fs::write(
+            dir.join("etc/profile"),
+            format!(
+                "# Codepod sandbox login profile.\nexport PATH=\"{}\"\n\
+                 if [ -n \"$BASH_VERSION\" ] && [ -r /etc/bash.bashrc ]; then . /etc/bash.bashrc; fi\n\
+                 for f in /etc/profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\nunset f\n",
+                self.config.path_env()
+            ),
+        )?;
         let _ = std::fs::remove_file(self.socket(id));
         let cgroups = self.make_cgroups(id);
         let limits = &self.config.limits;
@@ -349,7 +377,8 @@ impl Runtime for LocalRuntime {
             .args(self.bwrap_args(id));
         command
             .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            // bwrap passes these to the agent, which gives its shells PATH.
+            .env("PATH", self.config.path_env())
             .env("LANG", "C.UTF-8")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

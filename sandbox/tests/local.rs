@@ -32,6 +32,19 @@ fn agent_bin() -> PathBuf {
     bin
 }
 
+/// The environment scripts/setup.sh installs.
+fn python_env() -> PathBuf {
+    let env = PathBuf::from(
+        std::env::var("CODEPOD_PYTHON_ENV").unwrap_or_else(|_| "/opt/codepod/python".to_owned()),
+    );
+    assert!(
+        env.join("bin/python").exists(),
+        "run scripts/setup.sh first: no {}",
+        env.display()
+    );
+    env
+}
+
 struct Fixture {
     runtime: LocalRuntime,
     id: SandboxId,
@@ -42,6 +55,7 @@ async fn sandbox_with(limits: Limits) -> Fixture {
     let root = tempfile::tempdir().unwrap();
     let mut config = LocalConfig::new(root.path().to_path_buf(), agent_bin());
     config.limits = limits;
+    config.python_env = Some(python_env());
     let runtime = LocalRuntime::new(config);
     let id = SandboxId::parse(&format!(
         "{:08x}-0000-4000-8000-{:012x}",
@@ -174,6 +188,25 @@ async fn the_shell_runs_as_an_unprivileged_user_in_the_workspace() {
     assert!(
         out.lines().any(|line| line.trim() == "42"),
         "python3 runs: {out}"
+    );
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn numpy_pandas_and_scipy_are_importable_and_the_environment_is_read_only() {
+    let f = sandbox().await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(
+        &mut client,
+        "python3 -c 'import numpy, pandas, scipy; print(\"ok\", numpy.arange(3).sum())'",
+    )
+    .await;
+    assert!(out.lines().any(|line| line.trim() == "ok 3"), "{out}");
+    let out = run(&mut client, "pip install --no-index nothing-here 2>&1 | tail -1; touch \"$(python3 -c 'import numpy, os; print(os.path.dirname(numpy.__file__))')/evil\"").await;
+    assert_ne!(
+        status_of(&out),
+        0,
+        "the shared environment is writable: {out}"
     );
     f.runtime.stop(&f.id).await.unwrap();
 }
