@@ -2,7 +2,7 @@
 //! terminal output out. Outgoing frames pass through a bounded queue; a forwarder per
 //! attached terminal moves live output into it.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use protocol::{
     ErrorCode, Frame, Message, ReadError, TerminalId, VERSION, read_frame, write_frame,
@@ -13,7 +13,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::terminals::{self, Event, Terminals};
+use crate::{
+    files::{FileError, Workspace},
+    terminals::{self, Event, Terminals},
+};
 
 /// Frames queued for one client before the forwarders wait for it.
 pub const OUTGOING_FRAMES: usize = 256;
@@ -38,7 +41,7 @@ fn terminal_error(id: u32, error: &terminals::Error) -> Frame {
 }
 
 /// Serves one connection until the client goes away or breaks the protocol.
-pub async fn serve<R, W>(mut reader: R, writer: W, terminals: Terminals)
+pub async fn serve<R, W>(mut reader: R, writer: W, terminals: Terminals, workspace: Arc<Workspace>)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -155,6 +158,29 @@ where
                 Ok(()) => Frame::new(id, Message::Ok),
                 Err(failure) => terminal_error(id, &failure),
             }),
+            Message::WriteFile { path, data } => Some(file_reply(
+                id,
+                run_file(&workspace, move |w| w.write(&path, &data)).await,
+            )),
+            Message::MakeDir { path } => Some(file_reply(
+                id,
+                run_file(&workspace, move |w| w.make_dir(&path)).await,
+            )),
+            Message::Delete { path } => Some(file_reply(
+                id,
+                run_file(&workspace, move |w| w.delete(&path)).await,
+            )),
+            Message::Move { from, to } => Some(file_reply(
+                id,
+                run_file(&workspace, move |w| w.rename(&from, &to)).await,
+            )),
+            Message::ReadFile { path } => {
+                let name = path.clone();
+                Some(match run_file(&workspace, move |w| w.read(&path)).await {
+                    Ok(data) => Frame::new(id, Message::FileContent { path: name, data }),
+                    Err(failure) => error(id, failure.code, failure.message),
+                })
+            }
             other => Some(error(
                 id,
                 ErrorCode::Unsupported,
@@ -172,6 +198,29 @@ where
     }
     drop(out);
     let _ = writer_task.await;
+}
+
+/// Runs a blocking file operation off the async threads.
+async fn run_file<T: Send + 'static>(
+    workspace: &Arc<Workspace>,
+    operation: impl FnOnce(&Workspace) -> Result<T, FileError> + Send + 'static,
+) -> Result<T, FileError> {
+    let workspace = workspace.clone();
+    tokio::task::spawn_blocking(move || operation(&workspace))
+        .await
+        .unwrap_or_else(|_| {
+            Err(FileError {
+                code: ErrorCode::Io,
+                message: "file operation panicked".into(),
+            })
+        })
+}
+
+fn file_reply(id: u32, result: Result<(), FileError>) -> Frame {
+    match result {
+        Ok(()) => Frame::new(id, Message::Ok),
+        Err(failure) => error(id, failure.code, failure.message),
+    }
 }
 
 /// Sends a terminal's scrollback, then its live output, to one client.

@@ -9,7 +9,9 @@
 //! connection's outgoing frames go through a bounded queue.
 
 pub mod connection;
+pub mod files;
 pub mod ring;
 pub mod terminals;
 
+pub use files::Workspace;
 pub use terminals::{ShellConfig, Terminals};

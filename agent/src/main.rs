@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use agent::{ShellConfig, Terminals, connection};
+use std::sync::Arc;
+
+use agent::{ShellConfig, Terminals, Workspace, connection};
 use tokio::net::UnixListener;
 
 struct Args {
@@ -60,6 +62,16 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let workspace = match Workspace::open(&args.workspace) {
+        Ok(workspace) => Arc::new(workspace),
+        Err(error) => {
+            eprintln!(
+                "codepod-agent: cannot open the workspace {}: {error}",
+                args.workspace.display()
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let home = args.home.to_string_lossy().into_owned();
     let terminals = Terminals::new(ShellConfig {
         program: PathBuf::from("bash"),
@@ -82,7 +94,12 @@ async fn main() -> std::process::ExitCode {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let (reader, writer) = stream.into_split();
-                tokio::spawn(connection::serve(reader, writer, terminals.clone()));
+                tokio::spawn(connection::serve(
+                    reader,
+                    writer,
+                    terminals.clone(),
+                    workspace.clone(),
+                ));
             }
             Err(error) => tracing::warn!(error = %error, "accept failed"),
         }

@@ -7,119 +7,14 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+mod common;
 
-use protocol::{ErrorCode, Frame, Message, TerminalId, VERSION, read_frame, write_frame};
+use std::time::Duration;
+
+use common::{Client, start_agent};
+
+use protocol::{ErrorCode, Frame, Message, VERSION, read_frame, write_frame};
 use tokio::net::UnixStream;
-
-struct Agent {
-    child: tokio::process::Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn start_agent() -> Agent {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let workspace = dir.path().join("workspace");
-    std::fs::create_dir(&workspace).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
-        .args([
-            "--socket",
-            socket.to_str().unwrap(),
-            "--workspace",
-            workspace.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    for _ in 0..200 {
-        if UnixStream::connect(&socket).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Agent {
-        child,
-        socket,
-        _dir: dir,
-    }
-}
-
-struct Client {
-    stream: UnixStream,
-    next_id: u32,
-}
-
-impl Client {
-    async fn connect(agent: &Agent) -> Client {
-        let mut client = Client {
-            stream: UnixStream::connect(&agent.socket).await.unwrap(),
-            next_id: 1,
-        };
-        let reply = client.request(Message::Hello { version: VERSION }).await;
-        assert_eq!(reply, Message::Hello { version: VERSION });
-        client
-    }
-
-    async fn send(&mut self, message: Message) -> u32 {
-        let id = self.next_id;
-        self.next_id += 1;
-        write_frame(&mut self.stream, &Frame::new(id, message))
-            .await
-            .unwrap();
-        id
-    }
-
-    async fn next(&mut self) -> Frame {
-        tokio::time::timeout(Duration::from_secs(10), read_frame(&mut self.stream))
-            .await
-            .expect("the agent answers")
-            .unwrap()
-            .expect("the connection is open")
-    }
-
-    /// Sends a request and returns its reply, skipping events in between.
-    async fn request(&mut self, message: Message) -> Message {
-        let id = self.send(message).await;
-        loop {
-            let frame = self.next().await;
-            if frame.id == id {
-                return frame.message;
-            }
-        }
-    }
-
-    async fn open(&mut self, cols: u16, rows: u16) -> TerminalId {
-        match self.request(Message::OpenTerminal { cols, rows }).await {
-            Message::TerminalOpened { terminal } => terminal,
-            other => panic!("expected TerminalOpened, got {other:?}"),
-        }
-    }
-
-    /// Reads terminal output until it contains `needle`; returns all of it.
-    async fn output_until(&mut self, terminal: TerminalId, needle: &str) -> String {
-        let mut seen = String::new();
-        loop {
-            let frame = self.next().await;
-            if let Message::Output { terminal: t, data } = frame.message {
-                assert_eq!(t, terminal);
-                seen.push_str(&String::from_utf8_lossy(&data));
-                if seen.contains(needle) {
-                    return seen;
-                }
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_shell_runs_commands_and_its_output_survives_a_reconnect() {

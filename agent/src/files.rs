@@ -1,0 +1,237 @@
+//! File operations confined to the workspace. Every path is a validated `WorkspacePath`,
+//! and every lookup goes through `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`,
+//! one directory at a time: a symlink planted by user code (to `/etc`, to `..`) makes the
+//! operation fail with `Forbidden`; it is never followed. Deleting a symlink removes the
+//! link, not its target.
+
+use std::{
+    io::{Read, Write},
+    os::fd::OwnedFd,
+    path::Path,
+};
+
+use model::WorkspacePath;
+use protocol::ErrorCode;
+use rustix::{
+    fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags},
+    io::Errno,
+};
+
+const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
+/// Largest file the agent reads into one frame.
+pub const MAX_READ: u64 = 12 * 1024 * 1024;
+
+/// A failed file operation, as the protocol reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl From<Errno> for FileError {
+    fn from(errno: Errno) -> Self {
+        let code = match errno {
+            Errno::NOENT => ErrorCode::NotFound,
+            Errno::EXIST | Errno::NOTEMPTY => ErrorCode::AlreadyExists,
+            // ELOOP: a symlink on the way; EXDEV: the path would leave the workspace.
+            Errno::LOOP
+            | Errno::XDEV
+            | Errno::NOTDIR
+            | Errno::ISDIR
+            | Errno::PERM
+            | Errno::ACCESS => ErrorCode::Forbidden,
+            Errno::FBIG | Errno::NOSPC | Errno::DQUOT => ErrorCode::TooLarge,
+            _ => ErrorCode::Io,
+        };
+        Self {
+            code,
+            message: errno.to_string(),
+        }
+    }
+}
+
+impl From<std::io::Error> for FileError {
+    fn from(error: std::io::Error) -> Self {
+        match error.raw_os_error() {
+            Some(code) => Errno::from_raw_os_error(code).into(),
+            None => Self {
+                code: ErrorCode::Io,
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+type Result<T, E = FileError> = std::result::Result<T, E>;
+
+fn parse(path: &str) -> Result<WorkspacePath> {
+    WorkspacePath::parse(path).map_err(|error| FileError {
+        code: ErrorCode::Forbidden,
+        message: error.to_string(),
+    })
+}
+
+/// The workspace directory, held open.
+pub struct Workspace {
+    root: OwnedFd,
+}
+
+impl Workspace {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let root = rustix::fs::open(
+            path,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self { root })
+    }
+
+    /// A directory inside the workspace (`None`: the root), never through a symlink.
+    fn dir(&self, path: Option<&WorkspacePath>) -> Result<OwnedFd> {
+        let relative = path.map_or(".", WorkspacePath::as_str);
+        Ok(rustix::fs::openat2(
+            &self.root,
+            relative,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        )?)
+    }
+
+    /// Creates `path` and its missing parents, one component at a time.
+    fn make_dirs(&self, path: &WorkspacePath) -> Result<()> {
+        let mut chain = path.ancestors();
+        chain.push(path.clone());
+        for dir in chain {
+            let parent = self.dir(dir.parent().as_ref())?;
+            match rustix::fs::mkdirat(&parent, dir.name(), Mode::from_raw_mode(0o755)) {
+                Ok(()) => {}
+                // Exists: fine if it is a real directory (dir() refuses symlinks and files).
+                Err(Errno::EXIST) => {
+                    self.dir(Some(&dir))?;
+                }
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn make_dir(&self, path: &str) -> Result<()> {
+        self.make_dirs(&parse(path)?)
+    }
+
+    /// Creates or replaces a file (creating missing parent folders).
+    pub fn write(&self, path: &str, data: &[u8]) -> Result<()> {
+        let path = parse(path)?;
+        if let Some(parent) = path.parent() {
+            self.make_dirs(&parent)?;
+        }
+        let parent = self.dir(path.parent().as_ref())?;
+        let fd = rustix::fs::openat2(
+            &parent,
+            path.name(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+            RESOLVE,
+        )?;
+        std::fs::File::from(fd).write_all(data)?;
+        Ok(())
+    }
+
+    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let path = parse(path)?;
+        let fd = rustix::fs::openat2(
+            &self.root,
+            path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        )?;
+        let mut data = Vec::new();
+        std::fs::File::from(fd)
+            .take(MAX_READ + 1)
+            .read_to_end(&mut data)?;
+        if data.len() as u64 > MAX_READ {
+            return Err(FileError {
+                code: ErrorCode::TooLarge,
+                message: format!("{path} is larger than {MAX_READ} bytes"),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Deletes a file, a symlink (not its target), or a folder with everything inside.
+    pub fn delete(&self, path: &str) -> Result<()> {
+        let path = parse(path)?;
+        let parent = self.dir(path.parent().as_ref())?;
+        let stat = rustix::fs::statat(&parent, path.name(), AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+            let dir = rustix::fs::openat2(
+                &parent,
+                path.name(),
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            )?;
+            remove_tree(&dir)?;
+            rustix::fs::unlinkat(&parent, path.name(), AtFlags::REMOVEDIR)?;
+        } else {
+            rustix::fs::unlinkat(&parent, path.name(), AtFlags::empty())?;
+        }
+        Ok(())
+    }
+
+    /// Moves or renames; the target must not exist.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (parse(from)?, parse(to)?);
+        if to.is_within(&from) {
+            return Err(FileError {
+                code: ErrorCode::Forbidden,
+                message: "cannot move a folder into itself".into(),
+            });
+        }
+        if let Some(parent) = to.parent() {
+            self.make_dirs(&parent)?;
+        }
+        let from_parent = self.dir(from.parent().as_ref())?;
+        let to_parent = self.dir(to.parent().as_ref())?;
+        rustix::fs::renameat_with(
+            &from_parent,
+            from.name(),
+            &to_parent,
+            to.name(),
+            RenameFlags::NOREPLACE,
+        )?;
+        Ok(())
+    }
+}
+
+/// Empties a directory without following any symlink in it.
+fn remove_tree(dir: &OwnedFd) -> Result<()> {
+    let entries = rustix::fs::Dir::read_from(dir)?;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_owned();
+        let bytes = name.to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        if entry.file_type() == FileType::Directory {
+            let child = rustix::fs::openat2(
+                dir,
+                name.as_c_str(),
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            )?;
+            remove_tree(&child)?;
+            rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::REMOVEDIR)?;
+        } else {
+            rustix::fs::unlinkat(dir, name.as_c_str(), AtFlags::empty())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The real agent binary on a temporary workspace, and a protocol client for tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    reason = "test helpers: a failure is a failed test; each test file uses a part"
+)]
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use protocol::{Frame, Message, TerminalId, VERSION, read_frame, write_frame};
+use tokio::net::UnixStream;
+
+pub struct Agent {
+    child: tokio::process::Child,
+    pub socket: PathBuf,
+    pub workspace: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+pub async fn start_agent() -> Agent {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let workspace = dir.path().join("workspace");
+    std::fs::create_dir(&workspace).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
+        .args([
+            "--socket",
+            socket.to_str().unwrap(),
+            "--workspace",
+            workspace.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if UnixStream::connect(&socket).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Agent {
+        child,
+        socket,
+        workspace,
+        dir,
+    }
+}
+
+pub struct Client {
+    pub stream: UnixStream,
+    next_id: u32,
+}
+
+impl Client {
+    pub async fn connect(agent: &Agent) -> Client {
+        let mut client = Client {
+            stream: UnixStream::connect(&agent.socket).await.unwrap(),
+            next_id: 1,
+        };
+        let reply = client.request(Message::Hello { version: VERSION }).await;
+        assert_eq!(reply, Message::Hello { version: VERSION });
+        client
+    }
+
+    pub async fn send(&mut self, message: Message) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_frame(&mut self.stream, &Frame::new(id, message))
+            .await
+            .unwrap();
+        id
+    }
+
+    pub async fn next(&mut self) -> Frame {
+        tokio::time::timeout(Duration::from_secs(10), read_frame(&mut self.stream))
+            .await
+            .expect("the agent answers")
+            .unwrap()
+            .expect("the connection is open")
+    }
+
+    /// Sends a request and returns its reply, skipping events in between.
+    pub async fn request(&mut self, message: Message) -> Message {
+        let id = self.send(message).await;
+        loop {
+            let frame = self.next().await;
+            if frame.id == id {
+                return frame.message;
+            }
+        }
+    }
+
+    pub async fn open(&mut self, cols: u16, rows: u16) -> TerminalId {
+        match self.request(Message::OpenTerminal { cols, rows }).await {
+            Message::TerminalOpened { terminal } => terminal,
+            other => panic!("expected TerminalOpened, got {other:?}"),
+        }
+    }
+
+    /// Reads terminal output until it contains `needle`; returns all of it.
+    pub async fn output_until(&mut self, terminal: TerminalId, needle: &str) -> String {
+        let mut seen = String::new();
+        loop {
+            let frame = self.next().await;
+            if let Message::Output { terminal: t, data } = frame.message {
+                assert_eq!(t, terminal);
+                seen.push_str(&String::from_utf8_lossy(&data));
+                if seen.contains(needle) {
+                    return seen;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! File operations through the real agent, and the symlink attacks they must withstand:
+//! every operation on a path through a planted symlink is refused, and no host file outside
+//! the workspace is read, written, moved or deleted.
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+mod common;
+
+use common::{Client, start_agent};
+use protocol::{ErrorCode, Message};
+
+fn error_code(message: Message) -> ErrorCode {
+    match message {
+        Message::Error { code, .. } => code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn files_are_written_read_moved_and_deleted_inside_the_workspace() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    let write = Message::WriteFile {
+        path: "src/pkg/mod.py".into(),
+        data: b"x = 1\n".to_vec(),
+    };
+    assert_eq!(client.request(write).await, Message::Ok);
+    assert_eq!(
+        std::fs::read(agent.workspace.join("src/pkg/mod.py")).unwrap(),
+        b"x = 1\n"
+    );
+    assert_eq!(
+        client
+            .request(Message::ReadFile {
+                path: "src/pkg/mod.py".into()
+            })
+            .await,
+        Message::FileContent {
+            path: "src/pkg/mod.py".into(),
+            data: b"x = 1\n".to_vec()
+        }
+    );
+    assert_eq!(
+        client
+            .request(Message::MakeDir {
+                path: "empty/inner".into()
+            })
+            .await,
+        Message::Ok
+    );
+    assert!(agent.workspace.join("empty/inner").is_dir());
+    assert_eq!(
+        client
+            .request(Message::Move {
+                from: "src".into(),
+                to: "lib/code".into()
+            })
+            .await,
+        Message::Ok
+    );
+    assert!(agent.workspace.join("lib/code/pkg/mod.py").is_file());
+    assert_eq!(
+        error_code(
+            client
+                .request(Message::Move {
+                    from: "lib".into(),
+                    to: "empty".into()
+                })
+                .await
+        ),
+        ErrorCode::AlreadyExists
+    );
+    assert_eq!(
+        client.request(Message::Delete { path: "lib".into() }).await,
+        Message::Ok
+    );
+    assert!(!agent.workspace.join("lib").exists());
+    assert_eq!(
+        error_code(
+            client
+                .request(Message::ReadFile {
+                    path: "lib/code/pkg/mod.py".into()
+                })
+                .await
+        ),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        error_code(
+            client
+                .request(Message::ReadFile {
+                    path: "../escape".into()
+                })
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        error_code(
+            client
+                .request(Message::WriteFile {
+                    path: "/etc/x".into(),
+                    data: vec![]
+                })
+                .await
+        ),
+        ErrorCode::Forbidden
+    );
+}
+
+#[tokio::test]
+async fn a_planted_symlink_cannot_make_any_operation_touch_a_file_outside() {
+    let agent = start_agent().await;
+    // Host canaries beside the workspace, as user code cannot reach them otherwise.
+    let outside = agent.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let canary = outside.join("canary.txt");
+    std::fs::write(&canary, b"precious").unwrap();
+    // What user code would plant in its workspace.
+    std::os::unix::fs::symlink(&outside, agent.workspace.join("dirlink")).unwrap();
+    std::os::unix::fs::symlink(&canary, agent.workspace.join("filelink")).unwrap();
+    std::os::unix::fs::symlink("../outside", agent.workspace.join("relative")).unwrap();
+
+    let mut client = Client::connect(&agent).await;
+    for (message, what) in [
+        (
+            Message::WriteFile {
+                path: "filelink".into(),
+                data: b"pwned".to_vec(),
+            },
+            "write through a file link",
+        ),
+        (
+            Message::WriteFile {
+                path: "dirlink/canary.txt".into(),
+                data: b"pwned".to_vec(),
+            },
+            "write through a dir link",
+        ),
+        (
+            Message::WriteFile {
+                path: "relative/new.txt".into(),
+                data: b"pwned".to_vec(),
+            },
+            "create through a relative link",
+        ),
+        (
+            Message::ReadFile {
+                path: "filelink".into(),
+            },
+            "read through a file link",
+        ),
+        (
+            Message::ReadFile {
+                path: "dirlink/canary.txt".into(),
+            },
+            "read through a dir link",
+        ),
+        (
+            Message::MakeDir {
+                path: "dirlink/made".into(),
+            },
+            "mkdir through a link",
+        ),
+        (
+            Message::Delete {
+                path: "dirlink/canary.txt".into(),
+            },
+            "delete through a link",
+        ),
+        (
+            Message::Move {
+                from: "dirlink/canary.txt".into(),
+                to: "stolen.txt".into(),
+            },
+            "move out through a link",
+        ),
+        (
+            Message::Move {
+                from: "filelink".into(),
+                to: "dirlink/moved".into(),
+            },
+            "move in through a link",
+        ),
+    ] {
+        let reply = client.request(message).await;
+        assert_eq!(error_code(reply), ErrorCode::Forbidden, "{what}");
+    }
+    // Deleting the links removes the links only.
+    for link in ["dirlink", "filelink", "relative"] {
+        assert_eq!(
+            client.request(Message::Delete { path: link.into() }).await,
+            Message::Ok,
+            "{link}"
+        );
+    }
+    assert_eq!(std::fs::read(&canary).unwrap(), b"precious");
+    let mut names: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["canary.txt"]);
+    assert!(!agent.workspace.join("stolen.txt").exists());
+}
+
+#[tokio::test]
+async fn deleting_a_folder_does_not_follow_links_inside_it() {
+    let agent = start_agent().await;
+    let outside = agent.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), b"keep").unwrap();
+    std::fs::create_dir_all(agent.workspace.join("tree/sub")).unwrap();
+    std::os::unix::fs::symlink(&outside, agent.workspace.join("tree/sub/link")).unwrap();
+    let mut client = Client::connect(&agent).await;
+    assert_eq!(
+        client
+            .request(Message::Delete {
+                path: "tree".into()
+            })
+            .await,
+        Message::Ok
+    );
+    assert!(!agent.workspace.join("tree").exists());
+    assert_eq!(std::fs::read(outside.join("keep.txt")).unwrap(), b"keep");
+}
