@@ -17,7 +17,7 @@ pub use files::{Content, FileEntry, FileKind, FileView, Limits};
 pub use ids::{UserId, WorkspaceId};
 pub use meta::{BuildInfo, PRODUCT_NAME};
 pub use path::{PathError, WorkspacePath};
-pub use workspaces::{Language, WorkspaceName, WorkspaceView};
+pub use workspaces::{Language, SandboxState, SandboxStatus, WorkspaceName, WorkspaceView};
 
 /// Why a value was rejected at the boundary. Shown to users as is.
 #[derive(Debug, Clone, PartialEq, Eq)]

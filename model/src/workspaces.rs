@@ -65,6 +65,46 @@ pub struct WorkspaceView {
     pub last_active_at: i64,
 }
 
+/// Where a workspace's sandbox is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxState {
+    Stopped,
+    Starting,
+    Ready,
+    Failed,
+}
+
+/// `POST /api/workspaces/status`: the sandbox's state, its deadlines (Unix milliseconds)
+/// and what it uses, when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxStatus {
+    pub state: SandboxState,
+    pub started_at: Option<i64>,
+    /// When it will be stopped for inactivity unless something happens (or keepalive).
+    pub idle_deadline: Option<i64>,
+    /// When it will be stopped whatever happens (its maximum lifetime).
+    pub max_deadline: Option<i64>,
+    pub memory_bytes: Option<u64>,
+    pub processes: Option<u64>,
+    /// Why it failed, for `failed`.
+    pub error: Option<String>,
+}
+
+impl SandboxStatus {
+    pub fn stopped() -> Self {
+        Self {
+            state: SandboxState::Stopped,
+            started_at: None,
+            idle_deadline: None,
+            max_deadline: None,
+            memory_bytes: None,
+            processes: None,
+            error: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

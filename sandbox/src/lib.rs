@@ -115,6 +115,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// The sandboxes this runtime has running (for orphan cleanup).
     async fn list(&self) -> Result<Vec<SandboxId>>;
     async fn stats(&self, id: &SandboxId) -> Result<Stats>;
+    /// Removes sandboxes and their resources that no running server owns (left by a crash
+    /// or a restart); returns how many.
+    async fn cleanup_orphans(&self) -> Result<usize>;
 }
 
 #[cfg(test)]

@@ -284,7 +284,7 @@ impl LocalRuntime {
 
     /// Removes what earlier runs left behind: sandbox directories and cgroups with no
     /// process in them. Their bwrap processes died with the server that started them.
-    pub async fn cleanup_orphans(&self) -> Result<usize> {
+    async fn remove_orphans(&self) -> Result<usize> {
         let running = self.running.lock().await;
         let mut removed = 0;
         if let Ok(entries) = std::fs::read_dir(&self.config.root) {
@@ -434,6 +434,10 @@ impl Runtime for LocalRuntime {
         let mut ids: Vec<_> = self.running.lock().await.keys().cloned().collect();
         ids.sort();
         Ok(ids)
+    }
+
+    async fn cleanup_orphans(&self) -> Result<usize> {
+        self.remove_orphans().await
     }
 
     async fn stats(&self, id: &SandboxId) -> Result<Stats> {

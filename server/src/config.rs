@@ -47,6 +47,9 @@ pub struct Config {
     #[command(flatten)]
     pub limits: LimitsConfig,
 
+    #[command(flatten)]
+    pub sandbox: SandboxConfig,
+
     /// Directory holding the built site: `pkg/` (wasm, js, css), `vendor/` and the public
     /// assets. The build scripts and `cargo leptos` write it to `target/site`.
     #[arg(long, env = "CODEPOD_SITE_DIR", default_value = "target/site")]
@@ -64,7 +67,7 @@ pub struct Config {
 #[derive(Debug, Clone, Args)]
 pub struct SessionConfig {
     /// A session unused for this long ends.
-    #[arg(long, env = "CODEPOD_SESSION_IDLE_TIMEOUT", default_value = "7d", value_parser = parse_duration)]
+    #[arg(id = "session_idle_timeout", long = "session-idle-timeout", env = "CODEPOD_SESSION_IDLE_TIMEOUT", default_value = "7d", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
     /// A session ends this long after sign-in, however much it is used.
@@ -117,6 +120,67 @@ impl LimitsConfig {
             max_workspaces_per_user: self.max_workspaces_per_user,
             max_upload_bytes: self.max_upload_bytes,
         }
+    }
+}
+
+/// Sandboxes.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxConfig {
+    /// The `codepod-agent` binary. Defaults to the one beside `codepod`.
+    #[arg(long, env = "CODEPOD_AGENT_BIN")]
+    pub agent_bin: Option<PathBuf>,
+
+    /// The Python environment (numpy, pandas, scipy) bound into sandboxes, if it exists.
+    #[arg(
+        long,
+        env = "CODEPOD_PYTHON_ENV",
+        default_value = "/opt/codepod/python"
+    )]
+    pub python_env: PathBuf,
+
+    /// A sandbox with no activity for this long is stopped.
+    #[arg(id = "sandbox_idle_timeout", long = "sandbox-idle-timeout", env = "CODEPOD_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// A sandbox is stopped this long after it started, whatever happens.
+    #[arg(long, env = "CODEPOD_MAX_LIFETIME", default_value = "2h", value_parser = parse_duration)]
+    pub max_lifetime: Duration,
+
+    /// How often idle and expired sandboxes are looked for.
+    #[arg(long, env = "CODEPOD_REAPER_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub reaper_interval: Duration,
+
+    /// Memory for all processes of one sandbox.
+    #[arg(long, env = "CODEPOD_SANDBOX_MEMORY", default_value = "1GiB", value_parser = parse_size)]
+    pub memory_bytes: u64,
+
+    /// Processes and threads in one sandbox.
+    #[arg(long, env = "CODEPOD_SANDBOX_PROCESSES", default_value_t = 256)]
+    pub max_processes: u64,
+
+    /// Size of a sandbox's workspace (and of its home and /tmp).
+    #[arg(long, env = "CODEPOD_SANDBOX_DISK", default_value = "512MiB", value_parser = parse_size)]
+    pub disk_bytes: u64,
+}
+
+impl SandboxConfig {
+    /// The agent binary: configured, or `codepod-agent` beside this executable (or one
+    /// directory up, where cargo puts binaries when this is a test).
+    pub fn agent_bin(&self) -> PathBuf {
+        if let Some(path) = &self.agent_bin {
+            return path.clone();
+        }
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
+            .unwrap_or_default();
+        let beside = exe_dir.join("codepod-agent");
+        if beside.exists() {
+            return beside;
+        }
+        exe_dir
+            .parent()
+            .map_or(beside.clone(), |up| up.join("codepod-agent"))
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Application {
     router: Router,
     local_addr: SocketAddr,
     shutdown_grace: Duration,
+    sandboxes: services::Sandboxes,
+    reaper_interval: Duration,
 }
 
 impl Application {
@@ -111,7 +113,43 @@ impl Application {
             login_window: config.sessions.login_window,
             ..services::AuthSettings::default()
         };
-        let services = services::Services::new(store.clone(), config.limits.limits(), auth).await?;
+        let runtime = {
+            let mut local = sandbox::local::LocalConfig::new(
+                config.data_dir.join("sandboxes"),
+                config.sandbox.agent_bin(),
+            );
+            local.limits = sandbox::Limits {
+                memory_bytes: config.sandbox.memory_bytes,
+                max_processes: config.sandbox.max_processes,
+                workspace_bytes: config.sandbox.disk_bytes,
+                ..sandbox::Limits::default()
+            };
+            local.python_env = config
+                .sandbox
+                .python_env
+                .exists()
+                .then(|| config.sandbox.python_env.clone());
+            Arc::new(sandbox::local::LocalRuntime::new(local))
+        };
+        let sandboxes = services::Sandboxes::new(
+            runtime,
+            services::SandboxSettings {
+                idle_timeout: config.sandbox.idle_timeout,
+                max_lifetime: config.sandbox.max_lifetime,
+            },
+        );
+        match sandboxes.cleanup_orphans().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed sandboxes left by an earlier run"),
+            Err(error) => tracing::warn!(error = %error, "orphan cleanup failed"),
+        }
+        let services = services::Services::new(
+            store.clone(),
+            config.limits.limits(),
+            auth,
+            sandboxes.clone(),
+        )
+        .await?;
         let public_origin = match &config.public_origin {
             Some(_) => config.public_origin(),
             None => format!("http://{local_addr}"),
@@ -135,7 +173,7 @@ impl Application {
             .build();
         let state = AppState {
             leptos_options,
-            metrics: Metrics::new(),
+            metrics: Metrics::new(|registry| sandboxes.metrics.register(registry)),
             readiness: Readiness {
                 data_dir: config.data_dir.clone(),
                 site_dir: config.site_dir.clone(),
@@ -144,7 +182,7 @@ impl Application {
             build_info: Arc::new(model::BuildInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 store: store.backend().to_owned(),
-                runtime: "local".to_owned(),
+                runtime: sandboxes.runtime_name().to_owned(),
             }),
             api,
             security: Security {
@@ -161,6 +199,8 @@ impl Application {
             listener,
             local_addr,
             shutdown_grace: config.shutdown_grace,
+            sandboxes,
+            reaper_interval: config.sandbox.reaper_interval,
         })
     }
 
@@ -175,6 +215,20 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
+        // The reaper: stops sandboxes idle too long or past their lifetime.
+        let reaper = {
+            let sandboxes = self.sandboxes.clone();
+            let interval = self.reaper_interval;
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(interval);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    sandboxes.reap().await;
+                }
+            })
+        };
+        let sandboxes = self.sandboxes.clone();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let grace = self.shutdown_grace;
         let service = self
@@ -202,13 +256,16 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = server => result.map_err(Error::Serve),
             () = deadline => {
                 tracing::warn!("grace period over; closing remaining connections");
                 Ok(())
             }
-        }
+        };
+        reaper.abort();
+        sandboxes.stop_all().await;
+        result
     }
 }
 

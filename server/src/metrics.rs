@@ -47,8 +47,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Creates the registry with the HTTP request metrics registered.
-    pub fn new() -> Self {
+    /// Creates the registry with the HTTP request metrics and whatever `more` registers.
+    pub fn new(more: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::with_prefix("codepod");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -64,6 +64,7 @@ impl Metrics {
             "Time to produce the response head, by method and matched route",
             latency.clone(),
         );
+        more(&mut registry);
         Self {
             registry: Arc::new(Mutex::new(registry)),
             requests,
@@ -96,12 +97,6 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         encode(&mut out, &registry)?;
         Ok(out)
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

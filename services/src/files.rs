@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use model::{Content, FileEntry, FileKind, FileView, WorkspaceId, WorkspacePath};
+use protocol::Message;
 use store::WriteFile;
 
 use crate::{Error, Result, Services, accounts::CurrentUser, now_ms};
@@ -78,10 +79,19 @@ impl Services {
             content: &content,
             base_version,
         };
-        Ok(self
+        let entry = self
             .store
             .write_file(user.id, ws, write, &self.limits, now_ms())
-            .await?)
+            .await?;
+        self.mirror(
+            ws,
+            Message::WriteFile {
+                path: path.to_string(),
+                data: content,
+            },
+        )
+        .await;
+        Ok(entry)
     }
 
     pub async fn make_dir(
@@ -90,10 +100,18 @@ impl Services {
         ws: WorkspaceId,
         path: &WorkspacePath,
     ) -> Result<FileEntry> {
-        Ok(self
+        let entry = self
             .store
             .make_dir(user.id, ws, path, &self.limits, now_ms())
-            .await?)
+            .await?;
+        self.mirror(
+            ws,
+            Message::MakeDir {
+                path: path.to_string(),
+            },
+        )
+        .await;
+        Ok(entry)
     }
 
     pub async fn move_path(
@@ -103,10 +121,19 @@ impl Services {
         from: &WorkspacePath,
         to: &WorkspacePath,
     ) -> Result<FileEntry> {
-        Ok(self
+        let entry = self
             .store
             .move_path(user.id, ws, from, to, &self.limits, now_ms())
-            .await?)
+            .await?;
+        self.mirror(
+            ws,
+            Message::Move {
+                from: from.to_string(),
+                to: to.to_string(),
+            },
+        )
+        .await;
+        Ok(entry)
     }
 
     /// Deletes a file, or a folder and everything in it; returns how many entries went.
@@ -116,7 +143,15 @@ impl Services {
         ws: WorkspaceId,
         path: &WorkspacePath,
     ) -> Result<u64> {
-        Ok(self.store.delete_path(user.id, ws, path, now_ms()).await?)
+        let deleted = self.store.delete_path(user.id, ws, path, now_ms()).await?;
+        self.mirror(
+            ws,
+            Message::Delete {
+                path: path.to_string(),
+            },
+        )
+        .await;
+        Ok(deleted)
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod accounts;
 mod error;
 pub mod files;
+pub mod sandboxes;
 pub mod workspaces;
 
 use std::{sync::Arc, time::Duration};
@@ -17,6 +18,7 @@ use store::Store;
 
 use crate::accounts::{PasswordHasher, RateLimiter};
 pub use crate::error::{Error, Result};
+pub use crate::sandboxes::{SandboxSettings, Sandboxes};
 
 /// Settings for accounts and sessions.
 #[derive(Debug, Clone)]
@@ -56,6 +58,7 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     pub auth: AuthSettings,
+    pub sandboxes: Sandboxes,
     hasher: PasswordHasher,
     account_failures: RateLimiter,
     ip_failures: RateLimiter,
@@ -64,7 +67,12 @@ pub struct Services {
 impl Services {
     /// Builds the services over a store. Computes a dummy password hash once, so that
     /// signing in as an unknown user costs the same as a wrong password.
-    pub async fn new(store: Arc<dyn Store>, limits: Limits, auth: AuthSettings) -> Result<Self> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        limits: Limits,
+        auth: AuthSettings,
+        sandboxes: Sandboxes,
+    ) -> Result<Self> {
         let hasher = PasswordHasher::new(auth.argon2_memory_kib, auth.argon2_iterations).await?;
         Ok(Self {
             account_failures: RateLimiter::new(auth.login_failures_per_account, auth.login_window),
@@ -72,6 +80,7 @@ impl Services {
             store,
             limits,
             auth,
+            sandboxes,
             hasher,
         })
     }

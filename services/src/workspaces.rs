@@ -88,6 +88,10 @@ impl Services {
 
     #[tracing::instrument(skip_all, fields(workspace.id = %id), err(Display))]
     pub async fn delete_workspace(&self, user: &CurrentUser, id: WorkspaceId) -> Result<()> {
-        Ok(self.store.delete_workspace(user.id, id).await?)
+        self.store.delete_workspace(user.id, id).await?;
+        if let Err(error) = self.sandboxes.stop(id, "deleted").await {
+            tracing::warn!(workspace.id = %id, error = %error, "could not stop the sandbox of a deleted workspace");
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /api/workspaces/…`: create, list, get, rename, delete.
 
 use leptos::{prelude::*, server_fn::codec::Json};
-use model::{Language, WorkspaceId, WorkspaceName, WorkspaceView};
+use model::{Language, SandboxStatus, WorkspaceId, WorkspaceName, WorkspaceView};
 
 #[cfg(feature = "ssr")]
 use crate::api_context::current_user;
@@ -47,4 +47,33 @@ pub async fn rename_workspace(
 pub async fn delete_workspace(id: WorkspaceId) -> Result<(), ApiError> {
     let (api, user) = current_user().await?;
     Ok(api.services.delete_workspace(&user, id).await?)
+}
+
+/// Starts the workspace's sandbox (or reuses the running one) and fills it with the
+/// workspace's files; answers when it is ready (or failed).
+#[server(prefix = "/api", endpoint = "workspaces/start", input = Json)]
+pub async fn start_workspace(id: WorkspaceId) -> Result<SandboxStatus, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.start_workspace(&user, id).await?)
+}
+
+/// Stops the workspace's sandbox. Saved files are in the database and stay.
+#[server(prefix = "/api", endpoint = "workspaces/stop", input = Json)]
+pub async fn stop_workspace(id: WorkspaceId) -> Result<SandboxStatus, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.stop_workspace(&user, id).await?)
+}
+
+/// The sandbox's state, deadlines and usage.
+#[server(prefix = "/api", endpoint = "workspaces/status", input = Json)]
+pub async fn workspace_status(id: WorkspaceId) -> Result<SandboxStatus, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.workspace_status(&user, id).await?)
+}
+
+/// Pushes the idle deadline back.
+#[server(prefix = "/api", endpoint = "workspaces/keepalive", input = Json)]
+pub async fn keepalive(id: WorkspaceId) -> Result<SandboxStatus, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.keepalive(&user, id).await?)
 }

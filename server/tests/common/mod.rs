@@ -27,6 +27,11 @@ impl TestApp {
         format!("http://{}{}", self.address, path)
     }
 
+    /// The server's data directory (SQLite, sandboxes).
+    pub fn data_dir(&self) -> &Path {
+        self._data_dir.path()
+    }
+
     /// Sends the shutdown signal and waits for the server to stop.
     pub async fn shutdown(mut self) -> Result<(), server::Error> {
         if let Some(stop) = self.stop.take() {

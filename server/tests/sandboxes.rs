@@ -1,0 +1,258 @@
+//! Workspace sandboxes through the API: start fills the sandbox from the database, saves
+//! reach it, status and keepalive report deadlines, stop and delete end it, the reaper culls
+//! idle ones, and nobody but the owner can touch it. Real bubblewrap, real agent.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failed test")]
+
+mod common;
+
+use common::{TestApp, spawn_app_configured};
+use protocol::Message;
+use serde_json::json;
+
+fn agent_socket(app: &TestApp, workspace: &str) -> std::path::PathBuf {
+    app.data_dir()
+        .join("sandboxes")
+        .join(workspace)
+        .join("run/agent.sock")
+}
+
+async fn read_in_sandbox(app: &TestApp, workspace: &str, path: &str) -> Message {
+    let mut agent = sandbox::AgentClient::connect_unix(&agent_socket(app, workspace))
+        .await
+        .unwrap();
+    agent
+        .request(Message::ReadFile { path: path.into() })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn start_fills_the_sandbox_from_the_database_and_saves_reach_it() {
+    server::telemetry::init(&server::LogConfig {
+        filter: "warn".into(),
+        format: server::LogFormat::Text,
+    });
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    ada.post("/api/files/write", json!({ "workspace": ws, "path": "pkg/data.bin", "content": { "encoding": "base64", "data": "AP8=" } })).await;
+    ada.post(
+        "/api/files/mkdir",
+        json!({ "workspace": ws, "path": "empty" }),
+    )
+    .await;
+
+    let (status, before) = ada
+        .post("/api/workspaces/status", json!({ "id": ws }))
+        .await;
+    assert_eq!((status, before["state"].as_str()), (200, Some("stopped")));
+    let (status, started) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(
+        (status, started["state"].as_str()),
+        (200, Some("ready")),
+        "{started}"
+    );
+    assert!(started["idle_deadline"].as_i64().unwrap() > started["started_at"].as_i64().unwrap());
+
+    let (_, main) = ada
+        .post(
+            "/api/files/read",
+            json!({ "workspace": ws, "path": "main.py" }),
+        )
+        .await;
+    let expected = main["data"].as_str().unwrap().as_bytes().to_vec();
+    assert_eq!(
+        read_in_sandbox(&app, &ws, "main.py").await,
+        Message::FileContent {
+            path: "main.py".into(),
+            data: expected
+        }
+    );
+    assert_eq!(
+        read_in_sandbox(&app, &ws, "pkg/data.bin").await,
+        Message::FileContent {
+            path: "pkg/data.bin".into(),
+            data: vec![0, 255]
+        }
+    );
+
+    // A save goes to the database, then into the running sandbox.
+    let (status, _) = ada
+        .post("/api/files/write", json!({ "workspace": ws, "path": "main.py", "content": { "encoding": "utf8", "data": "print('saved')\n" }, "base_version": 1 }))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        read_in_sandbox(&app, &ws, "main.py").await,
+        Message::FileContent {
+            path: "main.py".into(),
+            data: b"print('saved')\n".to_vec()
+        }
+    );
+    ada.post(
+        "/api/files/move",
+        json!({ "workspace": ws, "from": "pkg", "to": "lib" }),
+    )
+    .await;
+    assert!(matches!(
+        read_in_sandbox(&app, &ws, "lib/data.bin").await,
+        Message::FileContent { .. }
+    ));
+
+    // Starting again reuses the running sandbox.
+    let (_, again) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(again["started_at"], started["started_at"]);
+
+    let (status, stopped) = ada.post("/api/workspaces/stop", json!({ "id": ws })).await;
+    assert_eq!((status, stopped["state"].as_str()), (200, Some("stopped")));
+    assert!(!agent_socket(&app, &ws).exists());
+    // The files are still in the database, and the next start recovers them.
+    let (_, restarted) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(restarted["state"], "ready");
+    assert_eq!(
+        read_in_sandbox(&app, &ws, "main.py").await,
+        Message::FileContent {
+            path: "main.py".into(),
+            data: b"print('saved')\n".to_vec()
+        }
+    );
+    let metrics = ada
+        .http
+        .get(ada.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("codepod_sandbox_starts_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"codepod_sandbox_culls_total{reason="requested"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("codepod_sandbox_active 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn keepalive_pushes_the_idle_deadline_back() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let (_, started) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, kept) = ada
+        .post("/api/workspaces/keepalive", json!({ "id": ws }))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        kept["idle_deadline"].as_i64() > started["idle_deadline"].as_i64(),
+        "{kept} vs {started}"
+    );
+    assert_eq!(
+        kept["max_deadline"], started["max_deadline"],
+        "the lifetime is not extended"
+    );
+}
+
+#[tokio::test]
+async fn the_reaper_stops_an_idle_sandbox() {
+    let app = spawn_app_configured(|config| {
+        config.sandbox.idle_timeout = std::time::Duration::from_millis(300);
+        config.sandbox.reaper_interval = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    assert_eq!(
+        ada.post("/api/workspaces/start", json!({ "id": ws }))
+            .await
+            .1["state"],
+        "ready"
+    );
+    let mut state = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        state = ada
+            .post("/api/workspaces/status", json!({ "id": ws }))
+            .await
+            .1["state"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if state == "stopped" {
+            break;
+        }
+    }
+    assert_eq!(state, "stopped");
+    let metrics = ada
+        .http
+        .get(ada.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"codepod_sandbox_culls_total{reason="idle"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_workspace_stops_its_sandbox() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert!(agent_socket(&app, &ws).exists());
+    assert_eq!(
+        ada.post("/api/workspaces/delete", json!({ "id": ws }))
+            .await
+            .0,
+        200
+    );
+    assert!(!agent_socket(&app, &ws).exists());
+}
+
+#[tokio::test]
+async fn another_user_cannot_start_stop_or_see_a_sandbox() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let eve = app.signed_up("eve").await;
+    let ws = ada.workspace("demo").await;
+    ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    for path in [
+        "/api/workspaces/start",
+        "/api/workspaces/stop",
+        "/api/workspaces/status",
+        "/api/workspaces/keepalive",
+    ] {
+        let (status, error) = eve.post(path, json!({ "id": ws })).await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        ada.post("/api/workspaces/status", json!({ "id": ws }))
+            .await
+            .1["state"],
+        "ready"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stops_every_sandbox() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    let socket = agent_socket(&app, &ws);
+    assert!(socket.exists());
+    app.shutdown().await.unwrap();
+    assert!(!socket.exists());
+}

@@ -1,0 +1,405 @@
+//! Workspace sandboxes over their lifetime: start on open (filled from the database), reuse
+//! while active, stop on request, on workspace delete, when idle too long, when past their
+//! maximum lifetime, and at shutdown. The database stays the source of truth: a sandbox is
+//! disposable and every start materializes the workspace's files afresh.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use model::{FileKind, SandboxState, SandboxStatus, WorkspaceId};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+use protocol::Message;
+use sandbox::{AgentClient, Runtime, SandboxId};
+
+use crate::{Error, Result, Services, accounts::CurrentUser, duration_ms, now_ms};
+
+/// Lifetimes of sandboxes.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Stopped after this long with no activity (start, keepalive, terminal traffic, saves).
+    pub idle_timeout: Duration,
+    /// Stopped this long after start, whatever happens.
+    pub max_lifetime: Duration,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_lifetime: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CullLabels {
+    reason: String,
+}
+
+/// Prometheus metrics of the sandbox lifecycle.
+#[derive(Clone)]
+pub struct SandboxMetrics {
+    starts: Counter,
+    start_seconds: Histogram,
+    active: Gauge,
+    culls: Family<CullLabels, Counter>,
+}
+
+impl SandboxMetrics {
+    fn new() -> Self {
+        Self {
+            starts: Counter::default(),
+            start_seconds: Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            active: Gauge::default(),
+            culls: Family::default(),
+        }
+    }
+
+    /// Registers the metrics (`codepod_sandbox_…`).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("sandbox_starts", "Sandboxes started", self.starts.clone());
+        registry.register(
+            "sandbox_start_seconds",
+            "Time from start request to a ready, filled sandbox",
+            self.start_seconds.clone(),
+        );
+        registry.register(
+            "sandbox_active",
+            "Sandboxes running now",
+            self.active.clone(),
+        );
+        registry.register(
+            "sandbox_culls",
+            "Sandboxes stopped, by reason",
+            self.culls.clone(),
+        );
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    state: SandboxState,
+    started_at: i64,
+    last_active: i64,
+    error: Option<String>,
+}
+
+/// The running sandboxes of this server.
+#[derive(Clone)]
+pub struct Sandboxes {
+    runtime: Arc<dyn Runtime>,
+    settings: SandboxSettings,
+    entries: Arc<Mutex<HashMap<WorkspaceId, Entry>>>,
+    /// One start at a time per workspace.
+    starting: Arc<Mutex<HashMap<WorkspaceId, Arc<tokio::sync::Mutex<()>>>>>,
+    pub metrics: SandboxMetrics,
+}
+
+fn sandbox_id(ws: WorkspaceId) -> Result<SandboxId> {
+    SandboxId::parse(&ws.to_string()).map_err(|error| Error::Internal(error.to_string()))
+}
+
+fn runtime_error(error: sandbox::Error) -> Error {
+    Error::Internal(format!("sandbox: {error}"))
+}
+
+impl Sandboxes {
+    pub fn new(runtime: Arc<dyn Runtime>, settings: SandboxSettings) -> Self {
+        Self {
+            runtime,
+            settings,
+            entries: Arc::new(Mutex::new(HashMap::new())),
+            starting: Arc::new(Mutex::new(HashMap::new())),
+            metrics: SandboxMetrics::new(),
+        }
+    }
+
+    pub fn runtime_name(&self) -> &'static str {
+        self.runtime.name()
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<WorkspaceId, Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_for(&self, ws: WorkspaceId) -> Arc<tokio::sync::Mutex<()>> {
+        self.starting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(ws)
+            .or_default()
+            .clone()
+    }
+
+    fn is_ready(&self, ws: WorkspaceId) -> bool {
+        self.entries()
+            .get(&ws)
+            .is_some_and(|entry| entry.state == SandboxState::Ready)
+    }
+
+    /// Marks activity, pushing the idle deadline back.
+    pub fn touch(&self, ws: WorkspaceId) {
+        if let Some(entry) = self.entries().get_mut(&ws) {
+            entry.last_active = now_ms();
+        }
+    }
+
+    /// A connection to a ready sandbox's agent.
+    pub async fn agent(&self, ws: WorkspaceId) -> Result<AgentClient> {
+        if !self.is_ready(ws) {
+            return Err(Error::NotFound);
+        }
+        self.runtime
+            .connect(&sandbox_id(ws)?)
+            .await
+            .map_err(runtime_error)
+    }
+
+    fn status_of(&self, ws: WorkspaceId) -> SandboxStatus {
+        match self.entries().get(&ws) {
+            None => SandboxStatus::stopped(),
+            Some(entry) => SandboxStatus {
+                state: entry.state,
+                started_at: Some(entry.started_at),
+                idle_deadline: Some(
+                    entry
+                        .last_active
+                        .saturating_add(duration_ms(self.settings.idle_timeout)),
+                ),
+                max_deadline: Some(
+                    entry
+                        .started_at
+                        .saturating_add(duration_ms(self.settings.max_lifetime)),
+                ),
+                memory_bytes: None,
+                processes: None,
+                error: entry.error.clone(),
+            },
+        }
+    }
+
+    async fn status(&self, ws: WorkspaceId) -> SandboxStatus {
+        let mut status = self.status_of(ws);
+        if status.state == SandboxState::Ready
+            && let Ok(id) = sandbox_id(ws)
+            && let Ok(stats) = self.runtime.stats(&id).await
+        {
+            status.memory_bytes = stats.memory_bytes;
+            status.processes = stats.processes;
+        }
+        status
+    }
+
+    /// Stops a workspace's sandbox if it runs; `reason` labels the cull metric.
+    pub async fn stop(&self, ws: WorkspaceId, reason: &str) -> Result<()> {
+        let known = self.entries().remove(&ws).is_some();
+        self.runtime
+            .stop(&sandbox_id(ws)?)
+            .await
+            .map_err(runtime_error)?;
+        if known {
+            self.metrics.active.dec();
+            self.metrics
+                .culls
+                .get_or_create(&CullLabels {
+                    reason: reason.to_owned(),
+                })
+                .inc();
+            tracing::info!(workspace.id = %ws, reason, "sandbox stopped");
+        }
+        Ok(())
+    }
+
+    /// Stops every sandbox idle too long or past its lifetime. Run periodically.
+    pub async fn reap(&self) -> usize {
+        let now = now_ms();
+        let idle = duration_ms(self.settings.idle_timeout);
+        let max = duration_ms(self.settings.max_lifetime);
+        let doomed: Vec<(WorkspaceId, &str)> = self
+            .entries()
+            .iter()
+            .filter_map(|(ws, entry)| {
+                if now - entry.started_at >= max {
+                    Some((*ws, "max_lifetime"))
+                } else if now - entry.last_active >= idle {
+                    Some((*ws, "idle"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let count = doomed.len();
+        for (ws, reason) in doomed {
+            if let Err(error) = self.stop(ws, reason).await {
+                tracing::warn!(workspace.id = %ws, error = %error, "reaper could not stop a sandbox");
+            }
+        }
+        count
+    }
+
+    /// Stops everything (shutdown).
+    pub async fn stop_all(&self) {
+        let all: Vec<WorkspaceId> = self.entries().keys().copied().collect();
+        for ws in all {
+            let _ = self.stop(ws, "shutdown").await;
+        }
+    }
+
+    /// Removes sandboxes left by an earlier server process.
+    pub async fn cleanup_orphans(&self) -> Result<usize> {
+        self.runtime.cleanup_orphans().await.map_err(runtime_error)
+    }
+}
+
+/// Sends one request to the agent and checks for `Ok`.
+async fn agent_ok(agent: &mut AgentClient, message: Message) -> Result<()> {
+    match agent.request(message).await.map_err(runtime_error)? {
+        Message::Ok => Ok(()),
+        other => Err(Error::Internal(format!("agent answered {other:?}"))),
+    }
+}
+
+impl Services {
+    /// Starts (or reuses) the workspace's sandbox and fills it from the database.
+    #[tracing::instrument(skip_all, fields(workspace.id = %ws), err(Display))]
+    pub async fn start_workspace(
+        &self,
+        user: &CurrentUser,
+        ws: WorkspaceId,
+    ) -> Result<SandboxStatus> {
+        self.workspace(user, ws).await?;
+        let sandboxes = &self.sandboxes;
+        let lock = sandboxes.lock_for(ws);
+        let _guard = lock.lock().await;
+        if sandboxes.is_ready(ws) {
+            sandboxes.touch(ws);
+            return Ok(sandboxes.status(ws).await);
+        }
+        let started = Instant::now();
+        let now = now_ms();
+        sandboxes.entries().insert(
+            ws,
+            Entry {
+                state: SandboxState::Starting,
+                started_at: now,
+                last_active: now,
+                error: None,
+            },
+        );
+        sandboxes.metrics.active.inc();
+        let result = self.boot(user, ws).await;
+        if let Some(entry) = sandboxes.entries().get_mut(&ws) {
+            match &result {
+                Ok(()) => entry.state = SandboxState::Ready,
+                Err(error) => {
+                    entry.state = SandboxState::Failed;
+                    entry.error = Some(error.to_string());
+                }
+            }
+        }
+        sandboxes.metrics.starts.inc();
+        sandboxes
+            .metrics
+            .start_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(error) = result {
+            tracing::error!(error = %error, "sandbox failed to start");
+            let _ = sandboxes.runtime.stop(&sandbox_id(ws)?).await;
+        }
+        let _ = self.store.touch_workspace(user.id, ws, now_ms()).await;
+        Ok(sandboxes.status(ws).await)
+    }
+
+    /// Runs the sandbox and copies every file and folder of the workspace into it.
+    async fn boot(&self, user: &CurrentUser, ws: WorkspaceId) -> Result<()> {
+        let id = sandbox_id(ws)?;
+        self.sandboxes
+            .runtime
+            .ensure(&id)
+            .await
+            .map_err(runtime_error)?;
+        let mut agent = self
+            .sandboxes
+            .runtime
+            .connect(&id)
+            .await
+            .map_err(runtime_error)?;
+        for entry in self.store.list_files(user.id, ws).await? {
+            let path = entry.path.to_string();
+            if entry.kind == FileKind::Dir {
+                agent_ok(&mut agent, Message::MakeDir { path }).await?;
+            } else {
+                let content = self
+                    .store
+                    .read_file(user.id, ws, &entry.path)
+                    .await?
+                    .content;
+                agent_ok(
+                    &mut agent,
+                    Message::WriteFile {
+                        path,
+                        data: content,
+                    },
+                )
+                .await?;
+            }
+        }
+        agent.close().await;
+        Ok(())
+    }
+
+    pub async fn stop_workspace(
+        &self,
+        user: &CurrentUser,
+        ws: WorkspaceId,
+    ) -> Result<SandboxStatus> {
+        self.workspace(user, ws).await?;
+        self.sandboxes.stop(ws, "requested").await?;
+        Ok(SandboxStatus::stopped())
+    }
+
+    pub async fn workspace_status(
+        &self,
+        user: &CurrentUser,
+        ws: WorkspaceId,
+    ) -> Result<SandboxStatus> {
+        self.workspace(user, ws).await?;
+        Ok(self.sandboxes.status(ws).await)
+    }
+
+    /// Pushes the idle deadline back ("keep alive").
+    pub async fn keepalive(&self, user: &CurrentUser, ws: WorkspaceId) -> Result<SandboxStatus> {
+        self.workspace(user, ws).await?;
+        self.sandboxes.touch(ws);
+        Ok(self.sandboxes.status(ws).await)
+    }
+
+    /// Mirrors a change already committed to the database into the running sandbox, if
+    /// there is one. The database write stands whatever happens here; a sandbox that
+    /// missed it is refilled on its next start.
+    pub(crate) async fn mirror(&self, ws: WorkspaceId, message: Message) {
+        if !self.sandboxes.is_ready(ws) {
+            return;
+        }
+        self.sandboxes.touch(ws);
+        let result = async {
+            let mut agent = self.sandboxes.agent(ws).await?;
+            let result = agent_ok(&mut agent, message).await;
+            agent.close().await;
+            result
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(workspace.id = %ws, error = %error, "could not mirror a change into the sandbox");
+        }
+    }
+}
