@@ -1,7 +1,10 @@
 //! Workspace sandboxes through the API: start fills the sandbox from the database, saves
 //! reach it, status and keepalive report deadlines, stop and delete end it, the reaper culls
 //! idle ones, and nobody but the owner can touch it. Real bubblewrap, real agent.
-#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a failed test"
+)]
 
 mod common;
 

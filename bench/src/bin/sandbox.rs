@@ -1,0 +1,184 @@
+//! Local sandboxes: open → first prompt byte, keystroke echo through the agent, and the idle
+//! footprint of many sandboxes.
+//!
+//!     cargo build -p agent && cargo run --release -p codepod-bench --bin sandbox
+//!
+//! Uses the real bubblewrap runtime and the real agent (from the debug or release target
+//! directory, whichever has it), as the server does.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark run aborts on the first failure; there is nothing to recover"
+)]
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use codepod_bench::{Samples, machine, ms};
+use protocol::Message;
+use sandbox::{
+    AgentClient, Runtime, SandboxId,
+    local::{LocalConfig, LocalRuntime},
+};
+
+const STARTS: usize = 50;
+const ECHOES: usize = 500;
+const IDLE_SANDBOXES: usize = 100;
+
+fn agent_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    let target = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    for profile in ["release", "debug"] {
+        let bin = target.join(profile).join("codepod-agent");
+        if bin.exists() {
+            return bin;
+        }
+    }
+    panic!("build the agent first: cargo build --release -p agent");
+}
+
+fn id(n: usize) -> SandboxId {
+    SandboxId::parse(&format!("bbbbbbbb-0000-4000-8000-{n:012x}")).expect("id")
+}
+
+/// Opens a terminal and waits for its first output byte (the prompt).
+async fn first_prompt(client: &mut AgentClient) -> u32 {
+    let terminal = match client
+        .request(Message::OpenTerminal { cols: 80, rows: 24 })
+        .await
+        .expect("open")
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    client
+        .send(Message::Attach { terminal })
+        .await
+        .expect("attach");
+    loop {
+        match client.next().await.expect("agent alive").message {
+            Message::Output { data, .. } if !data.is_empty() => return terminal,
+            _ => {}
+        }
+    }
+}
+
+/// Sums the proportional set size of every process whose cgroup is the sandbox's.
+fn pss_kib(id: &SandboxId) -> u64 {
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/codepod/{id}/cgroup.procs"))
+        .unwrap_or_default();
+    procs
+        .lines()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|text| {
+            text.lines()
+                .find(|line| line.starts_with("Pss:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .sum()
+}
+
+#[tokio::main]
+async fn main() {
+    println!("machine: {}", machine());
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut config = LocalConfig::new(root.path().to_path_buf(), agent_bin());
+    let python = PathBuf::from("/opt/codepod/python");
+    config.python_env = python.exists().then_some(python);
+    let runtime = LocalRuntime::new(config);
+
+    // Open → first prompt byte: start the sandbox, connect, open a shell, see its prompt.
+    let mut starts = Samples::default();
+    for n in 0..STARTS {
+        let started = Instant::now();
+        runtime.ensure(&id(n)).await.expect("start");
+        let mut client = runtime.connect(&id(n)).await.expect("connect");
+        first_prompt(&mut client).await;
+        starts.push(started.elapsed());
+        runtime.stop(&id(n)).await.expect("stop");
+    }
+    println!(
+        "open → first prompt byte ({STARTS} starts):  {}",
+        starts.summary()
+    );
+
+    // Keystroke echo: one character in, its echo out, through the agent and the PTY.
+    runtime.ensure(&id(0)).await.expect("start");
+    let mut client = runtime.connect(&id(0)).await.expect("connect");
+    let terminal = first_prompt(&mut client).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while tokio::time::timeout(Duration::from_millis(50), client.next())
+        .await
+        .is_ok()
+    {}
+    let mut echoes = Samples::default();
+    for n in 0..ECHOES {
+        let key = b'a' + (n % 26) as u8;
+        let started = Instant::now();
+        client
+            .send(Message::Input {
+                terminal,
+                data: vec![key],
+            })
+            .await
+            .expect("input");
+        loop {
+            if let Message::Output { data, .. } = client.next().await.expect("agent").message
+                && data.contains(&key)
+            {
+                break;
+            }
+        }
+        echoes.push(started.elapsed());
+        if n % 60 == 59 {
+            // Keep the line short: erase what was typed.
+            client
+                .send(Message::Input {
+                    terminal,
+                    data: vec![0x15],
+                })
+                .await
+                .expect("input");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            while tokio::time::timeout(Duration::from_millis(20), client.next())
+                .await
+                .is_ok()
+            {}
+        }
+    }
+    println!(
+        "keystroke echo through the agent:         {}",
+        echoes.summary()
+    );
+    runtime.stop(&id(0)).await.expect("stop");
+
+    // Idle footprint: many sandboxes, each with one open shell, doing nothing.
+    let mut clients = Vec::new();
+    for n in 0..IDLE_SANDBOXES {
+        runtime.ensure(&id(1000 + n)).await.expect("start");
+        let mut client = runtime.connect(&id(1000 + n)).await.expect("connect");
+        first_prompt(&mut client).await;
+        clients.push(client);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut pss = Vec::new();
+    for n in 0..IDLE_SANDBOXES {
+        pss.push(pss_kib(&id(1000 + n)));
+    }
+    pss.sort_unstable();
+    let total: u64 = pss.iter().sum();
+    println!(
+        "idle footprint, {IDLE_SANDBOXES} sandboxes with a shell each: PSS per sandbox p50 {:.2} MiB, max {:.2} MiB, total {:.1} MiB",
+        pss[pss.len() / 2] as f64 / 1024.0,
+        *pss.last().unwrap_or(&0) as f64 / 1024.0,
+        total as f64 / 1024.0
+    );
+    for n in 0..IDLE_SANDBOXES {
+        runtime.stop(&id(1000 + n)).await.expect("stop");
+    }
+    let _ = ms(Duration::ZERO);
+}
