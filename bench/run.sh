@@ -5,6 +5,7 @@
 #   bench/run.sh bundle     size of the release hydrate bundle (raw / gzip / brotli)
 #   bench/run.sh ssr        SSR page throughput and latency under load (wrk)
 #   bench/run.sh api        /api/files/write and sign-in latency, SQLite and Postgres
+#   bench/run.sh sandbox    sandbox start → prompt, echo through the agent, idle footprint
 #
 # Needs a release site (`./x build --release`); builds a release server itself.
 set -euo pipefail
@@ -68,11 +69,18 @@ api() {
     "$CARGO_TARGET_DIR/release/api"
 }
 
+sandbox() {
+  say "building the sandbox benchmark and the agent (release)"
+  cargo build --release -p agent -p codepod-bench --bin sandbox --bin codepod-agent --quiet
+  "$CARGO_TARGET_DIR/release/sandbox"
+}
+
 machine
 case "$what" in
   bundle) bundle ;;
   ssr) ssr ;;
   api) api ;;
-  all) bundle; ssr; api ;;
+  sandbox) sandbox ;;
+  all) bundle; ssr; api; sandbox ;;
   *) die "unknown benchmark $what" ;;
 esac
