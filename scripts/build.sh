@@ -2,7 +2,7 @@
 # Builds the `codepod` server and the site it serves, the same steps `cargo leptos build`
 # takes, with only cargo, wasm-bindgen and wasm-opt (so CI needs no cargo-leptos):
 #
-#   1. the server binary (ssr)              -> $CARGO_TARGET_DIR/<profile>/codepod
+#   1. the server binary (ssr) and the agent -> $CARGO_TARGET_DIR/<profile>/codepod, codepod-agent
 #   2. the hydrate wasm, through wasm-bindgen (and wasm-opt for --release)
 #   3. content-hashed names, hash.txt beside the server binary (as cargo-leptos writes it)
 #   4. brotli + gzip twins of the js, wasm and css
@@ -34,8 +34,8 @@ else
 fi
 
 if ! $site_only; then
-  say "building the server"
-  cargo build -p server --bin codepod
+  say "building the server and the sandbox agent"
+  cargo build -p server --bin codepod -p agent --bin codepod-agent
 fi
 
 say "building the hydrate bundle"

@@ -13,6 +13,8 @@ case "$cmd" in
   dev)
     "$ROOT/scripts/setup.sh" --dev
     "$ROOT/scripts/build-vendor.sh" "$ROOT/target/site/vendor"
+    # cargo-leptos builds the server and the wasm; the sandbox agent is ours to build.
+    (cd "$ROOT" && cargo build -p agent --bin codepod-agent)
     cd "$ROOT" && exec cargo leptos watch "$@"
     ;;
   bench) exec "$ROOT/bench/run.sh" "$@" ;;

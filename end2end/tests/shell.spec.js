@@ -65,3 +65,18 @@ test('the web app manifest and icons are served', async ({ request }) => {
     expect(response.headers()['content-type']).toBe('image/png');
   }
 });
+
+test('a newcomer can register, create a workspace and start its sandbox', async ({ request, baseURL }) => {
+  // Through the public API, as the UI will: the server's own build must include the agent.
+  const headers = { origin: baseURL };
+  const register = await request.post('/api/users/register', {
+    headers,
+    data: { username: 'e2e_user', email: 'e2e@example.org', password: 'correct horse battery' },
+  });
+  expect(register.ok()).toBeTruthy();
+  const workspace = await (await request.post('/api/workspaces/create', { headers, data: { name: 'e2e' } })).json();
+  const started = await (await request.post('/api/workspaces/start', { headers, data: { id: workspace.id } })).json();
+  expect(started.state, JSON.stringify(started)).toBe('ready');
+  const stopped = await (await request.post('/api/workspaces/stop', { headers, data: { id: workspace.id } })).json();
+  expect(stopped.state).toBe('stopped');
+});

@@ -16,6 +16,8 @@ pub struct Readiness {
     pub site_dir: PathBuf,
     /// Must answer a query.
     pub store: Arc<dyn store::Store>,
+    /// The sandbox agent binary: without it no workspace can start.
+    pub agent_bin: PathBuf,
 }
 
 #[derive(Debug, Serialize)]
@@ -43,6 +45,7 @@ pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
         data_dir_check(&readiness).await,
         site_check(&readiness).await,
         store_check(&readiness).await,
+        agent_check(&readiness).await,
     ];
     let ready = checks.iter().all(|check| check.ok);
     let status = if ready {
@@ -84,6 +87,17 @@ async fn store_check(readiness: &Readiness) -> Check {
         name: "database",
         ok,
         detail: (!ok).then_some("the database does not answer"),
+    }
+}
+
+async fn agent_check(readiness: &Readiness) -> Check {
+    let ok = tokio::fs::metadata(&readiness.agent_bin)
+        .await
+        .is_ok_and(|meta| meta.is_file());
+    Check {
+        name: "sandbox_agent",
+        ok,
+        detail: (!ok).then_some("the codepod-agent binary is missing; run the build"),
     }
 }
 

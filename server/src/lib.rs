@@ -178,6 +178,7 @@ impl Application {
                 data_dir: config.data_dir.clone(),
                 site_dir: config.site_dir.clone(),
                 store: store.clone(),
+                agent_bin: config.sandbox.agent_bin(),
             },
             build_info: Arc::new(model::BuildInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),

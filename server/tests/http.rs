@@ -41,6 +41,18 @@ async fn readyz_is_unavailable_without_a_built_site() {
 }
 
 #[tokio::test]
+async fn readyz_is_unavailable_without_the_sandbox_agent() {
+    let app = common::spawn_app_configured(|config| {
+        config.sandbox.agent_bin = Some("/nonexistent/codepod-agent".into());
+    })
+    .await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body.to_string().contains("sandbox_agent"), "{body}");
+}
+
+#[tokio::test]
 async fn index_is_server_rendered_with_the_shell_and_the_hydration_script() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/")).send().await.unwrap();
