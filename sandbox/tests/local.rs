@@ -414,3 +414,80 @@ async fn stop_removes_the_sandbox_and_its_cgroups() {
     );
     f.runtime.stop(&f.id).await.unwrap();
 }
+
+/// The resident memory of the sandbox's agent process, in KiB.
+fn agent_rss_kib(id: &SandboxId) -> u64 {
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/codepod/{id}/cgroup.procs"))
+        .unwrap();
+    for pid in procs.lines() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "agent" {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            let line = status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .unwrap();
+            return line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        }
+    }
+    panic!("no agent process in {id}'s cgroup");
+}
+
+#[tokio::test]
+async fn an_output_flood_to_a_client_that_stops_reading_keeps_the_agent_bounded() {
+    let f = sandbox().await;
+    if !PathBuf::from(format!("/sys/fs/cgroup/memory/codepod/{}", f.id)).exists() {
+        eprintln!("no memory cgroup here; the agent's RSS cannot be found this way");
+        f.runtime.stop(&f.id).await.unwrap();
+        return;
+    }
+    let mut slow = f.runtime.connect(&f.id).await.unwrap();
+    let terminal = match slow
+        .request(Message::OpenTerminal { cols: 80, rows: 24 })
+        .await
+        .unwrap()
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        slow.request(Message::Attach { terminal }).await.unwrap(),
+        Message::Ok
+    );
+    slow.send(Message::Input {
+        terminal,
+        data: b"yes flood-flood-flood-flood\r".to_vec(),
+    })
+    .await
+    .unwrap();
+    // The client now reads nothing while `yes` writes as fast as it can.
+    let before = agent_rss_kib(&f.id);
+    let mut peak = before;
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        peak = peak.max(agent_rss_kib(&f.id));
+    }
+    eprintln!("agent RSS under the flood: {before} KiB before, {peak} KiB peak");
+    // Bounded: scrollback 256 KiB, live queue ≤ 1024 chunks, outgoing ≤ 256 frames.
+    assert!(
+        peak < 64 * 1024,
+        "agent RSS grew from {before} KiB to {peak} KiB"
+    );
+    // The agent still serves other clients, and the slow one learns it was detached.
+    let mut other = f.runtime.connect(&f.id).await.unwrap();
+    assert_eq!(other.request(Message::Ping).await.unwrap(), Message::Pong);
+    let mut lagged = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, slow.next()).await {
+        if let Message::Error {
+            code: protocol::ErrorCode::Lagged,
+            ..
+        } = frame.message
+        {
+            lagged = true;
+            break;
+        }
+    }
+    assert!(lagged, "the slow client was told it fell behind");
+    f.runtime.stop(&f.id).await.unwrap();
+}
