@@ -127,6 +127,14 @@ where
                 Ok(terminal) => Frame::new(id, Message::TerminalOpened { terminal }),
                 Err(failure) => terminal_error(id, &failure),
             }),
+            Message::Run {
+                command,
+                cols,
+                rows,
+            } => Some(match terminals.run(&command, cols, rows) {
+                Ok(terminal) => Frame::new(id, Message::TerminalOpened { terminal }),
+                Err(failure) => terminal_error(id, &failure),
+            }),
             Message::Attach { terminal } => Some(match terminals.attach(terminal) {
                 Ok(attached) => {
                     if let Some(old) = forwarders.remove(&terminal) {
@@ -240,6 +248,17 @@ async fn forward(terminal: TerminalId, attached: terminals::Attached, out: mpsc:
     {
         return;
     }
+    if let Some(result) = attached.finished {
+        let finished = Message::RunFinished {
+            terminal,
+            exit_code: result.exit_code,
+            wall_ms: result.wall_ms,
+            peak_rss_kib: result.peak_rss_kib,
+        };
+        if out.send(Frame::new(0, finished)).await.is_err() {
+            return;
+        }
+    }
     if let Some(status) = attached.exited {
         let _ = out
             .send(Frame::new(0, Message::TerminalExited { terminal, status }))
@@ -253,6 +272,15 @@ async fn forward(terminal: TerminalId, attached: terminals::Attached, out: mpsc:
                 Message::Output {
                     terminal,
                     data: data.to_vec(),
+                },
+            ),
+            Ok(Event::Finished(result)) => Frame::new(
+                0,
+                Message::RunFinished {
+                    terminal,
+                    exit_code: result.exit_code,
+                    wall_ms: result.wall_ms,
+                    peak_rss_kib: result.peak_rss_kib,
                 },
             ),
             Ok(Event::Exited(status)) => {

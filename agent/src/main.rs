@@ -36,8 +36,48 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// `codepod-agent measure RESULT_FILE -- PROGRAM ARGS…`: runs the program on this
+/// process's terminal, then writes `exit wall_ms peak_rss_kib` to RESULT_FILE and exits
+/// with the program's code. The agent runs `Run` requests through it: only a parent that
+/// waited for the program can read its peak memory (`getrusage(RUSAGE_CHILDREN)`).
+fn measure(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
+    let (Some(result_file), Some(_dashes), Some(program)) = (args.next(), args.next(), args.next())
+    else {
+        eprintln!("usage: codepod-agent measure RESULT_FILE -- PROGRAM [ARGS…]");
+        return std::process::ExitCode::from(2);
+    };
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new(&program).args(args).status();
+    let wall_ms = started.elapsed().as_millis();
+    let code = match &status {
+        Ok(status) => status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(0)
+        }),
+        Err(error) => {
+            eprintln!("{program}: {error}");
+            127
+        }
+    };
+    // ru_maxrss is in KiB on Linux.
+    let peak_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|usage| usage.max_rss().max(0))
+        .unwrap_or(0);
+    let _ = std::fs::write(&result_file, format!("{code} {wall_ms} {peak_kib}\n"));
+    std::process::ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("measure") {
+        args.next();
+        return measure(args);
+    }
+    serve()
+}
+
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> std::process::ExitCode {
+async fn serve() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter("info")

@@ -50,10 +50,32 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// How a `run` ended, measured by the `measure` helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunResult {
+    pub exit_code: i32,
+    pub wall_ms: u64,
+    pub peak_rss_kib: u64,
+}
+
+impl RunResult {
+    /// Parses the helper's result file: `exit wall_ms peak_rss_kib`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut fields = text.split_whitespace();
+        Some(Self {
+            exit_code: fields.next()?.parse().ok()?,
+            wall_ms: fields.next()?.parse().ok()?,
+            peak_rss_kib: fields.next()?.parse().ok()?,
+        })
+    }
+}
+
 /// What a client receives from a terminal it is attached to.
 #[derive(Debug, Clone)]
 pub enum Event {
     Output(Arc<[u8]>),
+    /// A run's measurements, just before its `Exited`.
+    Finished(RunResult),
     Exited(i32),
 }
 
@@ -65,6 +87,8 @@ struct Terminal {
     ring: Mutex<Ring>,
     events: broadcast::Sender<Event>,
     exit: watch::Receiver<Option<i32>>,
+    /// A run's result, kept for clients that attach after it ended.
+    finished: Mutex<Option<RunResult>>,
 }
 
 /// All terminals of the workspace. Cheap to clone.
@@ -85,6 +109,8 @@ pub struct Attached {
     pub events: broadcast::Receiver<Event>,
     /// `Some(status)` if the shell had already exited when attaching.
     pub exited: Option<i32>,
+    /// A run's result, if it had already ended.
+    pub finished: Option<RunResult>,
 }
 
 impl Terminals {
@@ -114,15 +140,38 @@ impl Terminals {
 
     /// Starts a shell of the given size; returns its id.
     pub fn open(&self, cols: u16, rows: u16) -> Result<TerminalId, Error> {
+        self.spawn(cols, rows, None)
+    }
+
+    /// Runs `command` (through `bash -lc`) in a new terminal, measured by this binary's
+    /// `measure` helper: its attached clients get its output, then `Finished` with the exit
+    /// code, wall time and peak memory, then `Exited`.
+    pub fn run(&self, command: &str, cols: u16, rows: u16) -> Result<TerminalId, Error> {
+        self.spawn(cols, rows, Some(command))
+    }
+
+    fn spawn(&self, cols: u16, rows: u16, run: Option<&str>) -> Result<TerminalId, Error> {
         if self.lock().terminals.len() >= MAX_TERMINALS {
             return Err(Error::TooMany);
         }
         let (pty, pts) = pty_process::open()?;
         pty.resize(Size::new(rows.max(1), cols.max(1)))?;
-        let mut command = pty_process::Command::new(&self.shell.program)
-            .args(&self.shell.args)
-            .current_dir(&self.shell.cwd)
-            .env_clear();
+        let result_file = run.map(|_| {
+            static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::env::temp_dir().join(format!("codepod-run-{}-{n}", std::process::id()))
+        });
+        let mut command = match (run, &result_file) {
+            (Some(run), Some(result_file)) => pty_process::Command::new(std::env::current_exe()?)
+                .arg("measure")
+                .arg(result_file)
+                .arg("--")
+                .arg(&self.shell.program)
+                .args(["-lc", run]),
+            _ => pty_process::Command::new(&self.shell.program).args(&self.shell.args),
+        }
+        .current_dir(&self.shell.cwd)
+        .env_clear();
         for (key, value) in &self.shell.env {
             command = command.env(key, value);
         }
@@ -134,6 +183,7 @@ impl Terminals {
         let terminal = Arc::new(Terminal {
             writer: tokio::sync::Mutex::new(writer),
             kill: Mutex::new(Some(kill_tx)),
+            finished: Mutex::new(None),
             ring: Mutex::new(Ring::new(SCROLLBACK_BYTES)),
             events,
             exit,
@@ -171,10 +221,24 @@ impl Terminals {
                 Ok(status) => status.code().unwrap_or(-1),
                 Err(_) => -1,
             };
+            let finished = result_file.as_ref().and_then(|file| {
+                let result = std::fs::read_to_string(file)
+                    .ok()
+                    .and_then(|text| RunResult::parse(&text));
+                let _ = std::fs::remove_file(file);
+                result
+            });
             let _ring = terminal
                 .ring
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(finished) = finished {
+                *terminal
+                    .finished
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished);
+                let _ = terminal.events.send(Event::Finished(finished));
+            }
             let _ = exit_tx.send(Some(status));
             let _ = terminal.events.send(Event::Exited(status));
             tracing::info!(terminal = id, status, "shell exited");
@@ -190,10 +254,15 @@ impl Terminals {
             .ring
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let finished = *terminal
+            .finished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(Attached {
             replay: ring.contents(),
             events: terminal.events.subscribe(),
             exited: *terminal.exit.borrow(),
+            finished,
         })
     }
 

@@ -210,3 +210,76 @@ async fn a_client_with_another_version_is_refused() {
         "then the agent closes"
     );
 }
+
+#[tokio::test]
+async fn a_run_reports_its_exit_code_wall_time_and_peak_memory() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    let command = "python3 -c 'import sys; b = bytearray(64 * 1024 * 1024); print(\"ran\", len(b) >> 20); sys.exit(3)'";
+    let terminal = match client
+        .request(Message::Run {
+            command: command.into(),
+            cols: 80,
+            rows: 24,
+        })
+        .await
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        client.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    let mut output = String::new();
+    let finished = loop {
+        match client.next().await.message {
+            Message::Output { data, .. } => output.push_str(&String::from_utf8_lossy(&data)),
+            Message::RunFinished {
+                terminal: t,
+                exit_code,
+                wall_ms,
+                peak_rss_kib,
+            } => {
+                assert_eq!(t, terminal);
+                break (exit_code, wall_ms, peak_rss_kib);
+            }
+            _ => {}
+        }
+    };
+    assert!(output.contains("ran 64"), "{output}");
+    assert_eq!(finished.0, 3);
+    assert!(finished.2 >= 64 * 1024, "peak {} KiB", finished.2);
+    assert!(finished.1 < 60_000);
+    loop {
+        if let Message::TerminalExited {
+            terminal: t,
+            status,
+        } = client.next().await.message
+        {
+            assert_eq!((t, status), (terminal, 3));
+            break;
+        }
+    }
+    let ok = match client
+        .request(Message::Run {
+            command: "true".into(),
+            cols: 80,
+            rows: 24,
+        })
+        .await
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        client.request(Message::Attach { terminal: ok }).await,
+        Message::Ok
+    );
+    loop {
+        if let Message::RunFinished { exit_code, .. } = client.next().await.message {
+            assert_eq!(exit_code, 0);
+            break;
+        }
+    }
+}

@@ -211,8 +211,9 @@ mod tests {
                 status: -9,
             },
             Message::Run {
-                terminal: 7,
                 command: "python3 main.py".into(),
+                cols: 80,
+                rows: 24,
             },
             Message::RunFinished {
                 terminal: 7,

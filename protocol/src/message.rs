@@ -149,10 +149,12 @@ pub enum Message {
         terminal: TerminalId,
         status: i32,
     },
-    /// Run a command in a terminal and report how it ended.
+    /// Run a command (through `bash -lc`) in a new terminal of the given size; answered by
+    /// `TerminalOpened`, then `RunFinished` reports how it ended to the attached clients.
     Run {
-        terminal: TerminalId,
         command: String,
+        cols: u16,
+        rows: u16,
     },
     RunFinished {
         terminal: TerminalId,
@@ -234,8 +236,9 @@ pub(crate) struct ExitP {
 }
 #[derive(Serialize, Deserialize)]
 pub(crate) struct RunP {
-    pub terminal: TerminalId,
     pub command: String,
+    pub cols: u16,
+    pub rows: u16,
 }
 #[derive(Serialize, Deserialize)]
 pub(crate) struct RunDoneP {
@@ -331,7 +334,18 @@ impl Message {
                 out,
             ),
             Self::TerminalExited { terminal, status } => put(&ExitP { terminal, status }, out),
-            Self::Run { terminal, command } => put(&RunP { terminal, command }, out),
+            Self::Run {
+                command,
+                cols,
+                rows,
+            } => put(
+                &RunP {
+                    command,
+                    cols,
+                    rows,
+                },
+                out,
+            ),
             Self::RunFinished {
                 terminal,
                 exit_code,
@@ -417,8 +431,9 @@ impl Message {
                 status: p.status,
             })?,
             Tag::Run => get::<RunP>(payload).map(|p| Self::Run {
-                terminal: p.terminal,
                 command: p.command,
+                cols: p.cols,
+                rows: p.rows,
             })?,
             Tag::RunFinished => get::<RunDoneP>(payload).map(|p| Self::RunFinished {
                 terminal: p.terminal,
