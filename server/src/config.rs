@@ -271,16 +271,22 @@ impl Config {
     }
 }
 
-/// Parses a size: bytes, or with a `KiB`, `MiB` or `GiB` suffix.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+/// Splits `10MiB` into the trimmed text, 10 and `MiB`; `what` names the expected form.
+fn number_and_unit<'a>(text: &'a str, what: &str) -> Result<(&'a str, u64, &'a str), String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
+    let number = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a size such as 1048576, 512KiB or 10MiB"))?;
+        .map_err(|_| format!("`{text}` is not {what}"))?;
+    Ok((text, number, unit))
+}
+
+/// Parses a size: bytes, or with a `KiB`, `MiB` or `GiB` suffix.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (text, number, unit) = number_and_unit(text, "a size such as 1048576, 512KiB or 10MiB")?;
     let factor: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -295,14 +301,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Parses `500ms`, `10s`, `5m`, `2h`, `7d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 30s, 5m or 2h"))?;
+    let (text, number, unit) = number_and_unit(text, "a duration such as 30s, 5m or 2h")?;
     let seconds = match unit {
         "ms" => return Ok(Duration::from_millis(number)),
         "" | "s" => number,

@@ -836,20 +836,7 @@ async fn concurrent_writes_with_the_same_base_version_let_exactly_one_succeed() 
     let app = spawn_app().await;
     let ada = app.signed_up("ada").await;
     let ws = ada.workspace("demo").await;
-    let mut tasks = Vec::new();
-    for i in 0..10 {
-        let ada = ada.clone();
-        let body = json!({ "workspace": ws, "path": "main.py", "content": { "encoding": "utf8", "data": format!("writer {i}") }, "base_version": 1 });
-        tasks.push(tokio::spawn(async move {
-            ada.post("/api/files/write", body).await
-        }));
-    }
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap().0);
-    }
-    statuses.sort();
-    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    common::assert_exactly_one_of_ten_concurrent_writes_wins(&ada, &ws).await;
 }
 
 #[tokio::test]

@@ -221,3 +221,29 @@ pub async fn fresh_postgres_url() -> String {
     let (base, _) = admin.rsplit_once('/').unwrap();
     format!("{base}/{name}")
 }
+
+/// Ten writers save `main.py` at once, all from version 1: exactly one may win, the other
+/// nine must get 409 — never a silent overwrite.
+pub async fn assert_exactly_one_of_ten_concurrent_writes_wins(browser: &Browser, ws: &str) {
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let browser = browser.clone();
+        let body = serde_json::json!({ "workspace": ws, "path": "main.py", "content": { "encoding": "utf8", "data": format!("writer {i}") }, "base_version": 1 });
+        tasks.push(tokio::spawn(async move {
+            browser.post("/api/files/write", body).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().0);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    let (_, read) = browser
+        .post(
+            "/api/files/read",
+            serde_json::json!({ "workspace": ws, "path": "main.py" }),
+        )
+        .await;
+    assert_eq!(read["version"], 2);
+}
