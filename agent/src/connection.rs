@@ -41,8 +41,13 @@ fn terminal_error(id: u32, error: &terminals::Error) -> Frame {
 }
 
 /// Serves one connection until the client goes away or breaks the protocol.
-pub async fn serve<R, W>(mut reader: R, writer: W, terminals: Terminals, workspace: Arc<Workspace>)
-where
+pub async fn serve<R, W>(
+    mut reader: R,
+    writer: W,
+    terminals: Terminals,
+    workspace: Arc<Workspace>,
+    changes: Option<tokio::sync::broadcast::Sender<Message>>,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -97,6 +102,7 @@ where
     }
 
     let mut forwarders: HashMap<TerminalId, JoinHandle<()>> = HashMap::new();
+    let mut watchers: Vec<JoinHandle<()>> = Vec::new();
     loop {
         let frame = match read_frame(&mut reader).await {
             Ok(Some(frame)) => frame,
@@ -126,6 +132,41 @@ where
             Message::OpenTerminal { cols, rows } => Some(match terminals.open(cols, rows) {
                 Ok(terminal) => Frame::new(id, Message::TerminalOpened { terminal }),
                 Err(failure) => terminal_error(id, &failure),
+            }),
+            Message::Watch => Some(match &changes {
+                Some(changes) => {
+                    let mut events = changes.subscribe();
+                    let out = out.clone();
+                    watchers.push(tokio::spawn(async move {
+                        loop {
+                            let message = match events.recv().await {
+                                Ok(message) => message,
+                                Err(RecvError::Lagged(missed)) => {
+                                    let _ = out
+                                        .send(error(
+                                            0,
+                                            ErrorCode::Lagged,
+                                            format!(
+                                                "{missed} file changes missed; take a snapshot"
+                                            ),
+                                        ))
+                                        .await;
+                                    return;
+                                }
+                                Err(RecvError::Closed) => return,
+                            };
+                            if out.send(Frame::new(0, message)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }));
+                    Frame::new(id, Message::Ok)
+                }
+                None => error(
+                    id,
+                    ErrorCode::Unsupported,
+                    "this agent does not watch its workspace",
+                ),
             }),
             Message::Run {
                 command,
@@ -203,6 +244,9 @@ where
     }
     for (_, forwarder) in forwarders {
         forwarder.abort();
+    }
+    for watcher in watchers {
+        watcher.abort();
     }
     drop(out);
     let _ = writer_task.await;

@@ -163,6 +163,36 @@ impl Workspace {
         Ok(data)
     }
 
+    /// `Some(true)` for a folder, `Some(false)` for a regular file, `None` for anything else
+    /// (a symlink, a device); `NotFound` if nothing is there.
+    pub fn kind(&self, path: &str) -> Result<Option<bool>> {
+        let path = parse(path)?;
+        let parent = self.dir(path.parent().as_ref())?;
+        let stat = rustix::fs::statat(&parent, path.name(), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory => Some(true),
+            FileType::RegularFile => Some(false),
+            _ => None,
+        })
+    }
+
+    /// A file's content if it is at most `cap` bytes, `None` if larger.
+    pub fn read_capped(&self, path: &str, cap: u64) -> Result<Option<Vec<u8>>> {
+        let path = parse(path)?;
+        let fd = rustix::fs::openat2(
+            &self.root,
+            path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        )?;
+        let mut data = Vec::new();
+        std::fs::File::from(fd)
+            .take(cap + 1)
+            .read_to_end(&mut data)?;
+        Ok((data.len() as u64 <= cap).then_some(data))
+    }
+
     /// Deletes a file, a symlink (not its target), or a folder with everything inside.
     pub fn delete(&self, path: &str) -> Result<()> {
         let path = parse(path)?;

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod files;
 pub mod ring;
 pub mod terminals;
+pub mod watch;
 
 pub use files::Workspace;
 pub use terminals::{ShellConfig, Terminals};

@@ -112,6 +112,13 @@ async fn serve() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let changes = match agent::watch::start(args.workspace.clone(), workspace.clone()) {
+        Ok(changes) => Some(changes),
+        Err(error) => {
+            tracing::error!(error = %error, "cannot watch the workspace; changes made inside will not sync");
+            None
+        }
+    };
     let home = args.home.to_string_lossy().into_owned();
     let terminals = Terminals::new(ShellConfig {
         program: PathBuf::from("bash"),
@@ -139,6 +146,7 @@ async fn serve() -> std::process::ExitCode {
                     writer,
                     terminals.clone(),
                     workspace.clone(),
+                    changes.clone(),
                 ));
             }
             Err(error) => tracing::warn!(error = %error, "accept failed"),

@@ -223,3 +223,98 @@ async fn deleting_a_folder_does_not_follow_links_inside_it() {
     assert!(!agent.workspace.join("tree").exists());
     assert_eq!(std::fs::read(outside.join("keep.txt")).unwrap(), b"keep");
 }
+
+/// Collects watch events until `done` says so (or 10 s pass); returns them all.
+async fn events_until(
+    client: &mut Client,
+    mut done: impl FnMut(&[Message]) -> bool,
+) -> Vec<Message> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(&seen) {
+        match tokio::time::timeout_at(deadline, client.next()).await {
+            Ok(frame) => seen.push(frame.message),
+            Err(_) => break,
+        }
+    }
+    seen
+}
+
+fn changed(path: &str) -> impl Fn(&Message) -> bool + '_ {
+    move |message| matches!(message, Message::FileChanged { path: p, .. } if p == path)
+}
+
+#[tokio::test]
+async fn changes_made_inside_the_workspace_are_announced_with_their_content() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    assert_eq!(client.request(Message::Watch).await, Message::Ok);
+
+    std::fs::write(agent.workspace.join("made.txt"), b"hi\n").unwrap();
+    let seen = events_until(&mut client, |seen| seen.iter().any(changed("made.txt"))).await;
+    assert!(
+        seen.contains(&Message::FileChanged {
+            path: "made.txt".into(),
+            is_dir: false,
+            data: Some(b"hi\n".to_vec())
+        }),
+        "{seen:?}"
+    );
+
+    // A new folder tree, made faster than a watch can be added for it.
+    std::fs::create_dir_all(agent.workspace.join("a/b")).unwrap();
+    std::fs::write(agent.workspace.join("a/b/c.txt"), b"deep").unwrap();
+    let seen = events_until(&mut client, |seen| seen.iter().any(changed("a/b/c.txt"))).await;
+    assert!(
+        seen.iter().any(changed("a")) && seen.iter().any(changed("a/b")),
+        "{seen:?}"
+    );
+
+    std::fs::remove_file(agent.workspace.join("made.txt")).unwrap();
+    let seen = events_until(&mut client, |seen| {
+        seen.contains(&Message::FileRemoved {
+            path: "made.txt".into(),
+        })
+    })
+    .await;
+    assert!(
+        seen.contains(&Message::FileRemoved {
+            path: "made.txt".into()
+        }),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn caches_installed_packages_and_codepodignore_entries_are_not_announced() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    assert_eq!(client.request(Message::Watch).await, Message::Ok);
+    let ws = &agent.workspace;
+    std::fs::write(ws.join(".codepodignore"), b"*.log\nbuild/\n").unwrap();
+    events_until(&mut client, |seen| {
+        seen.iter().any(changed(".codepodignore"))
+    })
+    .await;
+
+    std::fs::create_dir_all(ws.join("__pycache__")).unwrap();
+    std::fs::write(ws.join("__pycache__/m.cpython-311.pyc"), b"x").unwrap();
+    std::fs::write(ws.join("top.pyc"), b"x").unwrap();
+    std::fs::create_dir_all(ws.join(".venv/lib/site-packages/pkg")).unwrap();
+    std::fs::write(ws.join(".venv/lib/site-packages/pkg/__init__.py"), b"x").unwrap();
+    std::fs::create_dir_all(ws.join("build")).unwrap();
+    std::fs::write(ws.join("build/out.bin"), b"x").unwrap();
+    std::fs::write(ws.join("run.log"), b"x").unwrap();
+    // A file that is not ignored, written last: once it is announced, the others had time.
+    std::fs::write(ws.join("kept.py"), b"x").unwrap();
+    let seen = events_until(&mut client, |seen| seen.iter().any(changed("kept.py"))).await;
+    assert!(seen.iter().any(changed("kept.py")), "{seen:?}");
+    for message in &seen {
+        if let Message::FileChanged { path, .. } | Message::FileRemoved { path } = message {
+            assert!(
+                path == "kept.py",
+                "an ignored path was announced: {path} in {seen:?}"
+            );
+        }
+    }
+}

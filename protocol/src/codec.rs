@@ -239,6 +239,7 @@ mod tests {
             },
             Message::Delete { path: "b".into() },
             Message::Snapshot,
+            Message::Watch,
             Message::SnapshotResult {
                 files: vec![FileInfo {
                     path: "main.py".into(),

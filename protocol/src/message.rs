@@ -35,6 +35,7 @@ pub enum Tag {
     SnapshotResult = 37,
     FileChanged = 38,
     FileRemoved = 39,
+    Watch = 40,
 }
 
 impl Tag {
@@ -67,6 +68,7 @@ impl Tag {
             37 => SnapshotResult,
             38 => FileChanged,
             39 => FileRemoved,
+            40 => Watch,
             _ => return None,
         })
     }
@@ -187,6 +189,9 @@ pub enum Message {
     SnapshotResult {
         files: Vec<FileInfo>,
     },
+    /// Subscribe to changes made inside the sandbox: answered `Ok`, then `FileChanged` and
+    /// `FileRemoved` events (debounced, ignore list applied).
+    Watch,
     /// Pushed by the watcher: a file was created or changed inside the sandbox. `data` is
     /// `None` when the file is over the size cap.
     FileChanged {
@@ -297,6 +302,7 @@ impl Message {
             Self::Move { .. } => Tag::Move,
             Self::Delete { .. } => Tag::Delete,
             Self::Snapshot => Tag::Snapshot,
+            Self::Watch => Tag::Watch,
             Self::SnapshotResult { .. } => Tag::SnapshotResult,
             Self::FileChanged { .. } => Tag::FileChanged,
             Self::FileRemoved { .. } => Tag::FileRemoved,
@@ -313,7 +319,7 @@ impl Message {
         match self.clone() {
             Self::Hello { version } => put(&HelloP { version }, out),
             Self::Error { code, message } => put(&ErrorP { code, message }, out),
-            Self::Ok | Self::Ping | Self::Pong | Self::Snapshot => Ok(()),
+            Self::Ok | Self::Ping | Self::Pong | Self::Snapshot | Self::Watch => Ok(()),
             Self::OpenTerminal { cols, rows } => put(&OpenP { cols, rows }, out),
             Self::TerminalOpened { terminal }
             | Self::Attach { terminal }
@@ -400,6 +406,7 @@ impl Message {
             Tag::Ping => empty(payload, Self::Ping)?,
             Tag::Pong => empty(payload, Self::Pong)?,
             Tag::Snapshot => empty(payload, Self::Snapshot)?,
+            Tag::Watch => empty(payload, Self::Watch)?,
             Tag::OpenTerminal => get::<OpenP>(payload).map(|p| Self::OpenTerminal {
                 cols: p.cols,
                 rows: p.rows,

@@ -259,3 +259,107 @@ async fn shutdown_stops_every_sandbox() {
     app.shutdown().await.unwrap();
     assert!(!socket.exists());
 }
+
+#[tokio::test]
+async fn a_file_made_in_the_terminal_reaches_the_database() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    assert_eq!(
+        ada.post("/api/workspaces/start", json!({ "id": ws }))
+            .await
+            .1["state"],
+        "ready"
+    );
+    // Typed into a real shell in the sandbox, as a user would.
+    let mut agent = sandbox::AgentClient::connect_unix(&agent_socket(&app, &ws))
+        .await
+        .unwrap();
+    let terminal = match agent
+        .request(Message::OpenTerminal { cols: 80, rows: 24 })
+        .await
+        .unwrap()
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    let typed = b"echo hi > made.txt && mkdir -p out && printf 'x' > out/r.txt && mkdir -p __pycache__ && echo c > __pycache__/m.pyc\r";
+    agent
+        .send(Message::Input {
+            terminal,
+            data: typed.to_vec(),
+        })
+        .await
+        .unwrap();
+    let mut paths = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, tree) = ada
+            .post("/api/files/tree", json!({ "workspace": ws }))
+            .await;
+        paths = tree
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        if paths.iter().any(|p| p == "out/r.txt") && paths.iter().any(|p| p == "made.txt") {
+            break;
+        }
+    }
+    assert!(
+        paths.contains(&"made.txt".to_owned()) && paths.contains(&"out/r.txt".to_owned()),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("__pycache__")),
+        "ignored paths stay out: {paths:?}"
+    );
+    let (_, made) = ada
+        .post(
+            "/api/files/read",
+            json!({ "workspace": ws, "path": "made.txt" }),
+        )
+        .await;
+    assert_eq!(made["data"], "hi\n");
+    // A save from the API is not echoed back as a new version.
+    let (_, saved) = ada
+        .post("/api/files/write", json!({ "workspace": ws, "path": "made.txt", "content": { "encoding": "utf8", "data": "edited\n" }, "base_version": made["version"] }))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, after) = ada
+        .post(
+            "/api/files/read",
+            json!({ "workspace": ws, "path": "made.txt" }),
+        )
+        .await;
+    assert_eq!(
+        (after["data"].as_str(), after["version"].as_i64()),
+        (Some("edited\n"), saved["version"].as_i64())
+    );
+    // Removing it in the sandbox removes it from the database.
+    agent
+        .send(Message::Input {
+            terminal,
+            data: b"rm made.txt\r".to_vec(),
+        })
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if ada
+            .post(
+                "/api/files/read",
+                json!({ "workspace": ws, "path": "made.txt" }),
+            )
+            .await
+            .0
+            == 404
+        {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone);
+}

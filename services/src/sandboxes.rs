@@ -354,7 +354,88 @@ impl Services {
             }
         }
         agent.close().await;
+        self.spawn_sync(user.id, ws, id).await
+    }
+
+    /// Follows the sandbox's file changes into the database until the sandbox goes away.
+    async fn spawn_sync(&self, owner: model::UserId, ws: WorkspaceId, id: SandboxId) -> Result<()> {
+        let mut agent = self
+            .sandboxes
+            .runtime
+            .connect(&id)
+            .await
+            .map_err(runtime_error)?;
+        agent_ok(&mut agent, Message::Watch).await?;
+        let services = self.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = agent.next().await {
+                services
+                    .apply_sandbox_change(owner, ws, frame.message)
+                    .await;
+            }
+            tracing::debug!(workspace.id = %ws, "sandbox sync ended");
+        });
         Ok(())
+    }
+
+    /// Applies one change seen inside the sandbox to the database. The sandbox's view wins
+    /// over the stored version (it is what the user's code just did); an unchanged content
+    /// (an echo of our own mirror write) is skipped.
+    async fn apply_sandbox_change(&self, owner: model::UserId, ws: WorkspaceId, message: Message) {
+        let now = now_ms();
+        let result = match message {
+            Message::FileChanged { path, is_dir, data } => {
+                let Ok(path) = model::WorkspacePath::parse(&path) else {
+                    return;
+                };
+                self.sandboxes.touch(ws);
+                if is_dir {
+                    match self
+                        .store
+                        .make_dir(owner, ws, &path, &self.limits, now)
+                        .await
+                    {
+                        Err(store::Error::Exists(_)) => Ok(()),
+                        other => other.map(|_| ()),
+                    }
+                } else if let Some(data) = data {
+                    let current = match self.store.read_file(owner, ws, &path).await {
+                        Ok(record) if record.entry.hash == store::content_hash(&data) => return,
+                        Ok(record) => Some(record.entry.version),
+                        Err(store::Error::NotFound) => None,
+                        Err(error) => {
+                            tracing::warn!(workspace.id = %ws, error = %error, "cannot read a file to sync it");
+                            return;
+                        }
+                    };
+                    let write = store::WriteFile {
+                        path: &path,
+                        content: &data,
+                        base_version: current,
+                    };
+                    self.store
+                        .write_file(owner, ws, write, &self.limits, now)
+                        .await
+                        .map(|_| ())
+                } else {
+                    tracing::info!(workspace.id = %ws, path = %path, "a file over the sync size cap stays in the sandbox only");
+                    Ok(())
+                }
+            }
+            Message::FileRemoved { path } => {
+                let Ok(path) = model::WorkspacePath::parse(&path) else {
+                    return;
+                };
+                match self.store.delete_path(owner, ws, &path, now).await {
+                    Err(store::Error::NotFound) => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            }
+            _ => Ok(()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(workspace.id = %ws, error = %error, "a change made in the sandbox could not be saved");
+        }
     }
 
     pub async fn stop_workspace(
