@@ -142,25 +142,10 @@ impl Workspace {
     }
 
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
-        let path = parse(path)?;
-        let fd = rustix::fs::openat2(
-            &self.root,
-            path.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-            RESOLVE,
-        )?;
-        let mut data = Vec::new();
-        std::fs::File::from(fd)
-            .take(MAX_READ + 1)
-            .read_to_end(&mut data)?;
-        if data.len() as u64 > MAX_READ {
-            return Err(FileError {
-                code: ErrorCode::TooLarge,
-                message: format!("{path} is larger than {MAX_READ} bytes"),
-            });
-        }
-        Ok(data)
+        self.read_capped(path, MAX_READ)?.ok_or_else(|| FileError {
+            code: ErrorCode::TooLarge,
+            message: format!("{path} is larger than {MAX_READ} bytes"),
+        })
     }
 
     /// `Some(true)` for a folder, `Some(false)` for a regular file, `None` for anything else

@@ -92,12 +92,16 @@ pub fn start(
     let (paths_tx, paths_rx) = mpsc::channel(PATH_QUEUE);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let ignores = Ignores::load(&root);
+    // The initial watches are in place before this returns, so nothing written after the
+    // agent starts serving can be missed.
+    let mut watches = HashMap::new();
+    add_tree(&fd, &root, "", &ignores, &mut watches, &mut Vec::new());
     {
         let ignores = ignores.clone();
         let root = root.clone();
         std::thread::Builder::new()
             .name("watch".into())
-            .spawn(move || watch_loop(fd, root, ignores, paths_tx))?;
+            .spawn(move || watch_loop(fd, root, ignores, watches, paths_tx))?;
     }
     tokio::spawn(debounce(paths_rx, workspace, ignores, root, events.clone()));
     Ok(events)
@@ -157,11 +161,9 @@ fn watch_loop(
     fd: std::os::fd::OwnedFd,
     root: PathBuf,
     ignores: Ignores,
+    mut watches: HashMap<i32, String>,
     paths: mpsc::Sender<String>,
 ) {
-    let mut watches = HashMap::new();
-    let mut found = Vec::new();
-    add_tree(&fd, &root, "", &ignores, &mut watches, &mut found);
     let mut buffer = [MaybeUninit::<u8>::uninit(); 16 * 1024];
     let mut reader = inotify::Reader::new(&fd, &mut buffer);
     loop {
