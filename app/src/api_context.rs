@@ -52,6 +52,15 @@ impl SessionCookie {
         )
     }
 
+    /// The session token among a request's `Cookie` headers, if present.
+    pub fn token(&self, headers: &http::HeaderMap) -> Option<String> {
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(|value| self.read(value).map(str::to_owned))
+    }
+
     /// This cookie's value in a `Cookie` request header, if present.
     pub fn read<'a>(&self, header: &'a str) -> Option<&'a str> {
         header
@@ -69,6 +78,21 @@ pub struct ApiContext {
     pub cookie: SessionCookie,
 }
 
+impl ApiContext {
+    /// The user whose live session cookie is among `headers` (server functions and plain
+    /// handlers alike authenticate through here).
+    pub async fn user(&self, headers: &http::HeaderMap) -> Result<CurrentUser, services::Error> {
+        let token = self
+            .cookie
+            .token(headers)
+            .ok_or(services::Error::Unauthenticated)?;
+        self.services
+            .authenticate(&token)
+            .await?
+            .ok_or(services::Error::Unauthenticated)
+    }
+}
+
 pub fn api() -> Result<ApiContext, ApiError> {
     use_context::<ApiContext>().ok_or_else(|| ApiError::internal("ApiContext was not provided"))
 }
@@ -81,35 +105,12 @@ pub async fn client() -> ClientInfo {
         .unwrap_or_default()
 }
 
-/// The session token from the request's cookie, if any.
-pub async fn session_token(cookie: &SessionCookie) -> Option<String> {
-    let headers = extract::<http::HeaderMap>().await.ok()?;
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|value| cookie.read(value).map(str::to_owned))
-}
-
 /// The signed-in user, or `unauthenticated` (401). Identity comes only from the cookie.
 pub async fn current_user() -> Result<(ApiContext, CurrentUser), ApiError> {
     let api = api()?;
-    let Some(token) = session_token(&api.cookie).await else {
-        return Err(ApiError::from(services::Error::Unauthenticated));
-    };
-    match api.services.authenticate(&token).await? {
-        Some(user) => Ok((api, user)),
-        None => Err(ApiError::from(services::Error::Unauthenticated)),
-    }
-}
-
-/// The signed-in user if there is one; for pages that render differently when signed out.
-pub async fn maybe_user() -> Result<Option<CurrentUser>, ApiError> {
-    let api = api()?;
-    match session_token(&api.cookie).await {
-        Some(token) => Ok(api.services.authenticate(&token).await?),
-        None => Ok(None),
-    }
+    let headers = extract::<http::HeaderMap>().await.unwrap_or_default();
+    let user = api.user(&headers).await?;
+    Ok((api, user))
 }
 
 fn append_set_cookie(value: String) {

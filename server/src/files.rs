@@ -58,19 +58,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let api = ApiContext::from_ref(state);
-        let token = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find_map(|value| api.cookie.read(value).map(str::to_owned));
-        let Some(token) = token else {
-            return Err(services::Error::Unauthenticated.into());
-        };
-        match api.services.authenticate(&token).await? {
-            Some(user) => Ok(Self(user)),
-            None => Err(services::Error::Unauthenticated.into()),
-        }
+        Ok(Self(api.user(&parts.headers).await?))
     }
 }
 

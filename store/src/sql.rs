@@ -125,6 +125,14 @@ struct EntryRow {
     entry: FileEntry,
 }
 
+/// `path` and everything under it, in one workspace: $1 workspace, $2 path, $3 length of
+/// `path/` in characters, $4 `path/`.
+macro_rules! subtree_where {
+    () => {
+        "workspace_id = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)"
+    };
+}
+
 macro_rules! sql_store {
     ($store:ty, $conn:ty, $row:ty, $backend:literal, $lock:literal) => {
         impl $store {
@@ -694,29 +702,19 @@ macro_rules! sql_store {
                 let mut tx = self.begin().await?;
                 Self::owned(&mut tx, owner, ws).await?;
                 // Counted first: cascading deletes (parent_id) are not in SQLite's row count.
-                let count: i64 = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM files \
-                     WHERE workspace_id = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)",
-                )
-                .bind(ws.0)
-                .bind(path.as_str())
-                .bind(char_len(path.as_str()) + 1)
-                .bind(format!("{path}/"))
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
+                let prefix_len = char_len(path.as_str()) + 1;
+                let prefix = format!("{path}/");
+                let subtree = |sql| {
+                    sqlx::query(sql).bind(ws.0).bind(path.as_str()).bind(prefix_len).bind(prefix.clone())
+                };
+                let count: i64 = subtree(concat!("SELECT COUNT(*) AS n FROM files WHERE ", subtree_where!()))
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
                 if count == 0 {
                     return Err(Error::NotFound);
                 }
-                sqlx::query(
-                    "DELETE FROM files WHERE workspace_id = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)",
-                )
-                .bind(ws.0)
-                .bind(path.as_str())
-                .bind(char_len(path.as_str()) + 1)
-                .bind(format!("{path}/"))
-                .execute(&mut *tx)
-                .await?;
+                subtree(concat!("DELETE FROM files WHERE ", subtree_where!())).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(u64::try_from(count).unwrap_or_default())
             }

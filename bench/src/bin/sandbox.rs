@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use codepod_bench::{Samples, machine, ms};
+use codepod_bench::{Samples, machine};
 use protocol::Message;
 use sandbox::{
     AgentClient, Runtime, SandboxId,
@@ -180,5 +180,4 @@ async fn main() {
     for n in 0..IDLE_SANDBOXES {
         runtime.stop(&id(1000 + n)).await.expect("stop");
     }
-    let _ = ms(Duration::ZERO);
 }
