@@ -129,6 +129,12 @@ pub async fn serve<R, W>(
         let id = frame.id;
         let reply = match frame.message {
             Message::Ping => Some(Frame::new(id, Message::Pong)),
+            Message::ListTerminals => Some(Frame::new(
+                id,
+                Message::TerminalList {
+                    terminals: terminals.infos(),
+                },
+            )),
             Message::OpenTerminal { cols, rows } => Some(match terminals.open(cols, rows) {
                 Ok(terminal) => Frame::new(id, Message::TerminalOpened { terminal }),
                 Err(failure) => terminal_error(id, &failure),

@@ -89,6 +89,8 @@ struct Terminal {
     exit: watch::Receiver<Option<i32>>,
     /// A run's result, kept for clients that attach after it ended.
     finished: Mutex<Option<RunResult>>,
+    /// The command of a run; `None` for a shell.
+    command: Option<String>,
 }
 
 /// All terminals of the workspace. Cheap to clone.
@@ -184,6 +186,7 @@ impl Terminals {
             writer: tokio::sync::Mutex::new(writer),
             kill: Mutex::new(Some(kill_tx)),
             finished: Mutex::new(None),
+            command: run.map(str::to_owned),
             ring: Mutex::new(Ring::new(SCROLLBACK_BYTES)),
             events,
             exit,
@@ -299,5 +302,21 @@ impl Terminals {
         let mut ids: Vec<_> = self.lock().terminals.keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// The open terminals (running or ended but not closed), oldest first.
+    pub fn infos(&self) -> Vec<protocol::TerminalInfo> {
+        let mut infos: Vec<_> = self
+            .lock()
+            .terminals
+            .iter()
+            .map(|(id, terminal)| protocol::TerminalInfo {
+                terminal: *id,
+                command: terminal.command.clone(),
+                exited: *terminal.exit.borrow(),
+            })
+            .collect();
+        infos.sort_unstable_by_key(|info| info.terminal);
+        infos
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{Client, start_agent};
 
-use protocol::{ErrorCode, Frame, Message, VERSION, read_frame, write_frame};
+use protocol::{ErrorCode, Frame, Message, TerminalInfo, VERSION, read_frame, write_frame};
 use tokio::net::UnixStream;
 
 #[tokio::test]
@@ -119,12 +119,39 @@ async fn terminals_are_independent_and_close_with_an_exit_event() {
             break;
         }
     }
+    // Both are listed (a reconnecting client resumes from this), the ended one with its status.
+    assert_eq!(
+        client.request(Message::ListTerminals).await,
+        Message::TerminalList {
+            terminals: vec![
+                TerminalInfo {
+                    terminal: one,
+                    command: None,
+                    exited: None
+                },
+                TerminalInfo {
+                    terminal: two,
+                    command: None,
+                    exited: Some(3)
+                },
+            ]
+        }
+    );
     assert_eq!(
         client
             .request(Message::CloseTerminal { terminal: one })
             .await,
         Message::Ok
     );
+    match client.request(Message::ListTerminals).await {
+        Message::TerminalList { terminals } => {
+            assert_eq!(
+                terminals.iter().map(|t| t.terminal).collect::<Vec<_>>(),
+                [two]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     match client.request(Message::Attach { terminal: one }).await {
         Message::Error { code, .. } => assert_eq!(code, ErrorCode::NotFound),
         other => panic!("{other:?}"),

@@ -5,12 +5,25 @@
 
 use leptos::{ev, prelude::*};
 use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use model::WorkspaceId;
 
-use crate::meta::server_info;
+use crate::{
+    meta::server_info,
+    terminal::{Link, TerminalPanel},
+};
 
-/// The IDE shell.
+/// The IDE shell; with a workspace (`/w/{id}`), its terminal.
 #[component]
 pub fn IdePage() -> impl IntoView {
+    let params = use_params_map();
+    let workspace = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<WorkspaceId>().ok())
+    };
+    let link = RwSignal::new(Link::Connecting);
     let (terminal_open, set_terminal_open) = signal(true);
     let (sidebar_open, set_sidebar_open) = signal(true);
     // Flips to true in the browser once hydration has run; end-to-end tests wait on it.
@@ -83,12 +96,18 @@ pub fn IdePage() -> impl IntoView {
                 </section>
             </main>
             <section class="terminal-panel" aria-label="Terminal" hidden=move || !terminal_open.get()>
-                <div class="panel-tabs">
-                    <span class="panel-tab active">"bash"</span>
-                </div>
-                <div class="terminal-body">
-                    <p class="muted">"The terminal starts when a workspace is open."</p>
-                </div>
+                {move || match workspace() {
+                    Some(workspace) => view! { <TerminalPanel workspace link /> }.into_any(),
+                    None => view! {
+                        <div class="panel-tabs">
+                            <span class="panel-tab active">"bash"</span>
+                        </div>
+                        <div class="terminal-body">
+                            <p class="muted">"The terminal starts when a workspace is open."</p>
+                        </div>
+                    }
+                    .into_any(),
+                }}
             </section>
             <footer class="statusbar">
                 <span class="status-item" id="server-info">
@@ -101,6 +120,9 @@ pub fn IdePage() -> impl IntoView {
                                 })
                         }}
                     </Suspense>
+                </span>
+                <span class="status-item" id="sandbox-state" hidden=move || workspace().is_none()>
+                    {move || link.get().label()}
                 </span>
                 <span class="status-item status-right">
                     {move || if hydrated.get() { "ready" } else { "loading…" }}

@@ -14,6 +14,9 @@ mod ide;
 pub mod meta;
 mod not_found;
 mod shell;
+pub mod terminal;
+#[cfg(feature = "hydrate")]
+mod vendor;
 pub mod workspaces;
 
 pub use error::ApiError;

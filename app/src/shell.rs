@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -15,12 +15,17 @@ use crate::{ide::IdePage, not_found::NotFound};
 pub struct SiteAssets {
     /// The application stylesheet, e.g. `/pkg/codepod.1a2b3c.css`.
     pub stylesheet: String,
+    /// The vendor bundles' `manifest.json` (logical name → content-hashed file under
+    /// `/vendor/`), handed to the browser in a `<meta>` tag so that it loads xterm.js and
+    /// Monaco without another round trip.
+    pub vendor_manifest: String,
 }
 
 impl Default for SiteAssets {
     fn default() -> Self {
         Self {
             stylesheet: "/pkg/codepod.css".to_owned(),
+            vendor_manifest: "{}".to_owned(),
         }
     }
 }
@@ -40,6 +45,7 @@ pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
                 <link rel="icon" type="image/png" sizes="192x192" href="/icons/icon-192.png" />
                 <link rel="apple-touch-icon" href="/icons/icon-192.png" />
                 <link rel="stylesheet" id="codepod-style" href=assets.stylesheet />
+                <meta name="codepod-vendor" content=assets.vendor_manifest />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -67,6 +73,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=IdePage />
+                <Route path=(StaticSegment("w"), ParamSegment("id")) view=IdePage />
             </Routes>
         </Router>
     }

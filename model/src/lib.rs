@@ -11,6 +11,7 @@ pub mod ids;
 pub mod meta;
 pub mod path;
 pub mod workspaces;
+pub mod ws;
 
 pub use accounts::{Email, Password, UserView, Username};
 pub use files::{Content, FileEntry, FileKind, FileView, Limits};

@@ -175,7 +175,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{ErrorCode, FileInfo};
+    use crate::{ErrorCode, FileInfo, TerminalInfo};
 
     fn samples() -> Vec<Message> {
         vec![
@@ -240,6 +240,21 @@ mod tests {
             Message::Delete { path: "b".into() },
             Message::Snapshot,
             Message::Watch,
+            Message::ListTerminals,
+            Message::TerminalList {
+                terminals: vec![
+                    TerminalInfo {
+                        terminal: 1,
+                        command: None,
+                        exited: None,
+                    },
+                    TerminalInfo {
+                        terminal: 2,
+                        command: Some("python3 main.py".into()),
+                        exited: Some(1),
+                    },
+                ],
+            },
             Message::SnapshotResult {
                 files: vec![FileInfo {
                     path: "main.py".into(),

@@ -25,7 +25,7 @@ mod message;
 pub use codec::{
     DecodeError, Decoder, Frame, HEADER_LEN, MAX_FRAME, ReadError, encode, read_frame, write_frame,
 };
-pub use message::{ErrorCode, FileInfo, Message, Tag, TerminalId};
+pub use message::{ErrorCode, FileInfo, Message, Tag, TerminalId, TerminalInfo};
 
 /// The protocol version this build speaks.
 pub const VERSION: u16 = 1;

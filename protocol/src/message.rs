@@ -25,6 +25,8 @@ pub enum Tag {
     TerminalExited = 17,
     Run = 18,
     RunFinished = 19,
+    ListTerminals = 20,
+    TerminalList = 21,
     WriteFile = 30,
     ReadFile = 31,
     FileContent = 32,
@@ -58,6 +60,8 @@ impl Tag {
             17 => TerminalExited,
             18 => Run,
             19 => RunFinished,
+            20 => ListTerminals,
+            21 => TerminalList,
             30 => WriteFile,
             31 => ReadFile,
             32 => FileContent,
@@ -102,6 +106,16 @@ pub struct FileInfo {
     pub size: u64,
     /// Hex SHA-256 of the content; empty for folders.
     pub hash: String,
+}
+
+/// One terminal in a [`Message::TerminalList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalInfo {
+    pub terminal: TerminalId,
+    /// The command of a run; `None` for an interactive shell.
+    pub command: Option<String>,
+    /// The exit status once it has ended (it stays listed until closed).
+    pub exited: Option<i32>,
 }
 
 /// Everything the server and the agent say to each other.
@@ -163,6 +177,11 @@ pub enum Message {
         exit_code: i32,
         wall_ms: u64,
         peak_rss_kib: u64,
+    },
+    /// Which terminals exist; answered by `TerminalList`.
+    ListTerminals,
+    TerminalList {
+        terminals: Vec<TerminalInfo>,
     },
     WriteFile {
         path: String,
@@ -271,6 +290,10 @@ pub(crate) struct SnapshotP {
     pub files: Vec<FileInfo>,
 }
 #[derive(Serialize, Deserialize)]
+pub(crate) struct TerminalsP {
+    pub terminals: Vec<TerminalInfo>,
+}
+#[derive(Serialize, Deserialize)]
 pub(crate) struct ChangedP {
     pub path: String,
     pub is_dir: bool,
@@ -295,6 +318,8 @@ impl Message {
             Self::TerminalExited { .. } => Tag::TerminalExited,
             Self::Run { .. } => Tag::Run,
             Self::RunFinished { .. } => Tag::RunFinished,
+            Self::ListTerminals => Tag::ListTerminals,
+            Self::TerminalList { .. } => Tag::TerminalList,
             Self::WriteFile { .. } => Tag::WriteFile,
             Self::ReadFile { .. } => Tag::ReadFile,
             Self::FileContent { .. } => Tag::FileContent,
@@ -319,7 +344,12 @@ impl Message {
         match self.clone() {
             Self::Hello { version } => put(&HelloP { version }, out),
             Self::Error { code, message } => put(&ErrorP { code, message }, out),
-            Self::Ok | Self::Ping | Self::Pong | Self::Snapshot | Self::Watch => Ok(()),
+            Self::Ok
+            | Self::Ping
+            | Self::Pong
+            | Self::Snapshot
+            | Self::Watch
+            | Self::ListTerminals => Ok(()),
             Self::OpenTerminal { cols, rows } => put(&OpenP { cols, rows }, out),
             Self::TerminalOpened { terminal }
             | Self::Attach { terminal }
@@ -375,6 +405,7 @@ impl Message {
             | Self::FileRemoved { path } => put(&PathP { path }, out),
             Self::Move { from, to } => put(&MoveP { from, to }, out),
             Self::SnapshotResult { files } => put(&SnapshotP { files }, out),
+            Self::TerminalList { terminals } => put(&TerminalsP { terminals }, out),
             Self::FileChanged { path, is_dir, data } => put(&ChangedP { path, is_dir, data }, out),
         }
     }
@@ -407,6 +438,10 @@ impl Message {
             Tag::Pong => empty(payload, Self::Pong)?,
             Tag::Snapshot => empty(payload, Self::Snapshot)?,
             Tag::Watch => empty(payload, Self::Watch)?,
+            Tag::ListTerminals => empty(payload, Self::ListTerminals)?,
+            Tag::TerminalList => get::<TerminalsP>(payload).map(|p| Self::TerminalList {
+                terminals: p.terminals,
+            })?,
             Tag::OpenTerminal => get::<OpenP>(payload).map(|p| Self::OpenTerminal {
                 cols: p.cols,
                 rows: p.rows,

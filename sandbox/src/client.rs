@@ -15,9 +15,8 @@ pub const EVENT_QUEUE: usize = 256;
 
 /// A connection to one agent.
 pub struct AgentClient {
-    writer: Box<dyn AsyncWrite + Send + Unpin>,
+    sender: AgentSender,
     frames: mpsc::Receiver<Frame>,
-    next_id: u32,
 }
 
 impl AgentClient {
@@ -44,9 +43,11 @@ impl AgentClient {
             }
         });
         let mut client = Self {
-            writer: Box::new(writer),
+            sender: AgentSender {
+                writer: Box::new(writer),
+                next_id: 1,
+            },
             frames,
-            next_id: 1,
         };
         match client.request(Message::Hello { version: VERSION }).await? {
             Message::Hello { version } if version == VERSION => Ok(client),
@@ -56,10 +57,7 @@ impl AgentClient {
 
     /// Sends a message; returns its request id.
     pub async fn send(&mut self, message: Message) -> Result<u32> {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        write_frame(&mut self.writer, &Frame::new(id, message)).await?;
-        Ok(id)
+        self.sender.send(message).await
     }
 
     /// The next frame from the agent (a reply or an event); `None` once it has gone.
@@ -77,6 +75,32 @@ impl AgentClient {
             }
         }
         Err(Error::Protocol("the agent closed the connection".into()))
+    }
+
+    pub async fn close(self) {
+        self.sender.close().await;
+    }
+
+    /// Splits the connection so that one task can send while another reads: a relay
+    /// between the agent and a browser, say.
+    pub fn into_split(self) -> (AgentSender, mpsc::Receiver<Frame>) {
+        (self.sender, self.frames)
+    }
+}
+
+/// The sending half of an [`AgentClient`].
+pub struct AgentSender {
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
+    next_id: u32,
+}
+
+impl AgentSender {
+    /// Sends a message; returns its request id.
+    pub async fn send(&mut self, message: Message) -> Result<u32> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        write_frame(&mut self.writer, &Frame::new(id, message)).await?;
+        Ok(id)
     }
 
     pub async fn close(mut self) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use client::AgentClient;
+pub use client::{AgentClient, AgentSender};
 
 /// A sandbox's name: the workspace id it belongs to, in its canonical text form. Only
 /// generated ids are used, never user-chosen strings.

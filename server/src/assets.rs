@@ -128,6 +128,31 @@ async fn cache_control(request: Request, next: Next) -> Response {
     response
 }
 
+/// The vendor bundles' manifest (`vendor/manifest.json` of the built site) as compact JSON
+/// of names to file names; `{}` when the site has none (the terminal and editor then say
+/// they cannot load). Only plain file names are kept: it is written into every page.
+pub fn vendor_manifest(site_dir: &Path) -> String {
+    let path = site_dir.join("vendor").join("manifest.json");
+    let parsed: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| {
+            tracing::warn!(path = %path.display(), "no vendor manifest; the terminal and editor will not load");
+            Default::default()
+        });
+    let safe = |text: &str| {
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    };
+    let kept: std::collections::BTreeMap<String, String> = parsed
+        .into_iter()
+        .filter(|(name, file)| safe(name) && safe(file))
+        .collect();
+    serde_json::to_string(&kept).unwrap_or_else(|_| "{}".to_owned())
+}
+
 /// Routes for `/pkg` and `/vendor`, each a directory of the built site.
 pub fn routes<S: Clone + Send + Sync + 'static>(site_dir: &Path) -> Router<S> {
     let serve = |dir: PathBuf| ServeDir::new(dir).precompressed_br().precompressed_gzip();
@@ -140,6 +165,22 @@ pub fn routes<S: Clone + Send + Sync + 'static>(site_dir: &Path) -> Router<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_vendor_manifest_keeps_only_plain_file_names() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        assert_eq!(vendor_manifest(dir.path()), "{}");
+        std::fs::create_dir(dir.path().join("vendor"))?;
+        std::fs::write(
+            dir.path().join("vendor/manifest.json"),
+            r#"{"xterm.js":"xterm-AB12CD34.js","evil.js":"\"><script>","up.js":"../x.js"}"#,
+        )?;
+        assert_eq!(
+            vendor_manifest(dir.path()),
+            r#"{"xterm.js":"xterm-AB12CD34.js"}"#
+        );
+        Ok(())
+    }
 
     #[test]
     fn hash_file_lines_are_parsed() {

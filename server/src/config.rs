@@ -55,6 +55,16 @@ pub struct Config {
     #[arg(long, env = "CODEPOD_SITE_DIR", default_value = "target/site")]
     pub site_dir: PathBuf,
 
+    /// A WebSocket whose browser has not taken a message for this long is dropped (it
+    /// stopped reading; its terminals keep running and it may reconnect).
+    #[arg(long, env = "CODEPOD_WS_SEND_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub ws_send_timeout: Duration,
+
+    /// How often the server pings each WebSocket; one that leaves two pings unanswered is
+    /// dropped (its terminals keep running).
+    #[arg(long, env = "CODEPOD_WS_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    pub ws_ping_interval: Duration,
+
     /// How long to wait for open connections to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "CODEPOD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -250,6 +260,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             site_dir: PathBuf::from("target/site"),
             shutdown_grace: Duration::from_secs(10),
+            ws_send_timeout: Duration::from_secs(15),
+            ws_ping_interval: Duration::from_secs(20),
             ..self
         }
     }

@@ -12,6 +12,7 @@ mod health;
 mod metrics;
 mod security;
 pub mod telemetry;
+pub mod ws;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -71,6 +72,7 @@ pub struct AppState {
     pub site_assets: app::SiteAssets,
     pub api: ApiContext,
     pub security: Security,
+    pub hub: ws::Hub,
 }
 
 /// A built, bound, not yet serving server.
@@ -81,6 +83,8 @@ pub struct Application {
     shutdown_grace: Duration,
     sandboxes: services::Sandboxes,
     reaper_interval: Duration,
+    /// Set when shutting down; open WebSockets watch it and close.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -171,9 +175,20 @@ impl Application {
             .site_addr(local_addr)
             .hash_files(hashes.is_complete())
             .build();
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let hub = ws::Hub {
+            send_timeout: config.ws_send_timeout,
+            ping_interval: config.ws_ping_interval,
+            metrics: ws::HubMetrics::default(),
+            shutdown: shutdown_rx,
+        };
         let state = AppState {
             leptos_options,
-            metrics: Metrics::new(|registry| sandboxes.metrics.register(registry)),
+            metrics: Metrics::new(|registry| {
+                sandboxes.metrics.register(registry);
+                hub.metrics.register(registry);
+            }),
+            hub,
             readiness: Readiness {
                 data_dir: config.data_dir.clone(),
                 site_dir: config.site_dir.clone(),
@@ -192,6 +207,7 @@ impl Application {
             },
             site_assets: app::SiteAssets {
                 stylesheet: hashes.stylesheet_href(OUTPUT_NAME),
+                vendor_manifest: assets::vendor_manifest(&config.site_dir),
             },
         };
 
@@ -202,6 +218,7 @@ impl Application {
             shutdown_grace: config.shutdown_grace,
             sandboxes,
             reaper_interval: config.sandbox.reaper_interval,
+            shutdown,
         })
     }
 
@@ -230,7 +247,8 @@ impl Application {
             })
         };
         let sandboxes = self.sandboxes.clone();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_tx = self.shutdown;
+        let stop_rx = stop_tx.subscribe();
         let grace = self.shutdown_grace;
         let service = self
             .router
@@ -313,6 +331,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
+        .route("/ws/workspaces/{id}", get(ws::upgrade::<AppState>))
         // Pages, and every server function at its `/api/…` path.
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .merge(file_routes)

@@ -1,0 +1,553 @@
+//! The browser side of the IDE WebSocket for terminals: one socket per tab, one xterm.js
+//! per terminal, reattach and replay after every (re)connect.
+
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeMap,
+    rc::{Rc, Weak},
+    time::Duration,
+};
+
+use js_sys::{ArrayBuffer, Uint8Array};
+use leptos::prelude::*;
+use model::{
+    SandboxState, WorkspaceId,
+    ws::{CHANNEL_HEADER, ClientMessage, ServerMessage, TerminalId, TerminalInfo, encode_data},
+};
+use wasm_bindgen::{JsCast, prelude::*};
+use web_sys::{BinaryType, CloseEvent, HtmlElement, MessageEvent, ResizeObserver, WebSocket};
+
+use super::{Command, Link, Tab, xterm};
+
+/// Close codes the server uses (see `server::ws`).
+const CLOSE_SANDBOX_STOPPED: u16 = 4000;
+const CLOSE_START_FAILED: u16 = 4002;
+/// Reconnect delays, then the last one forever.
+const BACKOFF_MS: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
+
+/// One terminal: its xterm.js, the element it draws in, and its listeners.
+struct Term {
+    xterm: xterm::Terminal,
+    fit: xterm::FitAddon,
+    element: HtmlElement,
+    listeners: Vec<xterm::Disposable>,
+    _on_data: Closure<dyn FnMut(String)>,
+    _on_resize: Closure<dyn FnMut(JsValue)>,
+    _on_key: Closure<dyn FnMut(web_sys::KeyboardEvent) -> bool>,
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        for listener in &self.listeners {
+            listener.dispose();
+        }
+        self.xterm.dispose();
+        self.element.remove();
+    }
+}
+
+/// The socket and its event handlers (kept alive as long as the socket).
+struct Connection {
+    socket: WebSocket,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
+/// The panel's size watcher and its callback.
+type Observer = (ResizeObserver, Closure<dyn FnMut()>);
+
+pub struct Client {
+    workspace: WorkspaceId,
+    body: HtmlElement,
+    tabs: RwSignal<Vec<Tab>>,
+    active: RwSignal<Option<TerminalId>>,
+    link: RwSignal<Link>,
+    terms: RefCell<BTreeMap<TerminalId, Term>>,
+    connection: RefCell<Option<Connection>>,
+    attempts: Cell<u32>,
+    disposed: Cell<bool>,
+    observer: RefCell<Option<Observer>>,
+    this: Weak<Client>,
+}
+
+fn ws_url(workspace: WorkspaceId) -> String {
+    let location = window().location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    let host = location.host().unwrap_or_default();
+    format!("{scheme}://{host}/ws/workspaces/{workspace}")
+}
+
+fn dark() -> bool {
+    window()
+        .match_media("(prefers-color-scheme: light)")
+        .ok()
+        .flatten()
+        .is_none_or(|query| !query.matches())
+}
+
+impl Client {
+    pub fn new(
+        workspace: WorkspaceId,
+        body: HtmlElement,
+        tabs: RwSignal<Vec<Tab>>,
+        active: RwSignal<Option<TerminalId>>,
+        link: RwSignal<Link>,
+    ) -> Rc<Self> {
+        Rc::new_cyclic(|this| Self {
+            workspace,
+            body,
+            tabs,
+            active,
+            link,
+            terms: RefCell::default(),
+            connection: RefCell::default(),
+            attempts: Cell::new(0),
+            disposed: Cell::new(false),
+            observer: RefCell::default(),
+            this: this.clone(),
+        })
+    }
+
+    /// Loads xterm.js, watches the panel's size, and connects.
+    pub async fn start(self: Rc<Self>) {
+        if let Err(error) = crate::vendor::load(&["xterm.css", "xterm.js"]).await {
+            self.link.set(Link::Failed(error));
+            return;
+        }
+        if self.disposed.get() {
+            return;
+        }
+        let weak = self.this.clone();
+        let on_resize = Closure::<dyn FnMut()>::new(move || {
+            if let Some(client) = weak.upgrade() {
+                client.fit_active();
+            }
+        });
+        if let Ok(observer) = ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
+            observer.observe(&self.body);
+            *self.observer.borrow_mut() = Some((observer, on_resize));
+        }
+        self.connect();
+    }
+
+    /// Closes the socket (the shells keep running) and frees every terminal.
+    pub fn dispose(&self) {
+        self.disposed.set(true);
+        if let Some((observer, _)) = self.observer.borrow_mut().take() {
+            observer.disconnect();
+        }
+        self.connection.borrow_mut().take();
+        self.terms.borrow_mut().clear();
+    }
+
+    pub fn command(&self, command: Command) {
+        match command {
+            Command::NewTerminal => self.open(),
+            Command::Select(terminal) => self.select(terminal),
+            Command::Close(terminal) => {
+                self.send(&ClientMessage::Close { terminal });
+                self.forget(terminal);
+            }
+            Command::Restart => {
+                self.attempts.set(0);
+                self.connect();
+            }
+        }
+    }
+
+    fn connect(&self) {
+        if self.disposed.get() {
+            return;
+        }
+        self.connection.borrow_mut().take();
+        let Ok(socket) = WebSocket::new(&ws_url(self.workspace)) else {
+            self.link
+                .set(Link::Failed("cannot open a WebSocket".into()));
+            return;
+        };
+        socket.set_binary_type(BinaryType::Arraybuffer);
+        if self.attempts.get() == 0 {
+            self.link.set(Link::Connecting);
+        }
+        let weak = self.this.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Some(client) = weak.upgrade() {
+                client.received(&event.data());
+            }
+        });
+        let weak = self.this.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            if let Some(client) = weak.upgrade() {
+                client.closed(event.code());
+            }
+        });
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        *self.connection.borrow_mut() = Some(Connection {
+            socket,
+            _on_message: on_message,
+            _on_close: on_close,
+        });
+    }
+
+    fn closed(&self, code: u16) {
+        self.connection.borrow_mut().take();
+        if self.disposed.get() {
+            return;
+        }
+        match code {
+            CLOSE_SANDBOX_STOPPED => self.link.set(Link::Stopped),
+            CLOSE_START_FAILED => {
+                if !matches!(self.link.get_untracked(), Link::Failed(_)) {
+                    self.link
+                        .set(Link::Failed("the sandbox did not start".into()));
+                }
+            }
+            _ => {
+                let attempt = self.attempts.get();
+                self.attempts.set(attempt + 1);
+                self.link.set(Link::Reconnecting {
+                    attempt: attempt + 1,
+                });
+                let delay = BACKOFF_MS[(attempt as usize).min(BACKOFF_MS.len() - 1)];
+                let weak = self.this.clone();
+                set_timeout(
+                    move || {
+                        if let Some(client) = weak.upgrade() {
+                            client.connect();
+                        }
+                    },
+                    Duration::from_millis(delay),
+                );
+            }
+        }
+    }
+
+    fn send(&self, message: &ClientMessage) {
+        if let Some(connection) = self.connection.borrow().as_ref()
+            && connection.socket.ready_state() == WebSocket::OPEN
+            && let Ok(text) = serde_json::to_string(message)
+        {
+            let _ = connection.socket.send_with_str(&text);
+        }
+    }
+
+    fn send_input(&self, terminal: TerminalId, data: &str) {
+        if let Some(connection) = self.connection.borrow().as_ref()
+            && connection.socket.ready_state() == WebSocket::OPEN
+        {
+            let _ = connection
+                .socket
+                .send_with_u8_array(&encode_data(terminal, data.as_bytes()));
+        }
+    }
+
+    fn received(&self, data: &JsValue) {
+        if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
+            let bytes = Uint8Array::new(buffer);
+            if bytes.length() < CHANNEL_HEADER as u32 {
+                return;
+            }
+            let mut header = [0u8; CHANNEL_HEADER];
+            bytes
+                .subarray(0, CHANNEL_HEADER as u32)
+                .copy_to(&mut header);
+            let terminal = TerminalId::from_be_bytes(header);
+            if let Some(term) = self.terms.borrow().get(&terminal) {
+                term.xterm
+                    .write_bytes(&bytes.subarray(CHANNEL_HEADER as u32, bytes.length()));
+            }
+        } else if let Some(text) = data.as_string() {
+            match serde_json::from_str::<ServerMessage>(&text) {
+                Ok(message) => self.handle(message),
+                Err(error) => leptos::logging::warn!("unreadable control message: {error}"),
+            }
+        }
+    }
+
+    fn handle(&self, message: ServerMessage) {
+        match message {
+            ServerMessage::Status { status } => self.link.set(match status.state {
+                SandboxState::Starting => Link::Starting,
+                SandboxState::Ready => {
+                    self.attempts.set(0);
+                    Link::Ready
+                }
+                SandboxState::Stopped => Link::Stopped,
+                SandboxState::Failed => {
+                    Link::Failed(status.error.unwrap_or_else(|| "unknown error".into()))
+                }
+            }),
+            ServerMessage::Terminals { terminals } => self.resume(terminals),
+            ServerMessage::Opened { terminal, command } => {
+                self.add(terminal, command.as_deref(), None);
+                self.send(&ClientMessage::Attach { terminal });
+                self.select(terminal);
+            }
+            ServerMessage::Exited { terminal, status } => {
+                if let Some(term) = self.terms.borrow().get(&terminal) {
+                    term.xterm.write_str(&format!(
+                        "\r\n\x1b[2m[process exited with status {status}]\x1b[0m\r\n"
+                    ));
+                }
+                self.tabs.update(|tabs| {
+                    if let Some(tab) = tabs.iter_mut().find(|tab| tab.terminal == terminal) {
+                        tab.exited = Some(status);
+                    }
+                });
+            }
+            ServerMessage::RunFinished {
+                terminal,
+                exit_code,
+                wall_ms,
+                peak_rss_kib,
+            } => {
+                if let Some(term) = self.terms.borrow().get(&terminal) {
+                    term.xterm.write_str(&format!(
+                        "\r\n\x1b[2m[exit code {exit_code} · {wall_ms} ms · peak {} MiB]\x1b[0m\r\n",
+                        peak_rss_kib / 1024
+                    ));
+                }
+            }
+            ServerMessage::Lagged { .. } => {
+                // Fell behind a flood: catch up from the scrollback.
+                let ids: Vec<TerminalId> = self.terms.borrow().keys().copied().collect();
+                for terminal in ids {
+                    if let Some(term) = self.terms.borrow().get(&terminal) {
+                        term.xterm.reset();
+                    }
+                    self.send(&ClientMessage::Attach { terminal });
+                }
+            }
+            ServerMessage::Pong { .. } => {}
+            ServerMessage::Error {
+                code,
+                message,
+                terminal,
+            } => {
+                leptos::logging::warn!("terminal error {code}: {message}");
+                if code == "not_found"
+                    && let Some(terminal) = terminal
+                {
+                    self.forget(terminal);
+                }
+            }
+        }
+    }
+
+    /// After a (re)connect: keep and replay the terminals that still exist, drop the ones
+    /// that do not, open one if there are none.
+    fn resume(&self, terminals: Vec<TerminalInfo>) {
+        let gone: Vec<TerminalId> = self
+            .terms
+            .borrow()
+            .keys()
+            .filter(|id| !terminals.iter().any(|info| info.terminal == **id))
+            .copied()
+            .collect();
+        for terminal in gone {
+            self.forget(terminal);
+        }
+        for info in &terminals {
+            if let Some(term) = self.terms.borrow().get(&info.terminal) {
+                term.xterm.reset();
+            }
+            self.add(info.terminal, info.command.as_deref(), info.exited);
+            self.tabs.update(|tabs| {
+                if let Some(tab) = tabs.iter_mut().find(|tab| tab.terminal == info.terminal) {
+                    tab.exited = info.exited;
+                }
+            });
+            self.send(&ClientMessage::Attach {
+                terminal: info.terminal,
+            });
+        }
+        match terminals.last() {
+            None => self.open(),
+            Some(last) => {
+                let keep = self
+                    .active
+                    .get_untracked()
+                    .filter(|id| terminals.iter().any(|info| info.terminal == *id));
+                self.select(keep.unwrap_or(last.terminal));
+            }
+        }
+    }
+
+    fn open(&self) {
+        let (cols, rows) = self
+            .active
+            .get_untracked()
+            .and_then(|id| {
+                self.terms
+                    .borrow()
+                    .get(&id)
+                    .map(|term| (term.xterm.cols(), term.xterm.rows()))
+            })
+            .unwrap_or((80, 24));
+        self.send(&ClientMessage::Open { cols, rows });
+    }
+
+    /// Creates the xterm.js and the tab of a terminal, unless it has them already.
+    fn add(&self, terminal: TerminalId, command: Option<&str>, exited: Option<i32>) {
+        if self.terms.borrow().contains_key(&terminal) {
+            return;
+        }
+        let Ok(element) = document().create_element("div") else {
+            return;
+        };
+        let element: HtmlElement = element.unchecked_into();
+        element.set_class_name("xterm-host");
+        let _ = element.set_attribute("data-terminal", &terminal.to_string());
+        let _ = self.body.append_child(&element);
+
+        let theme = if dark() {
+            xterm::object(&[
+                ("background", "#1e1f24".into()),
+                ("foreground", "#e4e6eb".into()),
+                ("cursor", "#8ab4f8".into()),
+            ])
+        } else {
+            xterm::object(&[
+                ("background", "#f6f7f9".into()),
+                ("foreground", "#1f2328".into()),
+                ("cursor", "#1a73e8".into()),
+                ("selectionBackground", "#b3d4fc".into()),
+            ])
+        };
+        let options = xterm::object(&[
+            ("cursorBlink", true.into()),
+            ("fontSize", 13.into()),
+            (
+                "fontFamily",
+                "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
+                    .into(),
+            ),
+            ("scrollback", 5000.into()),
+            ("theme", theme.into()),
+        ]);
+        let xterm = xterm::Terminal::new(&options);
+        let fit = xterm::FitAddon::new();
+        xterm.load_addon(&fit);
+        xterm.load_addon(&xterm::WebLinksAddon::new());
+        xterm.open(&element);
+
+        let weak = self.this.clone();
+        let on_data = Closure::<dyn FnMut(String)>::new(move |data: String| {
+            if let Some(client) = weak.upgrade() {
+                client.send_input(terminal, &data);
+            }
+        });
+        let weak = self.this.clone();
+        let on_resize = Closure::<dyn FnMut(JsValue)>::new(move |size: JsValue| {
+            if let (Some(client), Some(cols), Some(rows)) = (
+                weak.upgrade(),
+                xterm::number(&size, "cols"),
+                xterm::number(&size, "rows"),
+            ) {
+                client.send(&ClientMessage::Resize {
+                    terminal,
+                    cols,
+                    rows,
+                });
+            }
+        });
+        // Ctrl+Shift+C copies the selection (Ctrl+C stays an interrupt); Ctrl+Shift+V is
+        // left to the browser, whose paste event xterm turns into input.
+        let selection_source: xterm::Terminal = JsValue::clone(&xterm).unchecked_into();
+        let on_key = Closure::<dyn FnMut(web_sys::KeyboardEvent) -> bool>::new(
+            move |event: web_sys::KeyboardEvent| {
+                let chord = (event.ctrl_key() || event.meta_key()) && event.shift_key();
+                if event.type_() != "keydown" || !chord {
+                    return true;
+                }
+                match event.key().to_ascii_lowercase().as_str() {
+                    "c" if selection_source.has_selection() => {
+                        let text = selection_source.get_selection();
+                        let _ = window().navigator().clipboard().write_text(&text);
+                        event.prevent_default();
+                        false
+                    }
+                    "v" => false,
+                    _ => true,
+                }
+            },
+        );
+        let listeners = vec![xterm.on_data(&on_data), xterm.on_resize(&on_resize)];
+        xterm.attach_custom_key_event_handler(&on_key);
+
+        self.terms.borrow_mut().insert(
+            terminal,
+            Term {
+                xterm,
+                fit,
+                element,
+                listeners,
+                _on_data: on_data,
+                _on_resize: on_resize,
+                _on_key: on_key,
+            },
+        );
+        let title = match command {
+            Some(command) => command.chars().take(24).collect(),
+            None => "bash".to_owned(),
+        };
+        self.tabs.update(|tabs| {
+            tabs.push(Tab {
+                terminal,
+                title,
+                exited,
+            })
+        });
+    }
+
+    fn forget(&self, terminal: TerminalId) {
+        self.terms.borrow_mut().remove(&terminal);
+        self.tabs
+            .update(|tabs| tabs.retain(|tab| tab.terminal != terminal));
+        if self.active.get_untracked() == Some(terminal) {
+            let next = self.tabs.get_untracked().last().map(|tab| tab.terminal);
+            match next {
+                Some(next) => self.select(next),
+                None => self.active.set(None),
+            }
+        }
+    }
+
+    /// Shows one terminal, fits it to the panel and focuses it.
+    fn select(&self, terminal: TerminalId) {
+        self.active.set(Some(terminal));
+        for (id, term) in self.terms.borrow().iter() {
+            let _ = term
+                .element
+                .class_list()
+                .toggle_with_force("active", *id == terminal);
+        }
+        self.fit_active();
+        if let Some(term) = self.terms.borrow().get(&terminal) {
+            term.xterm.focus();
+        }
+    }
+
+    /// Sizes the visible terminal to the panel; xterm reports the new grid through
+    /// `onResize`, which tells the PTY.
+    fn fit_active(&self) {
+        if let Some(terminal) = self.active.get_untracked()
+            && let Some(term) = self.terms.borrow().get(&terminal)
+            && self.body.offset_width() > 0
+        {
+            term.fit.fit();
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The terminal panel: tabs of shells running in the workspace's sandbox, drawn by xterm.js,
+//! over the IDE WebSocket (`/ws/workspaces/{id}`).
+//!
+//! The server renders the panel's frame; in the browser, after hydration, [`client`] loads
+//! xterm.js, connects, reattaches to the workspace's terminals (their scrollback replays)
+//! or opens one, and reconnects with backoff when the socket drops.
+
+#[cfg(feature = "hydrate")]
+mod client;
+#[cfg(feature = "hydrate")]
+mod xterm;
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use model::{WorkspaceId, ws::TerminalId};
+
+/// One terminal tab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tab {
+    pub terminal: TerminalId,
+    pub title: String,
+    pub exited: Option<i32>,
+}
+
+/// The state of the connection to the sandbox, shown in the panel and the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Connecting,
+    Starting,
+    Ready,
+    Reconnecting {
+        attempt: u32,
+    },
+    /// Stopped by the idle cull, its lifetime, or a stop: no automatic reconnect.
+    Stopped,
+    Failed(String),
+}
+
+impl Link {
+    pub fn label(&self) -> String {
+        match self {
+            Self::Connecting => "connecting…".into(),
+            Self::Starting => "starting sandbox…".into(),
+            Self::Ready => "sandbox ready".into(),
+            Self::Reconnecting { .. } => "reconnecting…".into(),
+            Self::Stopped => "sandbox stopped".into(),
+            Self::Failed(reason) => format!("sandbox failed: {reason}"),
+        }
+    }
+
+    fn can_restart(&self) -> bool {
+        matches!(self, Self::Stopped | Self::Failed(_))
+    }
+}
+
+/// What the panel's buttons ask of the browser-side client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    NewTerminal,
+    Select(TerminalId),
+    Close(TerminalId),
+    /// Connect again after the sandbox stopped or failed (starts it).
+    Restart,
+}
+
+type Dispatch = Rc<dyn Fn(Command)>;
+
+/// The terminal panel of a workspace. `link` is written with the connection's state.
+#[component]
+pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoView {
+    let tabs = RwSignal::new(Vec::<Tab>::new());
+    let active = RwSignal::new(None::<TerminalId>);
+    let body = NodeRef::<leptos::html::Div>::new();
+    // Set in the browser once the client runs; the server never dispatches.
+    let dispatch = StoredValue::new_local(None::<Dispatch>);
+    let run = move |command: Command| {
+        dispatch.with_value(|dispatch| {
+            if let Some(dispatch) = dispatch {
+                dispatch(command);
+            }
+        });
+    };
+
+    #[cfg(feature = "hydrate")]
+    {
+        let started = StoredValue::new_local(None::<Rc<client::Client>>);
+        Effect::new(move |_| {
+            let Some(element) = body.get() else { return };
+            if started.with_value(Option::is_some) {
+                return;
+            }
+            let element: web_sys::HtmlElement = element.into();
+            let client = client::Client::new(workspace, element, tabs, active, link);
+            let handle = client.clone();
+            dispatch.set_value(Some(Rc::new(move |command| handle.command(command))));
+            started.set_value(Some(client.clone()));
+            leptos::task::spawn_local(async move { client.start().await });
+        });
+        on_cleanup(move || {
+            dispatch.set_value(None);
+            if let Some(client) = started.try_update_value(Option::take).flatten() {
+                client.dispose();
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (workspace, body, dispatch);
+
+    view! {
+        <div class="panel-tabs" role="tablist" aria-label="Terminals">
+            <For
+                each=move || tabs.get()
+                key=|tab| (tab.terminal, tab.exited, tab.title.clone())
+                let:tab
+            >
+                {
+                    let terminal = tab.terminal;
+                    view! {
+                        <span
+                            class="panel-tab"
+                            role="tab"
+                            class:active=move || active.get() == Some(terminal)
+                            class:exited=tab.exited.is_some()
+                            aria-selected=move || (active.get() == Some(terminal)).to_string()
+                            data-terminal=terminal
+                            on:click=move |_| run(Command::Select(terminal))
+                        >
+                            {tab.title.clone()}
+                            <button
+                                type="button"
+                                class="tab-close"
+                                title="Close terminal"
+                                aria-label="Close terminal"
+                                on:click=move |event| {
+                                    event.stop_propagation();
+                                    run(Command::Close(terminal));
+                                }
+                            >
+                                "×"
+                            </button>
+                        </span>
+                    }
+                }
+            </For>
+            <button
+                type="button"
+                class="new-terminal"
+                title="New terminal"
+                aria-label="New terminal"
+                disabled=move || link.get() != Link::Ready
+                on:click=move |_| run(Command::NewTerminal)
+            >
+                "+"
+            </button>
+            <span class="link-state" data-link=move || format!("{:?}", link.get())>
+                {move || match link.get() {
+                    Link::Ready => String::new(),
+                    other => other.label(),
+                }}
+            </span>
+            <button
+                type="button"
+                class="restart"
+                hidden=move || !link.get().can_restart()
+                on:click=move |_| run(Command::Restart)
+            >
+                "Start again"
+            </button>
+        </div>
+        <div class="terminal-body" node_ref=body></div>
+    }
+}

@@ -1,0 +1,107 @@
+//! Hand-written bindings for the parts of `@xterm/xterm` 6 and its fit and web-links addons
+//! that Codepod uses. The vendor bundle (`vendor/src/xterm.js`) puts the classes on
+//! `globalThis.CodepodXterm`; [`crate::vendor::load`] loads it before any of this is called.
+
+use js_sys::{Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `CodepodXterm.Terminal`.
+    #[wasm_bindgen(js_namespace = CodepodXterm)]
+    pub type Terminal;
+
+    #[wasm_bindgen(constructor, js_namespace = CodepodXterm)]
+    pub fn new(options: &Object) -> Terminal;
+
+    #[wasm_bindgen(method)]
+    pub fn open(this: &Terminal, parent: &web_sys::HtmlElement);
+
+    /// Writes bytes (UTF-8 and escape sequences, as the PTY produced them).
+    #[wasm_bindgen(method, js_name = write)]
+    pub fn write_bytes(this: &Terminal, data: &Uint8Array);
+
+    #[wasm_bindgen(method, js_name = write)]
+    pub fn write_str(this: &Terminal, data: &str);
+
+    /// Clears the screen and scrollback (before a replay).
+    #[wasm_bindgen(method)]
+    pub fn reset(this: &Terminal);
+
+    #[wasm_bindgen(method)]
+    pub fn focus(this: &Terminal);
+
+    #[wasm_bindgen(method)]
+    pub fn dispose(this: &Terminal);
+
+    #[wasm_bindgen(method, getter)]
+    pub fn cols(this: &Terminal) -> u16;
+
+    #[wasm_bindgen(method, getter)]
+    pub fn rows(this: &Terminal) -> u16;
+
+    #[wasm_bindgen(method, js_name = hasSelection)]
+    pub fn has_selection(this: &Terminal) -> bool;
+
+    #[wasm_bindgen(method, js_name = getSelection)]
+    pub fn get_selection(this: &Terminal) -> String;
+
+    #[wasm_bindgen(method, js_name = loadAddon)]
+    pub fn load_addon(this: &Terminal, addon: &JsValue);
+
+    /// Keys typed and text pasted, as a string to send to the PTY.
+    #[wasm_bindgen(method, js_name = onData)]
+    pub fn on_data(this: &Terminal, listener: &Closure<dyn FnMut(String)>) -> Disposable;
+
+    /// The grid changed size: `{ cols, rows }`.
+    #[wasm_bindgen(method, js_name = onResize)]
+    pub fn on_resize(this: &Terminal, listener: &Closure<dyn FnMut(JsValue)>) -> Disposable;
+
+    /// Return `false` from the handler to keep xterm from handling a key.
+    #[wasm_bindgen(method, js_name = attachCustomKeyEventHandler)]
+    pub fn attach_custom_key_event_handler(
+        this: &Terminal,
+        handler: &Closure<dyn FnMut(web_sys::KeyboardEvent) -> bool>,
+    );
+
+    /// What xterm's `on…` methods return.
+    pub type Disposable;
+
+    #[wasm_bindgen(method)]
+    pub fn dispose(this: &Disposable);
+
+    /// `CodepodXterm.FitAddon`: sizes the grid to its element.
+    #[wasm_bindgen(js_namespace = CodepodXterm)]
+    pub type FitAddon;
+
+    #[wasm_bindgen(constructor, js_namespace = CodepodXterm)]
+    pub fn new() -> FitAddon;
+
+    #[wasm_bindgen(method)]
+    pub fn fit(this: &FitAddon);
+
+    /// `CodepodXterm.WebLinksAddon`: URLs in the output become clickable.
+    #[wasm_bindgen(js_namespace = CodepodXterm)]
+    pub type WebLinksAddon;
+
+    #[wasm_bindgen(constructor, js_namespace = CodepodXterm)]
+    pub fn new() -> WebLinksAddon;
+}
+
+/// A plain JS object from key/value pairs (xterm's options).
+pub fn object(entries: &[(&str, JsValue)]) -> Object {
+    let object = Object::new();
+    for (key, value) in entries {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object
+}
+
+/// Reads a numeric property (the `{ cols, rows }` of a resize event).
+pub fn number(value: &JsValue, key: &str) -> Option<u16> {
+    Reflect::get(value, &JsValue::from_str(key))
+        .ok()?
+        .as_f64()
+        .map(|n| n.clamp(1.0, f64::from(u16::MAX)) as u16)
+}

@@ -1,0 +1,141 @@
+//! The IDE's WebSocket, `/ws/workspaces/{id}`: one per browser tab.
+//!
+//! - **Binary frames** carry terminal bytes: a 4-byte big-endian terminal id, then the data.
+//!   Browser → server is keyboard input; server → browser is terminal output.
+//! - **Text frames** carry JSON control messages, [`ClientMessage`] one way and
+//!   [`ServerMessage`] the other, tagged by `"type"`.
+//!
+//! Terminals belong to the workspace's sandbox, not to the socket: they outlive it, and a
+//! new socket (a reconnect, a reload, another tab) attaches to them again and gets their
+//! scrollback first.
+
+use serde::{Deserialize, Serialize};
+
+use crate::SandboxStatus;
+
+/// A terminal of a workspace, allocated by its sandbox.
+pub type TerminalId = u32;
+
+/// Bytes before the data in a binary frame.
+pub const CHANNEL_HEADER: usize = 4;
+
+/// A binary frame for `terminal` carrying `data`.
+pub fn encode_data(terminal: TerminalId, data: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(CHANNEL_HEADER + data.len());
+    frame.extend_from_slice(&terminal.to_be_bytes());
+    frame.extend_from_slice(data);
+    frame
+}
+
+/// Splits a binary frame into its terminal and data; `None` if it is too short.
+pub fn decode_data(frame: &[u8]) -> Option<(TerminalId, &[u8])> {
+    let (header, data) = frame.split_first_chunk::<CHANNEL_HEADER>()?;
+    Some((TerminalId::from_be_bytes(*header), data))
+}
+
+/// Control messages from the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Start a new shell of this size; answered by [`ServerMessage::Opened`].
+    Open { cols: u16, rows: u16 },
+    /// Run a command in a new terminal; answered by `Opened`, later `RunFinished`.
+    Run {
+        command: String,
+        cols: u16,
+        rows: u16,
+    },
+    /// Receive a terminal's output: its scrollback first, then live. Attaching again
+    /// replays the scrollback again (after a reset of the screen, say).
+    Attach { terminal: TerminalId },
+    Resize {
+        terminal: TerminalId,
+        cols: u16,
+        rows: u16,
+    },
+    /// Kill the terminal's shell and forget it.
+    Close { terminal: TerminalId },
+    /// Answered by `Pong` with the same `nonce` (latency probes, keeping proxies awake).
+    Ping { nonce: u64 },
+}
+
+/// One of the workspace's terminals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalInfo {
+    pub terminal: TerminalId,
+    /// The command for a run; `None` for an interactive shell.
+    pub command: Option<String>,
+    /// The exit status, once the shell has ended.
+    pub exited: Option<i32>,
+}
+
+/// Control messages from the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The sandbox's state: sent first (`starting` while it boots), and again when it
+    /// changes.
+    Status {
+        status: SandboxStatus,
+    },
+    /// The terminals that exist, sent once the sandbox is ready: attach to them to resume.
+    Terminals {
+        terminals: Vec<TerminalInfo>,
+    },
+    Opened {
+        terminal: TerminalId,
+        command: Option<String>,
+    },
+    Exited {
+        terminal: TerminalId,
+        status: i32,
+    },
+    RunFinished {
+        terminal: TerminalId,
+        exit_code: i32,
+        wall_ms: u64,
+        peak_rss_kib: u64,
+    },
+    /// This socket fell too far behind a terminal's output and was detached from it;
+    /// attach again (after resetting the screen) to catch up from the scrollback.
+    Lagged {
+        terminal: Option<TerminalId>,
+    },
+    Pong {
+        nonce: u64,
+    },
+    /// A request failed; `terminal` names the one it was about, when there is one.
+    Error {
+        code: String,
+        message: String,
+        terminal: Option<TerminalId>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_frames_round_trip() {
+        let frame = encode_data(7, b"ls\r");
+        assert_eq!(&frame[..4], &[0, 0, 0, 7]);
+        assert_eq!(decode_data(&frame), Some((7, &b"ls\r"[..])));
+        assert_eq!(decode_data(&[0, 0, 1]), None);
+        assert_eq!(decode_data(&[0, 0, 0, 1]), Some((1, &b""[..])));
+    }
+
+    #[test]
+    fn control_messages_are_tagged_json() -> Result<(), serde_json::Error> {
+        let open: ClientMessage = serde_json::from_str(r#"{"type":"open","cols":80,"rows":24}"#)?;
+        assert_eq!(open, ClientMessage::Open { cols: 80, rows: 24 });
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"open","cols":80}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"sudo"}"#).is_err());
+        let exited = serde_json::to_string(&ServerMessage::Exited {
+            terminal: 3,
+            status: 0,
+        })?;
+        assert_eq!(exited, r#"{"type":"exited","terminal":3,"status":0}"#);
+        Ok(())
+    }
+}

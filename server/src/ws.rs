@@ -1,0 +1,562 @@
+//! `/ws/workspaces/{id}`: the IDE tab's one WebSocket, relaying terminal channels between
+//! the browser and the workspace's sandbox agent (see `model::ws` for the frames).
+//!
+//! Checked before the upgrade, in this order: Origin (403 `cross_site`), the session cookie
+//! (401), the workspace's owner (404, the same answer as a missing workspace).
+//!
+//! Memory is bounded by construction: nothing is queued without a limit. Output moves
+//! agent → browser one frame at a time; while the browser is slow the relay stops reading
+//! the agent, the agent's own bounded queues fill, and its terminal detaches this client
+//! (`lagged`, the browser re-attaches from the scrollback). A browser that stops reading
+//! altogether is dropped once a send has waited `send_timeout`, or once it has left two
+//! pings unanswered.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use app::{ApiError, api_context::ApiContext};
+use axum::{
+    extract::{
+        FromRef, Path, State,
+        ws::{
+            CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade,
+            rejection::WebSocketUpgradeRejection,
+        },
+    },
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use model::{
+    SandboxState, SandboxStatus, WorkspaceId,
+    ws::{ClientMessage, ServerMessage, TerminalId, TerminalInfo, decode_data, encode_data},
+};
+use prometheus_client::{
+    metrics::{counter::Counter, gauge::Gauge},
+    registry::Registry,
+};
+use protocol::{ErrorCode, Message};
+use services::accounts::CurrentUser;
+use tokio::sync::{mpsc, watch};
+
+use crate::{api_errors::error_response, security::Security};
+
+/// Close code sent when the sandbox has stopped (idle cull, max lifetime, stop request):
+/// browsers should not reconnect on their own, or an open tab would keep it alive forever.
+pub const CLOSE_SANDBOX_STOPPED: u16 = 4000;
+/// Close code for a client dropped for not reading (it may reconnect).
+pub const CLOSE_TOO_SLOW: u16 = 4001;
+/// Close code when the sandbox cannot be started.
+pub const CLOSE_START_FAILED: u16 = 4002;
+/// Standard "service restart": the server is shutting down; reconnect with backoff.
+const CLOSE_RESTARTING: u16 = 1012;
+
+/// Largest message a browser may send (a big paste).
+const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
+/// Bytes the socket may hold unsent before a send fails (the slow-client bound).
+const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
+/// Server-originated replies (pongs, errors) waiting for the writer.
+const CONTROL_QUEUE: usize = 64;
+/// Requests to the agent awaiting their answer.
+const MAX_PENDING: usize = 256;
+/// Activity marks (which keep a sandbox from the idle cull) at most this often.
+const TOUCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Prometheus metrics of the WebSocket hub.
+#[derive(Clone, Default)]
+pub struct HubMetrics {
+    sessions: Gauge,
+    reattaches: Counter,
+    slow_drops: Counter,
+}
+
+impl HubMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("ws_sessions", "Open IDE WebSockets", self.sessions.clone());
+        registry.register(
+            "ws_reattaches",
+            "Attaches to terminals that existed before the socket connected (reconnects, reloads)",
+            self.reattaches.clone(),
+        );
+        registry.register(
+            "ws_slow_client_drops",
+            "WebSockets dropped because the browser stopped reading",
+            self.slow_drops.clone(),
+        );
+    }
+}
+
+/// Settings and shared state of the hub.
+#[derive(Clone)]
+pub struct Hub {
+    pub send_timeout: Duration,
+    /// How often the server pings; a browser silent for two intervals (it does not even
+    /// answer pings: it stopped reading) is dropped.
+    pub ping_interval: Duration,
+    pub metrics: HubMetrics,
+    /// Flips to `true` when the server shuts down: every socket closes with 1012.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// `GET /ws/workspaces/{id}`.
+pub async fn upgrade<S>(
+    State(state): State<S>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response
+where
+    ApiContext: FromRef<S>,
+    Security: FromRef<S>,
+    Hub: FromRef<S>,
+{
+    let security = Security::from_ref(&state);
+    if !crate::security::same_origin(&headers, &security.public_origin) {
+        tracing::warn!("cross-site WebSocket refused");
+        return error_response(ApiError::new(
+            "cross_site",
+            "cross-site WebSocket connections are not allowed",
+        ));
+    }
+    let api = ApiContext::from_ref(&state);
+    let user = match api.user(&headers).await {
+        Ok(user) => user,
+        Err(error) => return error_response(ApiError::from(error)),
+    };
+    let not_found = || error_response(ApiError::from(services::Error::NotFound));
+    let Ok(workspace) = id.parse::<WorkspaceId>() else {
+        return not_found();
+    };
+    if let Err(error) = api.services.workspace(&user, workspace).await {
+        return error_response(ApiError::from(error));
+    }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return error_response(ApiError::new("bad_request", rejection.body_text()));
+        }
+    };
+    let hub = Hub::from_ref(&state);
+    upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .on_upgrade(move |socket| async move {
+            hub.metrics.sessions.inc();
+            session(socket, api.services, user, workspace, hub.clone()).await;
+            hub.metrics.sessions.dec();
+        })
+        .into_response()
+}
+
+/// What an answer from the agent was for.
+#[derive(Debug, Clone)]
+enum Pending {
+    Open { command: Option<String> },
+    Terminal(TerminalId),
+    List,
+}
+
+/// State shared by the two halves of one session.
+#[derive(Default)]
+struct Shared {
+    pending: HashMap<u32, Pending>,
+    /// Terminals that existed when this socket connected: attaching to one is a reattach.
+    listed: HashSet<TerminalId>,
+}
+
+type Sink = SplitSink<WebSocket, WsMessage>;
+
+fn text(message: &ServerMessage) -> WsMessage {
+    // Serialising these plain enums cannot fail.
+    WsMessage::Text(serde_json::to_string(message).unwrap_or_default().into())
+}
+
+fn close(code: u16, reason: &str) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    }))
+}
+
+async fn send_within(sink: &mut Sink, message: WsMessage, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn session(
+    socket: WebSocket,
+    services: services::Services,
+    user: CurrentUser,
+    workspace: WorkspaceId,
+    hub: Hub,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let timeout = hub.send_timeout;
+    let mut starting = SandboxStatus::stopped();
+    starting.state = SandboxState::Starting;
+    if !send_within(
+        &mut sink,
+        text(&ServerMessage::Status { status: starting }),
+        timeout,
+    )
+    .await
+    {
+        return;
+    }
+    let status = match services.start_workspace(&user, workspace).await {
+        Ok(status) => status,
+        Err(error) => {
+            let mut status = SandboxStatus::stopped();
+            status.state = SandboxState::Failed;
+            status.error = Some(error.to_string());
+            status
+        }
+    };
+    let ready = status.state == SandboxState::Ready;
+    if !send_within(&mut sink, text(&ServerMessage::Status { status }), timeout).await {
+        return;
+    }
+    let agent = match ready {
+        true => services.sandboxes.agent(workspace).await.ok(),
+        false => None,
+    };
+    let Some(agent) = agent else {
+        let _ = send_within(
+            &mut sink,
+            close(CLOSE_START_FAILED, "the sandbox did not start"),
+            timeout,
+        )
+        .await;
+        return;
+    };
+    let (mut agent_tx, agent_rx) = agent.into_split();
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let (control_tx, control_rx) = mpsc::channel::<ServerMessage>(CONTROL_QUEUE);
+
+    match agent_tx.send(Message::ListTerminals).await {
+        Ok(id) => {
+            lock(&shared).pending.insert(id, Pending::List);
+        }
+        Err(_) => return,
+    }
+
+    let mut outbound = tokio::spawn(relay_out(
+        sink,
+        agent_rx,
+        control_rx,
+        shared.clone(),
+        hub.clone(),
+        services.sandboxes.clone(),
+        workspace,
+    ));
+    let inbound = async {
+        let silent = relay_in(
+            &mut stream,
+            &mut agent_tx,
+            &control_tx,
+            &shared,
+            &hub,
+            &services.sandboxes,
+            workspace,
+        )
+        .await;
+        if silent {
+            hub.metrics.slow_drops.inc();
+            tracing::info!(workspace.id = %workspace, "dropping a WebSocket that stopped answering pings");
+        }
+    };
+    tokio::select! {
+        _ = &mut outbound => {}
+        () = inbound => outbound.abort(),
+    }
+    agent_tx.close().await;
+    tracing::debug!(workspace.id = %workspace, "WebSocket session ended");
+}
+
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Browser → agent: keystrokes and control requests. Returns when the browser goes away or
+/// breaks the protocol (`false`), or stays silent for two ping intervals (`true`).
+async fn relay_in(
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    agent: &mut sandbox::AgentSender,
+    control: &mpsc::Sender<ServerMessage>,
+    shared: &Mutex<Shared>,
+    hub: &Hub,
+    sandboxes: &services::Sandboxes,
+    workspace: WorkspaceId,
+) -> bool {
+    let mut last_touch = Instant::now();
+    loop {
+        let message = match tokio::time::timeout(hub.ping_interval * 2, stream.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(_) => return false,
+            Err(_) => return true,
+        };
+        let request = match message {
+            WsMessage::Binary(frame) => {
+                let Some((terminal, data)) = decode_data(&frame) else {
+                    let _ = control.try_send(error(
+                        None,
+                        "bad_frame",
+                        "a binary frame needs a 4-byte terminal id",
+                    ));
+                    continue;
+                };
+                if last_touch.elapsed() >= TOUCH_EVERY {
+                    sandboxes.touch(workspace);
+                    last_touch = Instant::now();
+                }
+                (
+                    Message::Input {
+                        terminal,
+                        data: data.to_vec(),
+                    },
+                    None,
+                )
+            }
+            WsMessage::Text(json) => match serde_json::from_str::<ClientMessage>(&json) {
+                Ok(ClientMessage::Ping { nonce }) => {
+                    if control.try_send(ServerMessage::Pong { nonce }).is_err() {
+                        return false;
+                    }
+                    continue;
+                }
+                Ok(request) => {
+                    sandboxes.touch(workspace);
+                    translate(request, shared, hub)
+                }
+                Err(failure) => {
+                    if control
+                        .try_send(error(
+                            None,
+                            "bad_request",
+                            &format!("not a control message: {failure}"),
+                        ))
+                        .is_err()
+                    {
+                        return false;
+                    }
+                    continue;
+                }
+            },
+            WsMessage::Close(_) => return false,
+            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+        };
+        let (message, pending) = request;
+        if lock(shared).pending.len() >= MAX_PENDING {
+            tracing::warn!(workspace.id = %workspace, "too many requests in flight; dropping the socket");
+            return false;
+        }
+        let Ok(id) = agent.send(message).await else {
+            return false;
+        };
+        if let Some(pending) = pending {
+            lock(shared).pending.insert(id, pending);
+        }
+    }
+}
+
+/// A browser request as an agent message, and what its answer will be about.
+fn translate(
+    request: ClientMessage,
+    shared: &Mutex<Shared>,
+    hub: &Hub,
+) -> (Message, Option<Pending>) {
+    match request {
+        ClientMessage::Open { cols, rows } => (
+            Message::OpenTerminal { cols, rows },
+            Some(Pending::Open { command: None }),
+        ),
+        ClientMessage::Run {
+            command,
+            cols,
+            rows,
+        } => (
+            Message::Run {
+                command: command.clone(),
+                cols,
+                rows,
+            },
+            Some(Pending::Open {
+                command: Some(command),
+            }),
+        ),
+        ClientMessage::Attach { terminal } => {
+            if lock(shared).listed.contains(&terminal) {
+                hub.metrics.reattaches.inc();
+            }
+            (
+                Message::Attach { terminal },
+                Some(Pending::Terminal(terminal)),
+            )
+        }
+        ClientMessage::Resize {
+            terminal,
+            cols,
+            rows,
+        } => (
+            Message::Resize {
+                terminal,
+                cols,
+                rows,
+            },
+            Some(Pending::Terminal(terminal)),
+        ),
+        ClientMessage::Close { terminal } => (
+            Message::CloseTerminal { terminal },
+            Some(Pending::Terminal(terminal)),
+        ),
+        // Answered without the agent, before we get here.
+        ClientMessage::Ping { .. } => (Message::Ping, None),
+    }
+}
+
+fn error(terminal: Option<TerminalId>, code: &str, message: &str) -> ServerMessage {
+    ServerMessage::Error {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        terminal,
+    }
+}
+
+fn error_code(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotFound => "not_found",
+        ErrorCode::TooManyTerminals => "too_many_terminals",
+        ErrorCode::Lagged => "lagged",
+        ErrorCode::Forbidden => "forbidden",
+        ErrorCode::TooLarge => "too_large",
+        ErrorCode::AlreadyExists => "already_exists",
+        ErrorCode::Io => "io",
+        ErrorCode::Unsupported | ErrorCode::UnknownTag => "unsupported",
+        ErrorCode::UnsupportedVersion | ErrorCode::MalformedFrame => "protocol",
+    }
+}
+
+/// Agent → browser: output, answers and events, plus the hub's own replies and pings.
+async fn relay_out(
+    mut sink: Sink,
+    mut agent: mpsc::Receiver<protocol::Frame>,
+    mut control: mpsc::Receiver<ServerMessage>,
+    shared: Arc<Mutex<Shared>>,
+    hub: Hub,
+    sandboxes: services::Sandboxes,
+    workspace: WorkspaceId,
+) {
+    let timeout = hub.send_timeout;
+    let mut shutdown = hub.shutdown.clone();
+    let mut pings = tokio::time::interval(hub.ping_interval);
+    pings.reset();
+    let mut last_touch = Instant::now();
+    loop {
+        let message = tokio::select! {
+            frame = agent.recv() => match frame {
+                Some(frame) => {
+                    if matches!(frame.message, Message::Output { .. })
+                        && last_touch.elapsed() >= TOUCH_EVERY
+                    {
+                        sandboxes.touch(workspace);
+                        last_touch = Instant::now();
+                    }
+                    match to_browser(frame, &shared) {
+                        Some(message) => message,
+                        None => continue,
+                    }
+                }
+                None => {
+                    // The agent went away: the sandbox was stopped (or died).
+                    let status = ServerMessage::Status { status: SandboxStatus::stopped() };
+                    let _ = send_within(&mut sink, text(&status), timeout).await;
+                    let _ = send_within(&mut sink, close(CLOSE_SANDBOX_STOPPED, "the sandbox stopped"), timeout).await;
+                    return;
+                }
+            },
+            Some(reply) = control.recv() => text(&reply),
+            _ = pings.tick() => WsMessage::Ping(Default::default()),
+            () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                let _ = send_within(&mut sink, close(CLOSE_RESTARTING, "the server is restarting"), timeout).await;
+                return;
+            }
+        };
+        if !send_within(&mut sink, message, timeout).await {
+            hub.metrics.slow_drops.inc();
+            tracing::info!(workspace.id = %workspace, "dropping a WebSocket that stopped reading");
+            let _ = tokio::time::timeout(
+                Duration::from_millis(100),
+                sink.send(close(CLOSE_TOO_SLOW, "too slow")),
+            )
+            .await;
+            return;
+        }
+    }
+}
+
+/// The browser's view of one agent frame; `None` for answers the browser needs not see.
+fn to_browser(frame: protocol::Frame, shared: &Mutex<Shared>) -> Option<WsMessage> {
+    let pending = match frame.id {
+        0 => None,
+        id => lock(shared).pending.remove(&id),
+    };
+    let message = match frame.message {
+        Message::Output { terminal, data } => {
+            return Some(WsMessage::Binary(encode_data(terminal, &data).into()));
+        }
+        Message::TerminalOpened { terminal } => ServerMessage::Opened {
+            terminal,
+            command: match pending {
+                Some(Pending::Open { command }) => command,
+                _ => None,
+            },
+        },
+        Message::TerminalList { terminals } => {
+            let terminals: Vec<TerminalInfo> = terminals
+                .into_iter()
+                .map(|info| TerminalInfo {
+                    terminal: info.terminal,
+                    command: info.command,
+                    exited: info.exited,
+                })
+                .collect();
+            lock(shared)
+                .listed
+                .extend(terminals.iter().map(|info| info.terminal));
+            ServerMessage::Terminals { terminals }
+        }
+        Message::TerminalExited { terminal, status } => ServerMessage::Exited { terminal, status },
+        Message::RunFinished {
+            terminal,
+            exit_code,
+            wall_ms,
+            peak_rss_kib,
+        } => ServerMessage::RunFinished {
+            terminal,
+            exit_code,
+            wall_ms,
+            peak_rss_kib,
+        },
+        Message::Error {
+            code: ErrorCode::Lagged,
+            ..
+        } => ServerMessage::Lagged { terminal: None },
+        Message::Error { code, message } => {
+            let terminal = match pending {
+                Some(Pending::Terminal(terminal)) => Some(terminal),
+                _ => None,
+            };
+            error(terminal, error_code(code), &message)
+        }
+        // `Ok` answers, pongs, anything else: nothing the browser is waiting for.
+        _ => return None,
+    };
+    Some(text(&message))
+}
