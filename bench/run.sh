@@ -6,6 +6,8 @@
 #   bench/run.sh ssr        SSR page throughput and latency under load (wrk)
 #   bench/run.sh api        /api/files/write and sign-in latency, SQLite and Postgres
 #   bench/run.sh sandbox    sandbox start → prompt, echo through the agent, idle footprint
+#   bench/run.sh terminal   the terminal WebSocket vs JupyterLab's terminal (jupyter_server +
+#                           terminado from PyPI in bench/.venv), same client for both
 #
 # Needs a release site (`./x build --release`); builds a release server itself.
 set -euo pipefail
@@ -75,12 +77,42 @@ sandbox() {
   "$CARGO_TARGET_DIR/release/sandbox"
 }
 
+terminal() {
+  say "building the server, the agent and the terminal benchmark (release)"
+  cargo build --release -p server -p agent -p codepod-bench --bin codepod --bin codepod-agent --bin terminal --quiet
+  cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
+  local venv="$ROOT/bench/.venv"
+  if ! cmp -s "$ROOT/bench/jupyter-requirements.txt" "$venv/requirements.txt"; then
+    say "installing the peer (jupyter_server + terminado) into bench/.venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/bench/jupyter-requirements.txt"
+    cp "$ROOT/bench/jupyter-requirements.txt" "$venv/requirements.txt"
+  fi
+  local port=3198 jport=8898 token
+  token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  data=$(mktemp -d)
+  jroot=$(mktemp -d)
+  CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
+    CODEPOD_MAX_WORKSPACES_PER_USER=100 "$CARGO_TARGET_DIR/release/codepod" &
+  pid=$!
+  (cd "$jroot" && exec "$venv/bin/jupyter-server" --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$jport \
+    --ServerApp.token="$token" --ServerApp.root_dir="$jroot" --ServerApp.log_level=WARN \
+    --ServerApp.terminado_settings="{'shell_command': ['bash']}" >"$jroot/.server.log" 2>&1) &
+  jpid=$!
+  trap 'kill $pid $jpid 2>/dev/null || true; wait 2>/dev/null; rm -rf "$data" "$jroot"' EXIT
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do curl -fs "http://127.0.0.1:$jport/api/status?token=$token" >/dev/null && break; sleep 0.1; done
+  "$CARGO_TARGET_DIR/release/terminal" --codepod "http://127.0.0.1:$port" \
+    --jupyter "http://127.0.0.1:$jport" --token "$token"
+}
+
 machine
 case "$what" in
   bundle) bundle ;;
   ssr) ssr ;;
   api) api ;;
   sandbox) sandbox ;;
-  all) bundle; ssr; api; sandbox ;;
+  terminal) terminal ;;
+  all) bundle; ssr; api; sandbox; terminal ;;
   *) die "unknown benchmark $what" ;;
 esac

@@ -1,0 +1,477 @@
+//! The terminal over WebSocket, side by side with JupyterLab's terminal (jupyter_server +
+//! terminado), driven by this one client:
+//!
+//! - keystroke → echo round trip with 1 typist, with 50 concurrent typists, and the 50
+//!   typists' latency while one more session floods output (`yes`);
+//! - output throughput: `cat` of a 50 MB file to the client;
+//! - terminal creation → first output (the prompt).
+//!
+//!     bench/run.sh terminal     (starts both servers, then runs this)
+//!
+//! Arguments: `--codepod http://HOST:PORT --jupyter http://HOST:PORT --token TOKEN`.
+//! Prints p50/p99 for each and the Codepod/peer ratios; asserts nothing.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark run aborts on the first failure; there is nothing to recover"
+)]
+
+use std::time::{Duration, Instant};
+
+use codepod_bench::{Samples, machine, ms};
+use futures_util::{SinkExt, StreamExt};
+use model::ws::{ClientMessage, ServerMessage, decode_data, encode_data};
+use serde_json::json;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message as Ws, client::IntoClientRequest},
+};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+const KEYSTROKES: usize = 1000;
+const TYPISTS: usize = 50;
+const KEYSTROKES_EACH: usize = 60;
+/// Pause between one typist's keystrokes: 20 keys/s, a fast typist.
+const THINK: Duration = Duration::from_millis(50);
+const FILE_BYTES: usize = 50_000_000;
+
+#[derive(Clone)]
+enum Peer {
+    Codepod { base: String },
+    Jupyter { base: String, token: String },
+}
+
+impl Peer {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Codepod { .. } => "codepod",
+            Self::Jupyter { .. } => "jupyter",
+        }
+    }
+}
+
+/// One terminal session over its WebSocket.
+struct Term {
+    socket: Socket,
+    /// Codepod's terminal id; Jupyter has one terminal per socket.
+    terminal: u32,
+    jupyter: bool,
+    lagged: usize,
+}
+
+fn ws_base(base: &str) -> String {
+    base.replacen("http://", "ws://", 1)
+}
+
+impl Term {
+    /// A new shell, ready at its prompt; and the time from asking for it to its first output.
+    async fn open(peer: &Peer, user: usize) -> (Self, Duration) {
+        match peer {
+            Peer::Codepod { base } => {
+                let http = reqwest::Client::builder()
+                    .cookie_store(true)
+                    .build()
+                    .expect("client");
+                let name = format!("bench{user}_{}", uuid::Uuid::new_v4().simple());
+                let name = &name[..name.len().min(30)];
+                let response = http
+                    .post(format!("{base}/api/users/register"))
+                    .json(&json!({ "username": name, "email": format!("{name}@example.org"), "password": "correct horse battery" }))
+                    .send()
+                    .await
+                    .expect("register");
+                assert!(response.status().is_success(), "register: {}", response.status());
+                let cookie = response.headers()["set-cookie"]
+                    .to_str()
+                    .expect("cookie")
+                    .split(';')
+                    .next()
+                    .expect("cookie")
+                    .to_owned();
+                let workspace: serde_json::Value = http
+                    .post(format!("{base}/api/workspaces/create"))
+                    .json(&json!({ "name": "bench" }))
+                    .send()
+                    .await
+                    .expect("create")
+                    .json()
+                    .await
+                    .expect("workspace");
+                let id = workspace["id"].as_str().expect("id");
+                let started = Instant::now();
+                let mut request = format!("{}/ws/workspaces/{id}", ws_base(base))
+                    .into_client_request()
+                    .expect("request");
+                request
+                    .headers_mut()
+                    .insert("cookie", cookie.parse().expect("header"));
+                let (socket, _) = tokio_tungstenite::connect_async(request)
+                    .await
+                    .expect("codepod socket");
+                let mut term = Self {
+                    socket,
+                    terminal: 0,
+                    jupyter: false,
+                    lagged: 0,
+                };
+                term.control_until(|m| matches!(m, ServerMessage::Terminals { .. }))
+                    .await;
+                term.control(&ClientMessage::Open {
+                    cols: 120,
+                    rows: 40,
+                })
+                .await;
+                let ServerMessage::Opened { terminal, .. } = term
+                    .control_until(|m| matches!(m, ServerMessage::Opened { .. }))
+                    .await
+                else {
+                    unreachable!()
+                };
+                term.terminal = terminal;
+                term.control(&ClientMessage::Attach { terminal }).await;
+                term.read_some().await;
+                let first = started.elapsed();
+                term.prompt().await;
+                (term, first)
+            }
+            Peer::Jupyter { base, token } => {
+                let started = Instant::now();
+                let created: serde_json::Value = reqwest::Client::new()
+                    .post(format!("{base}/api/terminals"))
+                    .header("authorization", format!("token {token}"))
+                    .send()
+                    .await
+                    .expect("jupyter terminal")
+                    .json()
+                    .await
+                    .expect("jupyter terminal");
+                let name = created["name"].as_str().expect("name");
+                let url = format!(
+                    "{}/terminals/websocket/{name}?token={token}",
+                    ws_base(base)
+                );
+                let (socket, _) = tokio_tungstenite::connect_async(url)
+                    .await
+                    .expect("jupyter socket");
+                let mut term = Self {
+                    socket,
+                    terminal: 0,
+                    jupyter: true,
+                    lagged: 0,
+                };
+                term.send_json(&json!(["set_size", 40, 120, 800, 1200]))
+                    .await;
+                term.read_some().await;
+                let first = started.elapsed();
+                term.prompt().await;
+                (term, first)
+            }
+        }
+    }
+
+    /// Sets the same plain prompt on both peers (root's would end in `# `) and waits for it.
+    async fn prompt(&mut self) {
+        self.keys("PS1='$ '; echo RE\"\"ADY\r").await;
+        self.read_until(b"READY").await;
+        self.read_until(b"$ ").await;
+    }
+
+    async fn send_json(&mut self, value: &serde_json::Value) {
+        self.socket
+            .send(Ws::text(value.to_string()))
+            .await
+            .expect("send");
+    }
+
+    async fn control(&mut self, message: &ClientMessage) {
+        let text = serde_json::to_string(message).expect("json");
+        self.socket.send(Ws::text(text)).await.expect("send");
+    }
+
+    async fn control_until(&mut self, want: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        loop {
+            match self.socket.next().await {
+                Some(Ok(Ws::Text(text))) => {
+                    let message: ServerMessage = serde_json::from_str(&text).expect("control");
+                    if want(&message) {
+                        return message;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Sends keystrokes the way each peer's browser client does.
+    async fn keys(&mut self, keys: &str) {
+        let message = if self.jupyter {
+            Ws::text(json!(["stdin", keys]).to_string())
+        } else {
+            Ws::binary(encode_data(self.terminal, keys.as_bytes()))
+        };
+        self.socket.send(message).await.expect("send keys");
+    }
+
+    /// The next terminal output (at least one byte).
+    async fn read_some(&mut self) -> Vec<u8> {
+        loop {
+            match self.socket.next().await {
+                Some(Ok(Ws::Binary(frame))) if !self.jupyter => {
+                    if let Some((_, data)) = decode_data(&frame)
+                        && !data.is_empty()
+                    {
+                        return data.to_vec();
+                    }
+                }
+                Some(Ok(Ws::Text(text))) if self.jupyter => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&text).expect("terminado message");
+                    if value[0] == "stdout"
+                        && let Some(data) = value[1].as_str()
+                        && !data.is_empty()
+                    {
+                        return data.as_bytes().to_vec();
+                    }
+                }
+                Some(Ok(Ws::Text(text))) => {
+                    if let Ok(ServerMessage::Lagged { .. }) = serde_json::from_str(&text) {
+                        self.lagged += 1;
+                        let terminal = self.terminal;
+                        self.control(&ClientMessage::Attach { terminal }).await;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until `needle` has been seen; the bytes read.
+    async fn read_until(&mut self, needle: &[u8]) -> usize {
+        let mut total = 0;
+        let mut tail: Vec<u8> = Vec::new();
+        loop {
+            let data = self.read_some().await;
+            total += data.len();
+            tail.extend_from_slice(&data);
+            if tail.windows(needle.len()).any(|window| window == needle) {
+                return total;
+            }
+            if tail.len() > 4 * needle.len() + 4096 {
+                tail.drain(..tail.len() - needle.len());
+            }
+        }
+    }
+
+    /// One keystroke to its echo; then rubs it out (not timed).
+    async fn echo(&mut self) -> Duration {
+        let started = Instant::now();
+        self.keys("x").await;
+        self.read_until(b"x").await;
+        let elapsed = started.elapsed();
+        self.keys("\x7f").await;
+        self.read_until(b"\x08").await;
+        elapsed
+    }
+}
+
+async fn typists(peer: &Peer, count: usize, first_user: usize) -> Vec<Term> {
+    let mut terms = Vec::new();
+    for i in 0..count {
+        terms.push(Term::open(peer, first_user + i).await.0);
+    }
+    terms
+}
+
+async fn type_concurrently(terms: Vec<Term>) -> (Samples, Vec<Term>) {
+    let tasks: Vec<_> = terms
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut term)| {
+            tokio::spawn(async move {
+                // Stagger the typists over one think time.
+                tokio::time::sleep(THINK * u32::try_from(i).unwrap_or(0) / TYPISTS as u32).await;
+                let mut samples = Samples::default();
+                for _ in 0..KEYSTROKES_EACH {
+                    samples.push(term.echo().await);
+                    tokio::time::sleep(THINK).await;
+                }
+                (samples, term)
+            })
+        })
+        .collect();
+    let mut all = Samples::default();
+    let mut terms = Vec::new();
+    for task in tasks {
+        let (samples, term) = task.await.expect("typist");
+        all.extend(samples);
+        terms.push(term);
+    }
+    (all, terms)
+}
+
+struct Results {
+    create: Samples,
+    single: Samples,
+    fifty: Samples,
+    flood: Samples,
+    flood_bytes: usize,
+    throughput_mb_s: f64,
+    lagged: usize,
+}
+
+async fn measure(peer: &Peer) -> Results {
+    let name = peer.name();
+    println!("{name}: terminal creation → first output");
+    let mut create = Samples::default();
+    for i in 0..10 {
+        let (term, first) = Term::open(peer, 1000 + i).await;
+        create.push(first);
+        drop(term);
+    }
+    println!("  {}", create.summary());
+
+    println!("{name}: keystroke → echo, 1 typist, {KEYSTROKES} keystrokes");
+    let (mut term, _) = Term::open(peer, 0).await;
+    for _ in 0..50 {
+        term.echo().await;
+    }
+    let mut single = Samples::default();
+    for _ in 0..KEYSTROKES {
+        single.push(term.echo().await);
+    }
+    println!("  {}", single.summary());
+
+    println!("{name}: output throughput, cat of a {FILE_BYTES}-byte file");
+    term.keys(&format!(
+        "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxy | head -c {FILE_BYTES} > big.txt; echo MA\"\"DE\r"
+    ))
+    .await;
+    term.read_until(b"MADE").await;
+    term.read_until(b"$ ").await;
+    let started = Instant::now();
+    term.keys("cat big.txt; echo DO\"\"NE\r").await;
+    let bytes = term.read_until(b"DONE").await;
+    let seconds = started.elapsed().as_secs_f64();
+    let throughput_mb_s = FILE_BYTES as f64 / 1e6 / seconds;
+    println!(
+        "  {throughput_mb_s:.1} MB/s ({bytes} bytes in {:.2} s, lagged {} times)",
+        seconds, term.lagged
+    );
+    term.read_until(b"$ ").await;
+    term.keys("rm big.txt\r").await;
+    let lagged = term.lagged;
+
+    println!("{name}: keystroke → echo, {TYPISTS} concurrent typists");
+    let terms = typists(peer, TYPISTS, 100).await;
+    let (mut fifty, terms) = type_concurrently(terms).await;
+    println!("  {}", fifty.summary());
+
+    println!("{name}: the same {TYPISTS} typists while one more session floods output");
+    let (mut flooder, _) = Term::open(peer, 99).await;
+    flooder.keys("yes flood-flood-flood-flood-flood\r").await;
+    let reader = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut bytes = 0usize;
+        while !STOP.load(std::sync::atomic::Ordering::Relaxed)
+            && started.elapsed() < Duration::from_secs(300)
+        {
+            if let Ok(data) =
+                tokio::time::timeout(Duration::from_millis(100), flooder.read_some()).await
+            {
+                bytes += data.len();
+            }
+        }
+        flooder.keys("\x03").await;
+        bytes
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut flood, _terms) = type_concurrently(terms).await;
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flood_bytes = reader.await.expect("flood reader");
+    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "  {}   (flood delivered {:.1} MB meanwhile)",
+        flood.summary(),
+        flood_bytes as f64 / 1e6
+    );
+    Results {
+        create,
+        single,
+        fifty,
+        flood,
+        flood_bytes,
+        throughput_mb_s,
+        lagged,
+    }
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn argument(name: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| panic!("missing {name}"))
+}
+
+fn ratio(ours: Duration, theirs: Duration) -> String {
+    format!("{:.2}×", ours.as_secs_f64() / theirs.as_secs_f64().max(1e-9))
+}
+
+#[tokio::main]
+async fn main() {
+    println!("machine: {}", machine());
+    let codepod = Peer::Codepod {
+        base: argument("--codepod"),
+    };
+    let jupyter = Peer::Jupyter {
+        base: argument("--jupyter"),
+        token: argument("--token"),
+    };
+    let mut ours = measure(&codepod).await;
+    let mut theirs = measure(&jupyter).await;
+
+    println!();
+    println!("| measure | Codepod | JupyterLab terminal | Codepod / peer |");
+    println!("|---|---|---|---|");
+    let row = |label: &str, a: &mut Samples, b: &mut Samples| {
+        for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+            let (x, y) = (a.quantile(q), b.quantile(q));
+            println!(
+                "| {label} {name} | {:.3} ms | {:.3} ms | {} |",
+                ms(x),
+                ms(y),
+                ratio(x, y)
+            );
+        }
+    };
+    row("terminal creation → first output", &mut ours.create, &mut theirs.create);
+    row("echo, 1 typist", &mut ours.single, &mut theirs.single);
+    row(&format!("echo, {TYPISTS} typists"), &mut ours.fifty, &mut theirs.fifty);
+    row(
+        &format!("echo, {TYPISTS} typists + 1 flood"),
+        &mut ours.flood,
+        &mut theirs.flood,
+    );
+    println!(
+        "| output throughput (cat 50 MB) | {:.1} MB/s | {:.1} MB/s | {:.2}× |",
+        ours.throughput_mb_s,
+        theirs.throughput_mb_s,
+        ours.throughput_mb_s / theirs.throughput_mb_s.max(1e-9)
+    );
+    println!(
+        "| flood delivered during the typists' run | {:.1} MB | {:.1} MB | |",
+        ours.flood_bytes as f64 / 1e6,
+        theirs.flood_bytes as f64 / 1e6
+    );
+    println!(
+        "(Codepod's fast client was detached for lagging {} times during the cat)",
+        ours.lagged
+    );
+}
