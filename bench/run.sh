@@ -8,6 +8,7 @@
 #   bench/run.sh sandbox    sandbox start → prompt, echo through the agent, idle footprint
 #   bench/run.sh terminal   the terminal WebSocket vs JupyterLab's terminal (jupyter_server +
 #                           terminado from PyPI in bench/.venv), same client for both
+#   bench/run.sh browser    keypress → glyph in Chromium (xterm.js render included)
 #
 # Needs a release site (`./x build --release`); builds a release server itself.
 set -euo pipefail
@@ -106,6 +107,14 @@ terminal() {
     --jupyter "http://127.0.0.1:$jport" --token "$token"
 }
 
+browser() {
+  say "building a release server and agent"
+  cargo build --release -p server -p agent --bin codepod --bin codepod-agent --quiet
+  cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
+  (cd "$ROOT/end2end" && CODEPOD_BIN="$CARGO_TARGET_DIR/release/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
+    npx --no-install playwright test -c bench.config.js)
+}
+
 machine
 case "$what" in
   bundle) bundle ;;
@@ -113,6 +122,7 @@ case "$what" in
   api) api ;;
   sandbox) sandbox ;;
   terminal) terminal ;;
-  all) bundle; ssr; api; sandbox; terminal ;;
+  browser) browser ;;
+  all) bundle; ssr; api; sandbox; terminal; browser ;;
   *) die "unknown benchmark $what" ;;
 esac

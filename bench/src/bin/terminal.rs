@@ -82,7 +82,11 @@ impl Term {
                     .send()
                     .await
                     .expect("register");
-                assert!(response.status().is_success(), "register: {}", response.status());
+                assert!(
+                    response.status().is_success(),
+                    "register: {}",
+                    response.status()
+                );
                 let cookie = response.headers()["set-cookie"]
                     .to_str()
                     .expect("cookie")
@@ -148,10 +152,7 @@ impl Term {
                     .await
                     .expect("jupyter terminal");
                 let name = created["name"].as_str().expect("name");
-                let url = format!(
-                    "{}/terminals/websocket/{name}?token={token}",
-                    ws_base(base)
-                );
+                let url = format!("{}/terminals/websocket/{name}?token={token}", ws_base(base));
                 let (socket, _) = tokio_tungstenite::connect_async(url)
                     .await
                     .expect("jupyter socket");
@@ -421,7 +422,10 @@ fn argument(name: &str) -> String {
 }
 
 fn ratio(ours: Duration, theirs: Duration) -> String {
-    format!("{:.2}×", ours.as_secs_f64() / theirs.as_secs_f64().max(1e-9))
+    format!(
+        "{:.2}×",
+        ours.as_secs_f64() / theirs.as_secs_f64().max(1e-9)
+    )
 }
 
 #[tokio::main]
@@ -451,9 +455,17 @@ async fn main() {
             );
         }
     };
-    row("terminal creation → first output", &mut ours.create, &mut theirs.create);
+    row(
+        "terminal creation → first output",
+        &mut ours.create,
+        &mut theirs.create,
+    );
     row("echo, 1 typist", &mut ours.single, &mut theirs.single);
-    row(&format!("echo, {TYPISTS} typists"), &mut ours.fifty, &mut theirs.fifty);
+    row(
+        &format!("echo, {TYPISTS} typists"),
+        &mut ours.fifty,
+        &mut theirs.fifty,
+    );
     row(
         &format!("echo, {TYPISTS} typists + 1 flood"),
         &mut ours.flood,
