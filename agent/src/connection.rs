@@ -229,6 +229,17 @@ pub async fn serve<R, W>(
                 id,
                 run_file(&workspace, move |w| w.rename(&from, &to)).await,
             )),
+            Message::Snapshot => Some(
+                match run_file(&workspace, |w| {
+                    let ignores = crate::watch::Ignores::load(w.path());
+                    w.snapshot(|path, is_dir| ignores.is_ignored(path, is_dir))
+                })
+                .await
+                {
+                    Ok(files) => Frame::new(id, Message::SnapshotResult { files }),
+                    Err(failure) => error(id, failure.code, failure.message),
+                },
+            ),
             Message::ReadFile { path } => {
                 let name = path.clone();
                 Some(match run_file(&workspace, move |w| w.read(&path)).await {

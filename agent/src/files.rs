@@ -7,15 +7,16 @@
 use std::{
     io::{Read, Write},
     os::fd::OwnedFd,
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use model::WorkspacePath;
-use protocol::ErrorCode;
+use protocol::{ErrorCode, FileInfo};
 use rustix::{
     fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags},
     io::Errno,
 };
+use sha2::{Digest, Sha256};
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)
@@ -23,6 +24,8 @@ const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
 
 /// Largest file the agent reads into one frame.
 pub const MAX_READ: u64 = 12 * 1024 * 1024;
+/// Most entries a snapshot lists (the answer must fit in one frame).
+pub const MAX_SNAPSHOT_ENTRIES: usize = 50_000;
 
 /// A failed file operation, as the protocol reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,7 @@ fn parse(path: &str) -> Result<WorkspacePath> {
 /// The workspace directory, held open.
 pub struct Workspace {
     root: OwnedFd,
+    path: PathBuf,
 }
 
 impl Workspace {
@@ -86,7 +90,26 @@ impl Workspace {
             OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the workspace is (for the ignore rules, which read `.codepodignore`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every folder and regular file, with sizes and SHA-256 hashes, skipping what
+    /// `ignored(path, is_dir)` says (ignored folders are not entered) and every symlink or
+    /// special file. Sorted by path.
+    pub fn snapshot(&self, ignored: impl Fn(&str, bool) -> bool) -> Result<Vec<FileInfo>> {
+        let mut files = Vec::new();
+        let root = self.dir(None)?;
+        snapshot_dir(&root, "", &ignored, &mut files)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
     }
 
     /// A directory inside the workspace (`None`: the root), never through a symlink.
@@ -222,6 +245,90 @@ impl Workspace {
         )?;
         Ok(())
     }
+}
+
+fn snapshot_dir(
+    dir: &OwnedFd,
+    prefix: &str,
+    ignored: &impl Fn(&str, bool) -> bool,
+    files: &mut Vec<FileInfo>,
+) -> Result<()> {
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().to_str() else {
+            continue;
+        };
+        if name == "." || name == ".." {
+            continue;
+        }
+        let path = format!("{prefix}{name}");
+        // Names the database could not hold (control characters…) stay sandbox-only.
+        if WorkspacePath::parse(&path).is_err() {
+            continue;
+        }
+        let is_dir = match entry.file_type() {
+            FileType::Directory => true,
+            FileType::RegularFile => false,
+            _ => continue,
+        };
+        if ignored(&path, is_dir) {
+            continue;
+        }
+        if files.len() >= MAX_SNAPSHOT_ENTRIES {
+            return Err(FileError {
+                code: ErrorCode::TooLarge,
+                message: format!("more than {MAX_SNAPSHOT_ENTRIES} entries"),
+            });
+        }
+        if is_dir {
+            let child = rustix::fs::openat2(
+                dir,
+                name,
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            )?;
+            files.push(FileInfo {
+                path: path.clone(),
+                is_dir: true,
+                size: 0,
+                hash: String::new(),
+            });
+            snapshot_dir(&child, &format!("{path}/"), ignored, files)?;
+        } else {
+            let fd = rustix::fs::openat2(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+                RESOLVE,
+            )?;
+            let mut file = std::fs::File::from(fd);
+            let mut hasher = Sha256::new();
+            let mut buffer = [0u8; 64 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = file.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                size += n as u64;
+                hasher.update(&buffer[..n]);
+            }
+            let hash = hasher
+                .finalize()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            files.push(FileInfo {
+                path,
+                is_dir: false,
+                size,
+                hash,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Empties a directory without following any symlink in it.

@@ -318,3 +318,53 @@ async fn caches_installed_packages_and_codepodignore_entries_are_not_announced()
         }
     }
 }
+
+#[tokio::test]
+async fn a_snapshot_lists_files_with_sizes_and_hashes_and_skips_links_and_ignored_paths() {
+    let agent = start_agent().await;
+    let root = &agent.workspace;
+    std::fs::create_dir_all(root.join("src/__pycache__")).unwrap();
+    std::fs::write(root.join("src/main.py"), b"print('hi')\n").unwrap();
+    std::fs::write(root.join("src/__pycache__/main.pyc"), b"\0\0").unwrap();
+    std::fs::write(root.join("empty.txt"), b"").unwrap();
+    std::fs::write(root.join(".codepodignore"), b"data/\n").unwrap();
+    std::fs::create_dir(root.join("data")).unwrap();
+    std::fs::write(root.join("data/big.csv"), b"1,2\n").unwrap();
+    // A link to a host file outside: never listed, never read.
+    let outside = agent.dir.path().join("secret.txt");
+    std::fs::write(&outside, b"host secret").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("link.txt")).unwrap();
+
+    let mut client = Client::connect(&agent).await;
+    let Message::SnapshotResult { files } = client.request(Message::Snapshot).await else {
+        panic!("no snapshot");
+    };
+    let listed: Vec<(&str, bool, u64, &str)> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.is_dir, f.size, f.hash.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                ".codepodignore",
+                false,
+                6,
+                "c5049c183f87267ff36ee98b52517e1f78670639f3a060baa89d4093a555f59b"
+            ),
+            (
+                "empty.txt",
+                false,
+                0,
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            ),
+            ("src", true, 0, ""),
+            (
+                "src/main.py",
+                false,
+                12,
+                "caf026f25d7140209f98072605307a438914b9ce6f3c14b23d15d9667241de52"
+            ),
+        ]
+    );
+}
