@@ -55,15 +55,17 @@ fi
 
 # --- the sandboxes' Python ----------------------------------------------------------------
 # A virtual environment of the system's python3 with numpy, pandas and scipy from PyPI,
-# bound read-only into every sandbox at the same path.
+# bound read-only into every sandbox at the same path. It sees the system's site-packages so
+# that user site-packages work too: `pip install --user` in a sandbox with egress enabled
+# installs into its home (a venv without them refuses --user).
 python_env="${CODEPOD_PYTHON_ENV:-/opt/codepod/python}"
 requirements="$ROOT/sandbox/python-requirements.txt"
-want_py=$(cat "$requirements" <(/usr/bin/python3 --version) | sha256sum | cut -d' ' -f1)
+want_py=$(cat "$requirements" <(/usr/bin/python3 --version) <(echo system-site-packages) | sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$python_env/.codepod-stamp" 2>/dev/null)" != "$want_py" ]]; then
   say "installing the sandbox Python environment in $python_env (numpy, pandas, scipy)"
   rm -rf "$python_env"
   mkdir -p "$(dirname "$python_env")"
-  /usr/bin/python3 -m venv "$python_env"
+  /usr/bin/python3 -m venv --system-site-packages "$python_env"
   "$python_env/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$requirements"
   echo "$want_py" >"$python_env/.codepod-stamp"
 fi

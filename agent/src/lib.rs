@@ -9,6 +9,7 @@
 //! connection's outgoing frames go through a bounded queue.
 
 pub mod connection;
+pub mod egress;
 pub mod files;
 pub mod ring;
 pub mod terminals;

@@ -1,5 +1,6 @@
-//! `codepod-agent --socket PATH --workspace DIR [--home DIR]`: serve the workspace's
-//! terminals on a Unix socket until killed.
+//! `codepod-agent --socket PATH --workspace DIR [--home DIR] [--egress-socket PATH]`: serve
+//! the workspace's terminals on a Unix socket until killed. With `--egress-socket`, programs
+//! inside reach the network through the host's filtering proxy at that socket.
 
 use std::path::PathBuf;
 
@@ -12,12 +13,14 @@ struct Args {
     socket: PathBuf,
     workspace: PathBuf,
     home: PathBuf,
+    egress_socket: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut socket = None;
     let mut workspace = None;
     let mut home = None;
+    let mut egress_socket = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -25,6 +28,7 @@ fn parse_args() -> Result<Args, String> {
             "--socket" => socket = Some(PathBuf::from(value)),
             "--workspace" => workspace = Some(PathBuf::from(value)),
             "--home" => home = Some(PathBuf::from(value)),
+            "--egress-socket" => egress_socket = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -33,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
         socket: socket.ok_or("--socket is required")?,
         home: home.unwrap_or_else(|| workspace.clone()),
         workspace,
+        egress_socket,
     })
 }
 
@@ -86,7 +91,7 @@ async fn serve() -> std::process::ExitCode {
         Ok(args) => args,
         Err(message) => {
             eprintln!(
-                "codepod-agent: {message}\nusage: codepod-agent --socket PATH --workspace DIR [--home DIR]"
+                "codepod-agent: {message}\nusage: codepod-agent --socket PATH --workspace DIR [--home DIR] [--egress-socket PATH]"
             );
             return std::process::ExitCode::from(2);
         }
@@ -120,11 +125,23 @@ async fn serve() -> std::process::ExitCode {
         }
     };
     let home = args.home.to_string_lossy().into_owned();
+    let mut env = Vec::new();
+    if let Some(upstream) = args.egress_socket.clone() {
+        let listen = agent::egress::PROXY_ADDRESS
+            .parse()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 3128)));
+        tokio::spawn(async move {
+            if let Err(error) = agent::egress::relay(listen, upstream).await {
+                tracing::error!(error = %error, "egress relay stopped; no network inside");
+            }
+        });
+        env.extend(agent::egress::proxy_env());
+    }
     let terminals = Terminals::new(ShellConfig {
         program: PathBuf::from("bash"),
         args: vec!["--login".to_owned()],
         cwd: args.workspace.clone(),
-        env: vec![
+        env: [
             ("TERM".to_owned(), "xterm-256color".to_owned()),
             ("HOME".to_owned(), home),
             // The runtime sets PATH for the agent (e.g. with the Python environment first).
@@ -134,7 +151,10 @@ async fn serve() -> std::process::ExitCode {
             ),
             ("LANG".to_owned(), "C.UTF-8".to_owned()),
             ("SHELL".to_owned(), "/bin/bash".to_owned()),
-        ],
+        ]
+        .into_iter()
+        .chain(env)
+        .collect(),
     });
     tracing::info!(socket = %args.socket.display(), workspace = %args.workspace.display(), "agent ready");
     loop {

@@ -5,6 +5,7 @@
 //! A sandbox is disposable: the database holds the files, the sandbox gets them on start.
 
 pub mod client;
+pub mod egress;
 pub mod local;
 
 use std::time::Duration;

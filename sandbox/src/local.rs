@@ -13,6 +13,7 @@
 
 use std::{
     collections::HashMap,
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Stdio,
     sync::Mutex,
@@ -40,6 +41,9 @@ pub struct LocalConfig {
     /// A Python virtual environment (numpy, pandas, scipy) bound read-only at the same
     /// path inside, its `bin` first on `PATH`. Made by scripts/setup.sh.
     pub python_env: Option<PathBuf>,
+    /// Outbound network through the host's filtering proxy ([`crate::egress`]): public
+    /// addresses only. Off: no network at all.
+    pub egress: bool,
 }
 
 impl LocalConfig {
@@ -52,6 +56,7 @@ impl LocalConfig {
             start_timeout: Duration::from_secs(10),
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             python_env: None,
+            egress: false,
         }
     }
 
@@ -67,6 +72,16 @@ impl LocalConfig {
 struct Running {
     child: Child,
     cgroups: Vec<PathBuf>,
+    /// The egress proxy serving this sandbox, if egress is on.
+    egress: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(egress) = self.egress.take() {
+            egress.abort();
+        }
+    }
 }
 
 /// Bubblewrap sandboxes on this machine.
@@ -253,6 +268,9 @@ impl LocalRuntime {
             "--home".into(),
             "/home/user".into(),
         ]);
+        if self.config.egress {
+            args.extend(["--egress-socket".into(), "/run/codepod/egress.sock".into()]);
+        }
         args
     }
 
@@ -388,7 +406,24 @@ impl Runtime for LocalRuntime {
         let child = command
             .spawn()
             .map_err(|error| Error::Unavailable(format!("cannot start bwrap: {error}")))?;
-        running.insert(id.clone(), Running { child, cgroups });
+        // The agent connects to the proxy only when a program inside opens a connection.
+        let egress = if self.config.egress {
+            let socket = dir.join("run/egress.sock");
+            let _ = std::fs::remove_file(&socket);
+            let listener = tokio::net::UnixListener::bind(&socket)?;
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+            Some(tokio::spawn(crate::egress::serve(listener, id.to_string())))
+        } else {
+            None
+        };
+        running.insert(
+            id.clone(),
+            Running {
+                child,
+                cgroups,
+                egress,
+            },
+        );
         drop(running);
         if let Err(error) = self.wait_for_agent(id).await {
             let _ = self.stop(id).await;

@@ -52,10 +52,14 @@ struct Fixture {
 }
 
 async fn sandbox_with(limits: Limits) -> Fixture {
+    sandbox_configured(|config| config.limits = limits).await
+}
+
+async fn sandbox_configured(adjust: impl FnOnce(&mut LocalConfig)) -> Fixture {
     let root = tempfile::tempdir().unwrap();
     let mut config = LocalConfig::new(root.path().to_path_buf(), agent_bin());
-    config.limits = limits;
     config.python_env = Some(python_env());
+    adjust(&mut config);
     let runtime = LocalRuntime::new(config);
     let id = SandboxId::parse(&format!(
         "{:08x}-0000-4000-8000-{:012x}",
@@ -489,5 +493,113 @@ async fn an_output_flood_to_a_client_that_stops_reading_keeps_the_agent_bounded(
         }
     }
     assert!(lagged, "the slow client was told it fell behind");
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+/// What the sandbox's proxy answers to `CONNECT target` (its status line).
+async fn proxy_connect(client: &mut AgentClient, target: &str) -> String {
+    run(
+        client,
+        &format!(
+            "timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128; printf \"CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n\" {target} {target} >&3; head -1 <&3'"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn with_egress_the_proxy_still_refuses_the_host_private_ranges_and_metadata() {
+    let f = sandbox_configured(|config| config.egress = true).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+
+    // Shells are pointed at the proxy; there is still no route of their own.
+    let out = run(&mut client, "echo proxy=$https_proxy").await;
+    assert!(out.contains("proxy=http://127.0.0.1:3128"), "{out}");
+    let out = run(
+        &mut client,
+        "timeout 5 bash -c 'exec 3<>/dev/tcp/1.1.1.1/443'",
+    )
+    .await;
+    assert_ne!(
+        status_of(&out),
+        0,
+        "a direct connection left the sandbox: {out}"
+    );
+
+    for target in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::ffff:127.0.0.1]:{port}"),
+        format!("0.0.0.0:{port}"),
+        "169.254.169.254:80".to_owned(),
+        "[::ffff:a9fe:a9fe]:80".to_owned(),
+        "10.0.0.1:80".to_owned(),
+        "172.16.0.1:443".to_owned(),
+        "192.168.0.1:80".to_owned(),
+        "100.64.0.1:80".to_owned(),
+        "[::1]:80".to_owned(),
+        "[fd00::1]:80".to_owned(),
+    ] {
+        let out = proxy_connect(&mut client, &target).await;
+        assert!(out.contains("403 Forbidden"), "CONNECT {target}: {out}");
+    }
+    // Plain HTTP in absolute form, to the host by name: refused too.
+    let out = run(
+        &mut client,
+        &format!(
+            "timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128; printf \"GET http://localhost:{port}/ HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n\" >&3; head -1 <&3'"
+        ),
+    )
+    .await;
+    assert!(out.contains("403 Forbidden"), "GET via the proxy: {out}");
+    // Garbage is a 400, and the proxy goes on serving.
+    let out = run(
+        &mut client,
+        "timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128; printf \"HELLO\\r\\n\\r\\n\" >&3; head -1 <&3'",
+    )
+    .await;
+    assert!(out.contains("400 Bad Request"), "{out}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), listener.accept())
+            .await
+            .is_err(),
+        "something reached the host's loopback listener"
+    );
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_egress_there_is_no_proxy_either() {
+    let f = sandbox().await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(&mut client, "echo proxy=[$https_proxy]").await;
+    assert!(out.contains("proxy=[]"), "{out}");
+    let out = run(
+        &mut client,
+        "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128'",
+    )
+    .await;
+    assert_ne!(
+        status_of(&out),
+        0,
+        "something listens on the proxy port: {out}"
+    );
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+/// Needs the package index (PyPI), which the setup needs anyway.
+#[tokio::test]
+async fn with_egress_pip_install_user_works_through_the_proxy() {
+    let f = sandbox_configured(|config| config.egress = true).await;
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    let out = run(
+        &mut client,
+        "pip install --user --no-deps --disable-pip-version-check --quiet six==1.17.0 && python3 -c 'import six; print(\"at\", six.__file__)'",
+    )
+    .await;
+    assert_eq!(status_of(&out), 0, "{out}");
+    assert!(out.contains("at /home/user/.local/"), "{out}");
     f.runtime.stop(&f.id).await.unwrap();
 }

@@ -168,6 +168,12 @@ pub struct SandboxConfig {
     #[arg(long, env = "CODEPOD_SANDBOX_PROCESSES", default_value_t = 256)]
     pub max_processes: u64,
 
+    /// Let sandboxes reach the internet (HTTP and HTTPS, e.g. `pip install`) through the
+    /// server's filtering proxy: public addresses only, never this host's loopback, private
+    /// ranges or the 169.254.169.254 metadata service. Off: no network at all.
+    #[arg(long = "sandbox-egress", env = "CODEPOD_SANDBOX_EGRESS")]
+    pub egress: bool,
+
     /// Size of a sandbox's workspace (and of its home and /tmp).
     #[arg(long, env = "CODEPOD_SANDBOX_DISK", default_value = "512MiB", value_parser = parse_size)]
     pub disk_bytes: u64,

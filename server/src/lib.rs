@@ -128,6 +128,7 @@ impl Application {
                 workspace_bytes: config.sandbox.disk_bytes,
                 ..sandbox::Limits::default()
             };
+            local.egress = config.sandbox.egress;
             local.python_env = config
                 .sandbox
                 .python_env
