@@ -97,7 +97,7 @@ terminal() {
     CODEPOD_MAX_WORKSPACES_PER_USER=100 "$CARGO_TARGET_DIR/release/codepod" &
   pid=$!
   (cd "$jroot" && exec "$venv/bin/jupyter-server" --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$jport \
-    --ServerApp.token="$token" --ServerApp.root_dir="$jroot" --ServerApp.log_level=WARN \
+    --IdentityProvider.token="$token" --allow-root --ServerApp.root_dir="$jroot" --ServerApp.log_level=WARN \
     --ServerApp.terminado_settings="{'shell_command': ['bash']}" >"$jroot/.server.log" 2>&1) &
   jpid=$!
   trap 'kill $pid $jpid 2>/dev/null || true; wait 2>/dev/null; rm -rf "$data" "$jroot"' EXIT

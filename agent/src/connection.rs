@@ -20,6 +20,8 @@ use crate::{
 
 /// Frames queued for one client before the forwarders wait for it.
 pub const OUTGOING_FRAMES: usize = 256;
+/// Output already waiting is joined into frames of up to this many bytes.
+pub const COALESCE: usize = 64 * 1024;
 
 fn error(id: u32, code: ErrorCode, message: impl Into<String>) -> Frame {
     Frame::new(
@@ -326,15 +328,30 @@ async fn forward(terminal: TerminalId, attached: terminals::Attached, out: mpsc:
             .await;
         return;
     }
+    // An event taken while coalescing output, to handle next.
+    let mut held: Option<Event> = None;
     loop {
-        let frame = match events.recv().await {
-            Ok(Event::Output(data)) => Frame::new(
-                0,
-                Message::Output {
-                    terminal,
-                    data: data.to_vec(),
-                },
-            ),
+        let event = match held.take() {
+            Some(event) => Ok(event),
+            None => events.recv().await,
+        };
+        let frame = match event {
+            Ok(Event::Output(data)) => {
+                // Whatever else is already waiting goes in the same frame: under a flood
+                // one frame carries up to COALESCE bytes instead of one PTY read each.
+                let mut data = data.to_vec();
+                while data.len() < COALESCE {
+                    match events.try_recv() {
+                        Ok(Event::Output(more)) => data.extend_from_slice(&more),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Frame::new(0, Message::Output { terminal, data })
+            }
             Ok(Event::Finished(result)) => Frame::new(
                 0,
                 Message::RunFinished {

@@ -62,6 +62,8 @@ const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
 const CONTROL_QUEUE: usize = 64;
 /// Requests to the agent awaiting their answer.
 const MAX_PENDING: usize = 256;
+/// Output for one terminal already waiting is joined into messages of up to this size.
+const COALESCE: usize = 256 * 1024;
 /// Activity marks (which keep a sandbox from the idle cull) at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -458,10 +460,29 @@ async fn relay_out(
     let mut pings = tokio::time::interval(hub.ping_interval);
     pings.reset();
     let mut last_touch = Instant::now();
+    // A frame taken while coalescing output, to handle next.
+    let mut held: Option<protocol::Frame> = None;
     loop {
+        let next = held.take().map(Some);
         let message = tokio::select! {
-            frame = agent.recv() => match frame {
-                Some(frame) => {
+            biased;
+            frame = async { match next { Some(frame) => frame, None => agent.recv().await } } => match frame {
+                Some(mut frame) => {
+                    if let Message::Output { terminal, data } = &mut frame.message {
+                        while data.len() < COALESCE {
+                            match agent.try_recv() {
+                                Ok(protocol::Frame {
+                                    message: Message::Output { terminal: more_for, data: more },
+                                    ..
+                                }) if more_for == *terminal => data.extend_from_slice(&more),
+                                Ok(other) => {
+                                    held = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     if matches!(frame.message, Message::Output { .. })
                         && last_touch.elapsed() >= TOUCH_EVERY
                     {

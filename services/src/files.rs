@@ -65,7 +65,7 @@ impl Services {
     /// Writes a file. `base_version` is the version the client edited (`None` creates a new
     /// file); if the file changed since, the write is a `VersionConflict` carrying the
     /// current version and nothing is lost.
-    #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %path), err(Display))]
+    #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %path), err(level = "info", Display))]
     pub async fn write_file(
         &self,
         user: &CurrentUser,

@@ -270,7 +270,7 @@ async fn agent_ok(agent: &mut AgentClient, message: Message) -> Result<()> {
 
 impl Services {
     /// Starts (or reuses) the workspace's sandbox and fills it from the database.
-    #[tracing::instrument(skip_all, fields(workspace.id = %ws), err(Display))]
+    #[tracing::instrument(skip_all, fields(workspace.id = %ws), err(level = "info", Display))]
     pub async fn start_workspace(
         &self,
         user: &CurrentUser,

@@ -33,7 +33,7 @@ pub(crate) fn view(record: WorkspaceRecord) -> WorkspaceView {
 
 impl Services {
     /// Creates a workspace with a starter `main.py`.
-    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(level = "info", Display))]
     pub async fn create_workspace(
         &self,
         user: &CurrentUser,
@@ -72,7 +72,7 @@ impl Services {
             .ok_or(Error::NotFound)
     }
 
-    #[tracing::instrument(skip_all, fields(workspace.id = %id), err(Display))]
+    #[tracing::instrument(skip_all, fields(workspace.id = %id), err(level = "info", Display))]
     pub async fn rename_workspace(
         &self,
         user: &CurrentUser,
@@ -86,7 +86,7 @@ impl Services {
         ))
     }
 
-    #[tracing::instrument(skip_all, fields(workspace.id = %id), err(Display))]
+    #[tracing::instrument(skip_all, fields(workspace.id = %id), err(level = "info", Display))]
     pub async fn delete_workspace(&self, user: &CurrentUser, id: WorkspaceId) -> Result<()> {
         self.store.delete_workspace(user.id, id).await?;
         if let Err(error) = self.sandboxes.stop(id, "deleted").await {

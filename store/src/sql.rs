@@ -305,7 +305,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, fields(user.id = %user.id), err)]
+            #[tracing::instrument(skip_all, fields(user.id = %user.id), err(level = "debug"))]
             async fn create_user(&self, user: &UserRecord) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
@@ -360,7 +360,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, fields(user.id = %id), err)]
+            #[tracing::instrument(skip_all, fields(user.id = %id), err(level = "debug"))]
             async fn delete_user(&self, id: UserId) -> Result<()> {
                 let done = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(id.0)
@@ -444,7 +444,7 @@ macro_rules! sql_store {
                 Ok(done.rows_affected())
             }
 
-            #[tracing::instrument(skip_all, fields(user.id = %new.owner_id), err)]
+            #[tracing::instrument(skip_all, fields(user.id = %new.owner_id), err(level = "debug"))]
             async fn create_workspace(&self, new: &NewWorkspace, limits: &Limits, now: i64) -> Result<WorkspaceRecord> {
                 let mut tx = self.begin().await?;
                 // Locks the owner's row (Postgres) so two creates cannot both pass the count.
@@ -508,7 +508,7 @@ macro_rules! sql_store {
                 row.as_ref().map(Self::workspace_from).transpose()
             }
 
-            #[tracing::instrument(skip_all, fields(workspace.id = %id), err)]
+            #[tracing::instrument(skip_all, fields(workspace.id = %id), err(level = "debug"))]
             async fn rename_workspace(&self, owner: UserId, id: WorkspaceId, name: &str, now: i64) -> Result<WorkspaceRecord> {
                 let row = sqlx::query(&format!(
                     "UPDATE workspaces SET name = $1, updated_at = $2 WHERE id = $3 AND owner_id = $4 RETURNING {WORKSPACE_COLUMNS}"
@@ -523,7 +523,7 @@ macro_rules! sql_store {
                 row.as_ref().map(Self::workspace_from).transpose()?.ok_or(Error::NotFound)
             }
 
-            #[tracing::instrument(skip_all, fields(workspace.id = %id), err)]
+            #[tracing::instrument(skip_all, fields(workspace.id = %id), err(level = "debug"))]
             async fn delete_workspace(&self, owner: UserId, id: WorkspaceId) -> Result<()> {
                 let done = sqlx::query("DELETE FROM workspaces WHERE id = $1 AND owner_id = $2")
                     .bind(id.0)
@@ -585,7 +585,7 @@ macro_rules! sql_store {
                 })
             }
 
-            #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %write.path), err)]
+            #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %write.path), err(level = "debug"))]
             async fn write_file(&self, owner: UserId, ws: WorkspaceId, write: WriteFile<'_>, limits: &Limits, now: i64) -> Result<FileEntry> {
                 let size = len_i64(write.content);
                 if size > limit_i64(limits.max_file_bytes) {
@@ -644,7 +644,7 @@ macro_rules! sql_store {
                 Ok(entry)
             }
 
-            #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %path), err)]
+            #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %path), err(level = "debug"))]
             async fn make_dir(&self, owner: UserId, ws: WorkspaceId, path: &WorkspacePath, limits: &Limits, now: i64) -> Result<FileEntry> {
                 let mut tx = self.begin().await?;
                 Self::owned(&mut tx, owner, ws).await?;
@@ -661,7 +661,7 @@ macro_rules! sql_store {
                 Ok(row.entry)
             }
 
-            #[tracing::instrument(skip_all, fields(workspace.id = %ws, from = %from, to = %to), err)]
+            #[tracing::instrument(skip_all, fields(workspace.id = %ws, from = %from, to = %to), err(level = "debug"))]
             async fn move_path(&self, owner: UserId, ws: WorkspaceId, from: &WorkspacePath, to: &WorkspacePath, limits: &Limits, now: i64) -> Result<FileEntry> {
                 if to.is_within(from) {
                     return Err(if to == from { Error::Exists(to.clone()) } else { Error::MoveIntoSelf });
@@ -697,7 +697,7 @@ macro_rules! sql_store {
                 Ok(FileEntry { path: to.clone(), updated_at: now, ..source.entry })
             }
 
-            #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %path), err)]
+            #[tracing::instrument(skip_all, fields(workspace.id = %ws, path = %path), err(level = "debug"))]
             async fn delete_path(&self, owner: UserId, ws: WorkspaceId, path: &WorkspacePath, _now: i64) -> Result<u64> {
                 let mut tx = self.begin().await?;
                 Self::owned(&mut tx, owner, ws).await?;

@@ -86,7 +86,7 @@ impl Services {
     }
 
     /// Creates an account and signs it in.
-    #[tracing::instrument(skip_all, fields(username = %username), err(Display))]
+    #[tracing::instrument(skip_all, fields(username = %username), err(level = "info", Display))]
     pub async fn register(
         &self,
         username: Username,
@@ -110,7 +110,7 @@ impl Services {
 
     /// Signs in with a username (or email address) and password. Rate limited per account
     /// and per client IP; unknown users and wrong passwords get the same answer.
-    #[tracing::instrument(skip_all, err(Display))]
+    #[tracing::instrument(skip_all, err(level = "info", Display))]
     pub async fn login(
         &self,
         login: &str,
@@ -235,7 +235,7 @@ impl Services {
 
     /// Changes the password after checking the current one, and signs out every other
     /// session of the user.
-    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(level = "info", Display))]
     pub async fn change_password(
         &self,
         user: &CurrentUser,
@@ -252,7 +252,7 @@ impl Services {
     }
 
     /// Deletes the account, its sessions, workspaces and files, after checking the password.
-    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(Display))]
+    #[tracing::instrument(skip_all, fields(user.id = %user.id), err(level = "info", Display))]
     pub async fn delete_account(&self, user: &CurrentUser, password: &str) -> Result<()> {
         self.confirm_password(user, password).await?;
         self.store.delete_user(user.id).await?;
