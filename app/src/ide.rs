@@ -8,12 +8,18 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use model::WorkspaceId;
 
+use model::ws::ServerMessage;
+
 use crate::{
+    editor::{EditorArea, EditorCommand, EditorHandle},
+    files::tree::FileTree,
     meta::server_info,
     terminal::{Link, TerminalPanel},
+    workspaces::api::get_workspace,
 };
 
-/// The IDE shell; with a workspace (`/w/{id}`), its terminal.
+/// The IDE of one workspace (`/w/{id}`): file tree, editor, terminals, status bar. The
+/// server has checked the session and the owner before this renders.
 #[component]
 pub fn IdePage() -> impl IntoView {
     let params = use_params_map();
@@ -23,26 +29,93 @@ pub fn IdePage() -> impl IntoView {
             .get("id")
             .and_then(|id| id.parse::<WorkspaceId>().ok())
     };
+    view! {
+        {move || match workspace() {
+            Some(workspace) => view! { <Ide workspace /> }.into_any(),
+            None => view! { <crate::not_found::NotFound /> }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let link = RwSignal::new(Link::Connecting);
     let (terminal_open, set_terminal_open) = signal(true);
     let (sidebar_open, set_sidebar_open) = signal(true);
     // Flips to true in the browser once hydration has run; end-to-end tests wait on it.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
+    let editor = EditorHandle::new();
+    let generation = RwSignal::new(0u64);
+    let run = RwSignal::new(None::<String>);
+    let pending_run = RwSignal::new(None::<String>);
 
-    // Ctrl+` toggles the terminal, as in VS Code. Registered only in the browser.
+    // Ctrl+` toggles the terminal, as in VS Code; Ctrl/Cmd+S saves. Browser only.
     let keys = window_event_listener(ev::keydown, move |event| {
+        let command = event.ctrl_key() || event.meta_key();
         if event.ctrl_key() && event.key() == "`" {
             event.prevent_default();
             set_terminal_open.update(|open| *open = !*open);
+        } else if command && event.key().eq_ignore_ascii_case("s") {
+            event.prevent_default();
+            editor.send(EditorCommand::Save);
         }
     });
     on_cleanup(move || keys.remove());
 
+    let on_files = Callback::new(move |message: ServerMessage| {
+        generation.update(|n| *n += 1);
+        match message {
+            ServerMessage::FileChanged { path, version } => {
+                editor.send(EditorCommand::Changed { path, version })
+            }
+            ServerMessage::FileRemoved { path } => editor.send(EditorCommand::Removed(path)),
+            _ => {}
+        }
+    });
+
+    // Run: the active Python file, saved first.
+    let active_tab = move || {
+        let path = editor.active.get()?;
+        editor
+            .tabs
+            .read()
+            .iter()
+            .find(|tab| tab.path == path)
+            .cloned()
+    };
+    let start_run = move |path: String| {
+        run.set(Some(format!("python3 {}", shell_quote(&path))));
+    };
+    Effect::new(move |_| {
+        if let Some(path) = pending_run.get()
+            && let Some(tab) = editor.tabs.read().iter().find(|tab| tab.path == path)
+            && !tab.dirty
+        {
+            pending_run.set(None);
+            start_run(path);
+        }
+    });
+    let on_run = move |_| {
+        let Some(tab) = active_tab() else { return };
+        set_terminal_open.set(true);
+        if tab.dirty {
+            pending_run.set(Some(tab.path.clone()));
+            editor.send(EditorCommand::Save);
+        } else {
+            start_run(tab.path);
+        }
+    };
+    let can_run =
+        move || active_tab().is_some_and(|tab| tab.path.ends_with(".py") && tab.notice.is_none());
+
     let info = Resource::new(|| (), |_| server_info());
+    let name = Resource::new(move || workspace, get_workspace);
 
     view! {
-        <Title text="" />
+        <Title text=move || {
+            name.get().and_then(Result::ok).map(|workspace| workspace.name).unwrap_or_default()
+        } />
         <div
             class="ide"
             class:terminal-hidden=move || !terminal_open.get()
@@ -50,11 +123,26 @@ pub fn IdePage() -> impl IntoView {
             data-hydrated=move || hydrated.get().to_string()
         >
             <header class="topbar">
-                <a class="brand" href="/">
+                <a class="brand" href="/" title="All workspaces">
                     <img src="/icons/icon-192.png" alt="" width="22" height="22" />
                     <span>"Codepod"</span>
                 </a>
+                <span class="workspace-title">
+                    <Suspense fallback=|| "">
+                        {move || name.get().and_then(Result::ok).map(|workspace| workspace.name)}
+                    </Suspense>
+                </span>
                 <nav class="topbar-actions" aria-label="Layout">
+                    <button
+                        type="button"
+                        id="run"
+                        class="primary"
+                        title="Run the current Python file"
+                        disabled=move || !can_run()
+                        on:click=on_run
+                    >
+                        "▶ Run"
+                    </button>
                     <button
                         type="button"
                         id="toggle-sidebar"
@@ -75,39 +163,13 @@ pub fn IdePage() -> impl IntoView {
                 </nav>
             </header>
             <aside class="sidebar" aria-label="Files">
-                <h2 class="panel-title">"Explorer"</h2>
-                <p class="muted">"Open a workspace to see its files here."</p>
+                <FileTree workspace generation editor />
             </aside>
             <main class="editor" aria-label="Editor">
-                <section class="welcome">
-                    <h1>"Python in your browser"</h1>
-                    <p>
-                        "Each workspace gets an editor, a real bash terminal in an isolated sandbox, and files kept safe in the database."
-                    </p>
-                    <h2>"Keys"</h2>
-                    <dl class="keys">
-                        <dt>
-                            <kbd>"Ctrl"</kbd>
-                            "+"
-                            <kbd>"`"</kbd>
-                        </dt>
-                        <dd>"Show or hide the terminal"</dd>
-                    </dl>
-                </section>
+                <EditorArea workspace handle=editor />
             </main>
             <section class="terminal-panel" aria-label="Terminal" hidden=move || !terminal_open.get()>
-                {move || match workspace() {
-                    Some(workspace) => view! { <TerminalPanel workspace link /> }.into_any(),
-                    None => view! {
-                        <div class="panel-tabs">
-                            <span class="panel-tab active">"bash"</span>
-                        </div>
-                        <div class="terminal-body">
-                            <p class="muted">"The terminal starts when a workspace is open."</p>
-                        </div>
-                    }
-                    .into_any(),
-                }}
+                <TerminalPanel workspace link on_files run />
             </section>
             <footer class="statusbar">
                 <span class="status-item" id="server-info">
@@ -121,7 +183,7 @@ pub fn IdePage() -> impl IntoView {
                         }}
                     </Suspense>
                 </span>
-                <span class="status-item" id="sandbox-state" hidden=move || workspace().is_none()>
+                <span class="status-item" id="sandbox-state">
                     {move || link.get().label()}
                 </span>
                 <span class="status-item status-right">
@@ -130,4 +192,9 @@ pub fn IdePage() -> impl IntoView {
             </footer>
         </div>
     }
+}
+
+/// Quotes a path for bash.
+fn shell_quote(path: &str) -> String {
+    format!("'{}'", path.replace('\'', "'\\''"))
 }

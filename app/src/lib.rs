@@ -5,9 +5,13 @@
 //! `hydrate` into the browser's wasm bundle. Nothing server-only may be reachable without the
 //! `ssr` feature.
 
+mod account;
 pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod api_context;
+mod auth;
+mod dashboard;
+pub mod editor;
 pub mod error;
 pub mod files;
 mod ide;

@@ -7,7 +7,13 @@ use leptos_router::{
     components::{Route, Router, Routes},
 };
 
-use crate::{ide::IdePage, not_found::NotFound};
+use crate::{
+    account::AccountPage,
+    auth::{SignInPage, SignUpPage},
+    dashboard::DashboardPage,
+    ide::IdePage,
+    not_found::NotFound,
+};
 
 /// URLs of the built static assets the document links to. The server works them out at
 /// startup from the build's hash manifest, so content-hashed names can be cached forever.
@@ -72,7 +78,10 @@ pub fn App() -> impl IntoView {
         <Meta name="description" content="Codepod: a Python IDE in your browser, with a real terminal in an isolated sandbox." />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=StaticSegment("") view=IdePage />
+                <Route path=StaticSegment("") view=DashboardPage />
+                <Route path=StaticSegment("signin") view=SignInPage />
+                <Route path=StaticSegment("signup") view=SignUpPage />
+                <Route path=StaticSegment("account") view=AccountPage />
                 <Route path=(StaticSegment("w"), ParamSegment("id")) view=IdePage />
             </Routes>
         </Router>

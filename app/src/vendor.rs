@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use js_sys::Promise;
+use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, prelude::*};
 use wasm_bindgen_futures::JsFuture;
 
@@ -90,4 +90,22 @@ pub async fn load(names: &[&str]) -> Result<(), String> {
         include(file).await?;
     }
     Ok(())
+}
+
+/// A plain JS object from key/value pairs (options for xterm.js and Monaco).
+pub fn object(entries: &[(&str, JsValue)]) -> Object {
+    let object = Object::new();
+    for (key, value) in entries {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object
+}
+
+/// The URL of a built vendor file (`editor-worker.js` → `/vendor/editor-worker-HASH.js`).
+pub fn url(name: &str) -> Option<String> {
+    manifest()
+        .ok()?
+        .get(name)
+        .map(|file| format!("/vendor/{file}"))
 }

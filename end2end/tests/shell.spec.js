@@ -1,7 +1,6 @@
 // The IDE shell: rendered on the server, then hydrated into a working page.
 import { expect, test } from '@playwright/test';
-
-const artifacts = new URL('../artifacts/', import.meta.url).pathname;
+import { artifacts, createWorkspace, signUp } from './helpers.js';
 
 test('the shell is server-rendered, hydrates, and its panels respond', async ({ page }) => {
   const errors = [];
@@ -10,8 +9,10 @@ test('the shell is server-rendered, hydrates, and its panels respond', async ({ 
     if (message.type() === 'error') errors.push(message.text());
   });
 
-  await page.goto('/');
-  await expect(page).toHaveTitle('Codepod');
+  await signUp(page, 'shell_user');
+  await expect(page).toHaveTitle('Workspaces · Codepod');
+  await createWorkspace(page, 'shell');
+  await expect(page).toHaveTitle('shell · Codepod');
   await expect(page.locator('.topbar')).toBeVisible();
   await expect(page.locator('.sidebar')).toBeVisible();
   await expect(page.locator('.editor')).toBeVisible();

@@ -63,12 +63,16 @@ pub struct WorkspaceView {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_active_at: i64,
+    /// Whether its sandbox runs on this server now.
+    #[serde(default)]
+    pub sandbox: SandboxState,
 }
 
 /// Where a workspace's sandbox is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxState {
+    #[default]
     Stopped,
     Starting,
     Ready,

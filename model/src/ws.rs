@@ -104,6 +104,18 @@ pub enum ServerMessage {
     Pong {
         nonce: u64,
     },
+    /// A file or folder was created or changed (by a save in any tab, or inside the
+    /// sandbox); `version` is a file's new version, `None` for a folder.
+    FileChanged {
+        path: String,
+        version: Option<i64>,
+    },
+    /// A file or folder was deleted or moved away.
+    FileRemoved {
+        path: String,
+    },
+    /// File events were missed (this socket fell behind): reload the tree.
+    FilesResync,
     /// A request failed; `terminal` names the one it was about, when there is one.
     Error {
         code: String,

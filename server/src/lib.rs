@@ -10,6 +10,7 @@ mod config;
 mod files;
 mod health;
 mod metrics;
+mod pages;
 mod security;
 pub mod telemetry;
 pub mod ws;
@@ -333,6 +334,9 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
         .route("/ws/workspaces/{id}", get(ws::upgrade::<AppState>))
+        .route("/signin", post(pages::sign_in))
+        .route("/signup", post(pages::sign_up))
+        .route("/signout", post(pages::sign_out))
         // Pages, and every server function at its `/api/…` path.
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .merge(file_routes)
@@ -342,6 +346,10 @@ fn router(state: AppState, config: &Config) -> Router {
             AppState,
             _,
         >(context, not_found_shell))
+        .layer(middleware::from_fn_with_state(
+            state.api.clone(),
+            pages::guard,
+        ))
         .layer(middleware::from_fn(api_errors::normalize))
         .layer(middleware::from_fn_with_state(
             state.security.clone(),

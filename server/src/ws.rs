@@ -40,7 +40,8 @@ use prometheus_client::{
 };
 use protocol::{ErrorCode, Message};
 use services::accounts::CurrentUser;
-use tokio::sync::{mpsc, watch};
+use services::events::FileEvent;
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::{api_errors::error_response, security::Security};
 
@@ -63,7 +64,7 @@ const CONTROL_QUEUE: usize = 64;
 /// Requests to the agent awaiting their answer.
 const MAX_PENDING: usize = 256;
 /// Output for one terminal already waiting is joined into messages of up to this size.
-const COALESCE: usize = 256 * 1024;
+const COALESCE: usize = 64 * 1024;
 /// Activity marks (which keep a sandbox from the idle cull) at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -253,7 +254,7 @@ async fn session(
         control_rx,
         shared.clone(),
         hub.clone(),
-        services.sandboxes.clone(),
+        services.clone(),
         workspace,
     ));
     let inbound = async {
@@ -452,10 +453,12 @@ async fn relay_out(
     mut control: mpsc::Receiver<ServerMessage>,
     shared: Arc<Mutex<Shared>>,
     hub: Hub,
-    sandboxes: services::Sandboxes,
+    services: services::Services,
     workspace: WorkspaceId,
 ) {
     let timeout = hub.send_timeout;
+    let (events, sandboxes) = (services.events, services.sandboxes);
+    let mut file_events = events.subscribe(workspace);
     let mut shutdown = hub.shutdown.clone();
     let mut pings = tokio::time::interval(hub.ping_interval);
     pings.reset();
@@ -503,6 +506,15 @@ async fn relay_out(
                 }
             },
             Some(reply) = control.recv() => text(&reply),
+            event = file_events.recv() => text(&match event {
+                Ok(FileEvent::Changed { path, version }) => ServerMessage::FileChanged { path, version },
+                Ok(FileEvent::Removed { path }) => ServerMessage::FileRemoved { path },
+                Err(broadcast::error::RecvError::Lagged(_)) => ServerMessage::FilesResync,
+                Err(broadcast::error::RecvError::Closed) => {
+                    file_events = events.subscribe(workspace);
+                    ServerMessage::FilesResync
+                }
+            }),
             _ = pings.tick() => WsMessage::Ping(Default::default()),
             () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                 let _ = send_within(&mut sink, close(CLOSE_RESTARTING, "the server is restarting"), timeout).await;

@@ -533,3 +533,59 @@ async fn shutdown_closes_sockets_with_service_restart() {
     );
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn saves_and_changes_made_in_the_terminal_reach_every_open_socket() {
+    let app = spawn_app_configured(|_| {}).await;
+    let (cookie, ws) = user_with_workspace(&app, "ada").await;
+    let mut socket = connect(&app, &cookie, &ws).await;
+    let mut other_tab = connect(&app, &cookie, &ws).await;
+    let terminal = ready_with_terminal(&mut socket).await;
+    control_until(&mut other_tab, |m| {
+        matches!(m, ServerMessage::Terminals { .. })
+    })
+    .await;
+
+    // A save through the API (another tab's Ctrl+S).
+    let save = reqwest::Client::new()
+        .post(app.url("/api/files/write"))
+        .header("cookie", &cookie)
+        .json(&json!({ "workspace": ws, "path": "main.py", "content": { "encoding": "utf8", "data": "print(2)\n" }, "base_version": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(save.status(), 200);
+    for tab in [&mut socket, &mut other_tab] {
+        assert_eq!(
+            control_until(tab, |m| matches!(m, ServerMessage::FileChanged { .. })).await,
+            ServerMessage::FileChanged {
+                path: "main.py".into(),
+                version: Some(2)
+            }
+        );
+    }
+    // A file made in the terminal, then removed.
+    type_in(&mut socket, terminal, "echo hi > made.txt\r").await;
+    assert_eq!(
+        control_until(&mut other_tab, |m| matches!(
+            m,
+            ServerMessage::FileChanged { .. }
+        ))
+        .await,
+        ServerMessage::FileChanged {
+            path: "made.txt".into(),
+            version: Some(1)
+        }
+    );
+    type_in(&mut socket, terminal, "rm made.txt\r").await;
+    assert_eq!(
+        control_until(&mut other_tab, |m| matches!(
+            m,
+            ServerMessage::FileRemoved { .. }
+        ))
+        .await,
+        ServerMessage::FileRemoved {
+            path: "made.txt".into()
+        }
+    );
+}

@@ -6,7 +6,7 @@ use model::{Content, FileEntry, FileKind, FileView, WorkspaceId, WorkspacePath};
 use protocol::Message;
 use store::WriteFile;
 
-use crate::{Error, Result, Services, accounts::CurrentUser, now_ms};
+use crate::{Error, Result, Services, accounts::CurrentUser, events::FileEvent, now_ms};
 
 /// Turns stored bytes into wire content.
 pub fn encode(content: Vec<u8>) -> Content {
@@ -83,6 +83,13 @@ impl Services {
             .store
             .write_file(user.id, ws, write, &self.limits, now_ms())
             .await?;
+        self.events.publish(
+            ws,
+            FileEvent::Changed {
+                path: path.to_string(),
+                version: Some(entry.version),
+            },
+        );
         self.mirror(
             ws,
             Message::WriteFile {
@@ -104,6 +111,13 @@ impl Services {
             .store
             .make_dir(user.id, ws, path, &self.limits, now_ms())
             .await?;
+        self.events.publish(
+            ws,
+            FileEvent::Changed {
+                path: path.to_string(),
+                version: None,
+            },
+        );
         self.mirror(
             ws,
             Message::MakeDir {
@@ -125,6 +139,19 @@ impl Services {
             .store
             .move_path(user.id, ws, from, to, &self.limits, now_ms())
             .await?;
+        self.events.publish(
+            ws,
+            FileEvent::Removed {
+                path: from.to_string(),
+            },
+        );
+        self.events.publish(
+            ws,
+            FileEvent::Changed {
+                path: to.to_string(),
+                version: (entry.kind == FileKind::File).then_some(entry.version),
+            },
+        );
         self.mirror(
             ws,
             Message::Move {
@@ -144,6 +171,12 @@ impl Services {
         path: &WorkspacePath,
     ) -> Result<u64> {
         let deleted = self.store.delete_path(user.id, ws, path, now_ms()).await?;
+        self.events.publish(
+            ws,
+            FileEvent::Removed {
+                path: path.to_string(),
+            },
+        );
         self.mirror(
             ws,
             Message::Delete {

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 mod error;
+pub mod events;
 pub mod files;
 pub mod sandboxes;
 pub mod workspaces;
@@ -59,6 +60,8 @@ pub struct Services {
     pub limits: Limits,
     pub auth: AuthSettings,
     pub sandboxes: Sandboxes,
+    /// File events for open IDE tabs.
+    pub events: events::Events,
     hasher: PasswordHasher,
     account_failures: RateLimiter,
     ip_failures: RateLimiter,
@@ -81,6 +84,7 @@ impl Services {
             limits,
             auth,
             sandboxes,
+            events: events::Events::default(),
             hasher,
         })
     }

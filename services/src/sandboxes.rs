@@ -18,7 +18,9 @@ use prometheus_client::{
 use protocol::Message;
 use sandbox::{AgentClient, Runtime, SandboxId};
 
-use crate::{Error, Result, Services, accounts::CurrentUser, duration_ms, now_ms};
+use crate::{
+    Error, Result, Services, accounts::CurrentUser, duration_ms, events::FileEvent, now_ms,
+};
 
 /// Lifetimes of sandboxes.
 #[derive(Debug, Clone)]
@@ -144,6 +146,13 @@ impl Sandboxes {
         self.entries()
             .get(&ws)
             .is_some_and(|entry| entry.state == SandboxState::Ready)
+    }
+
+    /// The state of a workspace's sandbox on this server.
+    pub fn state(&self, ws: WorkspaceId) -> SandboxState {
+        self.entries()
+            .get(&ws)
+            .map_or(SandboxState::Stopped, |entry| entry.state)
     }
 
     /// Marks activity, pushing the idle deadline back.
@@ -396,7 +405,15 @@ impl Services {
                         .await
                     {
                         Err(store::Error::Exists(_)) => Ok(()),
-                        other => other.map(|_| ()),
+                        other => other.map(|_| {
+                            self.events.publish(
+                                ws,
+                                FileEvent::Changed {
+                                    path: path.to_string(),
+                                    version: None,
+                                },
+                            );
+                        }),
                     }
                 } else if let Some(data) = data {
                     let current = match self.store.read_file(owner, ws, &path).await {
@@ -416,7 +433,15 @@ impl Services {
                     self.store
                         .write_file(owner, ws, write, &self.limits, now)
                         .await
-                        .map(|_| ())
+                        .map(|entry| {
+                            self.events.publish(
+                                ws,
+                                FileEvent::Changed {
+                                    path: path.to_string(),
+                                    version: Some(entry.version),
+                                },
+                            );
+                        })
                 } else {
                     tracing::info!(workspace.id = %ws, path = %path, "a file over the sync size cap stays in the sandbox only");
                     Ok(())
@@ -428,7 +453,14 @@ impl Services {
                 };
                 match self.store.delete_path(owner, ws, &path, now).await {
                     Err(store::Error::NotFound) => Ok(()),
-                    other => other.map(|_| ()),
+                    other => other.map(|_| {
+                        self.events.publish(
+                            ws,
+                            FileEvent::Removed {
+                                path: path.to_string(),
+                            },
+                        );
+                    }),
                 }
             }
             _ => Ok(()),

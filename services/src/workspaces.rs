@@ -20,8 +20,9 @@ if __name__ == \"__main__\":
     print(greet(\"Codepod\"))
 ";
 
-pub(crate) fn view(record: WorkspaceRecord) -> WorkspaceView {
+pub(crate) fn view(record: WorkspaceRecord, sandbox: model::SandboxState) -> WorkspaceView {
     WorkspaceView {
+        sandbox,
         id: record.id,
         name: record.name,
         language: record.language,
@@ -51,6 +52,7 @@ impl Services {
             self.store
                 .create_workspace(&new, &self.limits, now_ms())
                 .await?,
+            model::SandboxState::Stopped,
         ))
     }
 
@@ -60,7 +62,10 @@ impl Services {
             .list_workspaces(user.id)
             .await?
             .into_iter()
-            .map(view)
+            .map(|record| {
+                let state = self.sandboxes.state(record.id);
+                view(record, state)
+            })
             .collect())
     }
 
@@ -68,7 +73,7 @@ impl Services {
         self.store
             .workspace(user.id, id)
             .await?
-            .map(view)
+            .map(|record| view(record, self.sandboxes.state(id)))
             .ok_or(Error::NotFound)
     }
 
@@ -83,6 +88,7 @@ impl Services {
             self.store
                 .rename_workspace(user.id, id, name.as_str(), now_ms())
                 .await?,
+            self.sandboxes.state(id),
         ))
     }
 

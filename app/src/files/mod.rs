@@ -1,3 +1,4 @@
-//! Files: the `/api/files/…` server functions.
+//! Files: the `/api/files/…` server functions and the sidebar tree.
 
 pub mod api;
+pub mod tree;

@@ -70,6 +70,7 @@ pub struct Client {
     tabs: RwSignal<Vec<Tab>>,
     active: RwSignal<Option<TerminalId>>,
     link: RwSignal<Link>,
+    on_files: Callback<ServerMessage>,
     terms: RefCell<BTreeMap<TerminalId, Term>>,
     connection: RefCell<Option<Connection>>,
     attempts: Cell<u32>,
@@ -103,6 +104,7 @@ impl Client {
         tabs: RwSignal<Vec<Tab>>,
         active: RwSignal<Option<TerminalId>>,
         link: RwSignal<Link>,
+        on_files: Callback<ServerMessage>,
     ) -> Rc<Self> {
         Rc::new_cyclic(|this| Self {
             workspace,
@@ -110,6 +112,7 @@ impl Client {
             tabs,
             active,
             link,
+            on_files,
             terms: RefCell::default(),
             connection: RefCell::default(),
             attempts: Cell::new(0),
@@ -162,6 +165,14 @@ impl Client {
             Command::Restart => {
                 self.attempts.set(0);
                 self.connect();
+            }
+            Command::Run(ref command) => {
+                let (cols, rows) = self.size();
+                self.send(&ClientMessage::Run {
+                    command: command.clone(),
+                    cols,
+                    rows,
+                });
             }
         }
     }
@@ -331,6 +342,9 @@ impl Client {
                 }
             }
             ServerMessage::Pong { .. } => {}
+            message @ (ServerMessage::FileChanged { .. }
+            | ServerMessage::FileRemoved { .. }
+            | ServerMessage::FilesResync) => self.on_files.run(message),
             ServerMessage::Error {
                 code,
                 message,
@@ -386,8 +400,13 @@ impl Client {
     }
 
     fn open(&self) {
-        let (cols, rows) = self
-            .active
+        let (cols, rows) = self.size();
+        self.send(&ClientMessage::Open { cols, rows });
+    }
+
+    /// The visible terminal's grid, for a new one.
+    fn size(&self) -> (u16, u16) {
+        self.active
             .get_untracked()
             .and_then(|id| {
                 self.terms
@@ -395,8 +414,7 @@ impl Client {
                     .get(&id)
                     .map(|term| (term.xterm.cols(), term.xterm.rows()))
             })
-            .unwrap_or((80, 24));
-        self.send(&ClientMessage::Open { cols, rows });
+            .unwrap_or((80, 24))
     }
 
     /// Creates the xterm.js and the tab of a terminal, unless it has them already.

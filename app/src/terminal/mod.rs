@@ -13,7 +13,10 @@ mod xterm;
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use model::{WorkspaceId, ws::TerminalId};
+use model::{
+    WorkspaceId,
+    ws::{ServerMessage, TerminalId},
+};
 
 /// One terminal tab.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,26 +58,36 @@ impl Link {
 }
 
 /// What the panel's buttons ask of the browser-side client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     NewTerminal,
     Select(TerminalId),
     Close(TerminalId),
     /// Connect again after the sandbox stopped or failed (starts it).
     Restart,
+    /// Run a command in a new terminal tab (the Run button).
+    Run(String),
 }
 
 type Dispatch = Rc<dyn Fn(Command)>;
 
 /// The terminal panel of a workspace. `link` is written with the connection's state.
+///
+/// `on_files` gets the socket's file events (`file_changed`, `file_removed`,
+/// `files_resync`); a command put in `run` runs in a new terminal tab.
 #[component]
-pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoView {
+pub fn TerminalPanel(
+    workspace: WorkspaceId,
+    link: RwSignal<Link>,
+    on_files: Callback<ServerMessage>,
+    run: RwSignal<Option<String>>,
+) -> impl IntoView {
     let tabs = RwSignal::new(Vec::<Tab>::new());
     let active = RwSignal::new(None::<TerminalId>);
     let body = NodeRef::<leptos::html::Div>::new();
     // Set in the browser once the client runs; the server never dispatches.
     let dispatch = StoredValue::new_local(None::<Dispatch>);
-    let run = move |command: Command| {
+    let run_command = move |command: Command| {
         dispatch.with_value(|dispatch| {
             if let Some(dispatch) = dispatch {
                 dispatch(command);
@@ -91,7 +104,7 @@ pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoV
                 return;
             }
             let element: web_sys::HtmlElement = element.into();
-            let client = client::Client::new(workspace, element, tabs, active, link);
+            let client = client::Client::new(workspace, element, tabs, active, link, on_files);
             let handle = client.clone();
             dispatch.set_value(Some(Rc::new(move |command| handle.command(command))));
             started.set_value(Some(client.clone()));
@@ -104,8 +117,15 @@ pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoV
             }
         });
     }
+    // The Run button's requests.
+    Effect::new(move |_| {
+        if let Some(command) = run.get() {
+            run.set(None);
+            run_command(Command::Run(command));
+        }
+    });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (workspace, body, dispatch);
+    let _ = (workspace, body, on_files);
 
     view! {
         <div class="panel-tabs" role="tablist" aria-label="Terminals">
@@ -124,7 +144,7 @@ pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoV
                             class:exited=tab.exited.is_some()
                             aria-selected=move || (active.get() == Some(terminal)).to_string()
                             data-terminal=terminal
-                            on:click=move |_| run(Command::Select(terminal))
+                            on:click=move |_| run_command(Command::Select(terminal))
                         >
                             {tab.title.clone()}
                             <button
@@ -134,7 +154,7 @@ pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoV
                                 aria-label="Close terminal"
                                 on:click=move |event| {
                                     event.stop_propagation();
-                                    run(Command::Close(terminal));
+                                    run_command(Command::Close(terminal));
                                 }
                             >
                                 "×"
@@ -149,7 +169,7 @@ pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoV
                 title="New terminal"
                 aria-label="New terminal"
                 disabled=move || link.get() != Link::Ready
-                on:click=move |_| run(Command::NewTerminal)
+                on:click=move |_| run_command(Command::NewTerminal)
             >
                 "+"
             </button>
@@ -163,7 +183,7 @@ pub fn TerminalPanel(workspace: WorkspaceId, link: RwSignal<Link>) -> impl IntoV
                 type="button"
                 class="restart"
                 hidden=move || !link.get().can_restart()
-                on:click=move |_| run(Command::Restart)
+                on:click=move |_| run_command(Command::Restart)
             >
                 "Start again"
             </button>

@@ -3,6 +3,8 @@
 //! `globalThis.CodepodXterm`; [`crate::vendor::load`] loads it before any of this is called.
 
 use js_sys::{Object, Reflect, Uint8Array};
+
+pub use crate::vendor::object;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -86,16 +88,6 @@ extern "C" {
 
     #[wasm_bindgen(constructor, js_namespace = CodepodXterm)]
     pub fn new() -> WebLinksAddon;
-}
-
-/// A plain JS object from key/value pairs (xterm's options).
-pub fn object(entries: &[(&str, JsValue)]) -> Object {
-    let object = Object::new();
-    for (key, value) in entries {
-        // Setting a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
-    }
-    object
 }
 
 /// Reads a numeric property (the `{ cols, rows }` of a resize event).

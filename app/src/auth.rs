@@ -1,0 +1,121 @@
+//! Sign in and sign up: plain HTML forms posting to `/signin` and `/signup` (handled by the
+//! server), so they work before the wasm bundle has loaded. A failed attempt comes back
+//! here with the error in the query string, shown inline; the password is never echoed.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// The message to show for an error code the server sent back.
+fn message_for(code: &str, message: &str) -> String {
+    match code {
+        "" => String::new(),
+        "bad_credentials" => "Wrong username or password.".to_owned(),
+        "cross_site" => "This form must be sent from Codepod itself.".to_owned(),
+        _ if !message.is_empty() => message.to_owned(),
+        _ => "Something went wrong; please try again.".to_owned(),
+    }
+}
+
+/// `/signin`.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let query = use_query_map();
+    let get = move |key: &str| query.read_untracked().get(key).unwrap_or_default();
+    let error = message_for(&get("error"), &get("message"));
+    view! {
+        <Title text="Sign in" />
+        <main class="auth-page">
+            <form class="auth-card" method="post" action="/signin">
+                <a class="brand" href="/">
+                    <img src="/icons/icon-192.png" alt="" width="28" height="28" />
+                    <span>"Codepod"</span>
+                </a>
+                <h1>"Sign in"</h1>
+                <p class="form-error" role="alert" hidden=error.is_empty()>
+                    {error.clone()}
+                </p>
+                <label>
+                    "Username or email"
+                    <input
+                        name="login"
+                        autocomplete="username"
+                        required
+                        autofocus
+                        value=get("login")
+                    />
+                </label>
+                <label>
+                    "Password"
+                    <input
+                        type="password"
+                        name="password"
+                        autocomplete="current-password"
+                        required
+                    />
+                </label>
+                <input type="hidden" name="next" value=get("next") />
+                <button type="submit" class="primary">
+                    "Sign in"
+                </button>
+                <p class="muted">"New to Codepod? " <a href="/signup">"Create an account"</a></p>
+            </form>
+        </main>
+    }
+}
+
+/// `/signup`.
+#[component]
+pub fn SignUpPage() -> impl IntoView {
+    let query = use_query_map();
+    let get = move |key: &str| query.read_untracked().get(key).unwrap_or_default();
+    let error = message_for(&get("error"), &get("message"));
+    view! {
+        <Title text="Create an account" />
+        <main class="auth-page">
+            <form class="auth-card" method="post" action="/signup">
+                <a class="brand" href="/">
+                    <img src="/icons/icon-192.png" alt="" width="28" height="28" />
+                    <span>"Codepod"</span>
+                </a>
+                <h1>"Create an account"</h1>
+                <p class="form-error" role="alert" hidden=error.is_empty()>
+                    {error.clone()}
+                </p>
+                <label>
+                    "Username"
+                    <input
+                        name="username"
+                        autocomplete="username"
+                        required
+                        minlength="3"
+                        maxlength="32"
+                        pattern="[A-Za-z0-9_\\-]+"
+                        title="3–32 letters, digits, '_' or '-'"
+                        autofocus
+                        value=get("username")
+                    />
+                </label>
+                <label>
+                    "Email"
+                    <input type="email" name="email" autocomplete="email" required value=get("email") />
+                </label>
+                <label>
+                    "Password"
+                    <input
+                        type="password"
+                        name="password"
+                        autocomplete="new-password"
+                        required
+                        minlength="10"
+                    />
+                    <small class="muted">"At least 10 characters."</small>
+                </label>
+                <button type="submit" class="primary">
+                    "Create account"
+                </button>
+                <p class="muted">"Already have an account? " <a href="/signin">"Sign in"</a></p>
+            </form>
+        </main>
+    }
+}

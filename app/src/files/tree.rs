@@ -1,0 +1,253 @@
+//! The file tree of the IDE's sidebar: every folder and file of the workspace (from the
+//! database), kept current by the socket's file events; open, create, rename or move (a new
+//! path), delete after a confirmation, download.
+
+use leptos::prelude::*;
+use model::{FileEntry, FileKind, WorkspaceId, WorkspacePath};
+
+use crate::{
+    editor::{EditorCommand, EditorHandle},
+    files::api::{delete_path, make_dir, move_path, tree, write_file},
+};
+
+fn ask(question: &str, default: &str) -> Option<String> {
+    window()
+        .prompt_with_message_and_default(question, default)
+        .ok()
+        .flatten()
+        .map(|answer| answer.trim().to_owned())
+        .filter(|answer| !answer.is_empty())
+}
+
+fn tell(message: &str) {
+    let _ = window().alert_with_message(message);
+}
+
+/// The sidebar tree. Bump `generation` to reload it.
+#[component]
+pub fn FileTree(
+    workspace: WorkspaceId,
+    generation: RwSignal<u64>,
+    editor: EditorHandle,
+) -> impl IntoView {
+    let entries = Resource::new(move || generation.get(), move |_| tree(workspace));
+    let reload = move || generation.update(|n| *n += 1);
+
+    let create = Action::new_local(move |(path, folder): &(String, bool)| {
+        let (path, folder) = (path.clone(), *folder);
+        async move {
+            let parsed = WorkspacePath::parse(&path).map_err(|error| error.to_string())?;
+            let result = if folder {
+                make_dir(workspace, parsed).await.map(|_| ())
+            } else {
+                write_file(workspace, parsed, model::Content::Utf8(String::new()), None)
+                    .await
+                    .map(|_| ())
+            };
+            result.map_err(|error| error.message)?;
+            Ok::<_, String>((path, folder))
+        }
+    });
+    let rename = Action::new_local(move |(from, to): &(String, String)| {
+        let (from, to) = (from.clone(), to.clone());
+        async move {
+            let parsed_from = WorkspacePath::parse(&from).map_err(|error| error.to_string())?;
+            let parsed_to = WorkspacePath::parse(&to).map_err(|error| error.to_string())?;
+            move_path(workspace, parsed_from, parsed_to)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.message)
+        }
+    });
+    let delete = Action::new_local(move |path: &String| {
+        let path = path.clone();
+        async move {
+            let parsed = WorkspacePath::parse(&path).map_err(|error| error.to_string())?;
+            delete_path(workspace, parsed)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.message)
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = create.value().get() {
+            match result {
+                Ok((path, false)) => editor.send(EditorCommand::Open(path)),
+                Ok(_) => {}
+                Err(message) => tell(&message),
+            }
+            reload();
+        }
+    });
+    Effect::new(move |_| {
+        for result in [rename.value().get(), delete.value().get()]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(message) = result {
+                tell(&message);
+            }
+            reload();
+        }
+    });
+
+    let row = move |entry: FileEntry| {
+        let path = entry.path.to_string();
+        let depth = path.matches('/').count();
+        let name = entry.path.name().to_owned();
+        let is_dir = entry.kind == FileKind::Dir;
+        let (open_path, rename_path, delete_path_) = (path.clone(), path.clone(), path.clone());
+        let active = {
+            let path = path.clone();
+            move || editor.active.get().as_deref() == Some(path.as_str())
+        };
+        view! {
+            <li
+                class="tree-row"
+                class:folder=is_dir
+                class:active=active
+                data-path=path.clone()
+                style=format!("--depth: {depth}")
+            >
+                <button
+                    type="button"
+                    class="tree-item"
+                    title=path.clone()
+                    on:click=move |_| {
+                        if !is_dir {
+                            editor.send(EditorCommand::Open(open_path.clone()));
+                        }
+                    }
+                >
+                    <span class="tree-icon" aria-hidden="true">
+                        {if is_dir { "▸" } else { "·" }}
+                    </span>
+                    {name}
+                </button>
+                <span class="tree-actions">
+                    <button
+                        type="button"
+                        class="tree-rename"
+                        title="Rename or move"
+                        aria-label="Rename or move"
+                        on:click=move |_| {
+                            if let Some(to) = ask("New path:", &rename_path)
+                                && to != rename_path
+                            {
+                                rename.dispatch((rename_path.clone(), to));
+                            }
+                        }
+                    >
+                        "✎"
+                    </button>
+                    {(!is_dir)
+                        .then(|| {
+                            view! {
+                                <a
+                                    class="tree-download"
+                                    title="Download"
+                                    aria-label="Download"
+                                    href=format!(
+                                        "/api/files/download?workspace={workspace}&path={}",
+                                        js_encode(&path),
+                                    )
+                                    download=name_of(&path)
+                                >
+                                    "⤓"
+                                </a>
+                            }
+                        })}
+                    <button
+                        type="button"
+                        class="tree-delete"
+                        title="Delete"
+                        aria-label="Delete"
+                        on:click=move |_| {
+                            let what = if is_dir { "the folder" } else { "" };
+                            let question = format!("Delete {what} {delete_path_}?");
+                            if window().confirm_with_message(&question).unwrap_or(false) {
+                                delete.dispatch(delete_path_.clone());
+                            }
+                        }
+                    >
+                        "🗑"
+                    </button>
+                </span>
+            </li>
+        }
+    };
+
+    view! {
+        <div class="tree-toolbar">
+            <h2 class="panel-title">"Explorer"</h2>
+            <button
+                type="button"
+                id="new-file"
+                title="New file"
+                aria-label="New file"
+                on:click=move |_| {
+                    if let Some(path) = ask("New file path:", "") {
+                        create.dispatch((path, false));
+                    }
+                }
+            >
+                "+ File"
+            </button>
+            <button
+                type="button"
+                id="new-folder"
+                title="New folder"
+                aria-label="New folder"
+                on:click=move |_| {
+                    if let Some(path) = ask("New folder path:", "") {
+                        create.dispatch((path, true));
+                    }
+                }
+            >
+                "+ Folder"
+            </button>
+            <a
+                class="button-link"
+                id="download-zip"
+                title="Download the workspace as a zip"
+                href=format!("/api/workspaces/download?workspace={workspace}")
+            >
+                "⤓ zip"
+            </a>
+        </div>
+        <Transition fallback=|| view! { <p class="muted">"Loading files…"</p> }>
+            {move || {
+                entries
+                    .get()
+                    .map(|result| match result {
+                        Ok(list) => {
+                            view! {
+                                <ul class="tree" aria-label="Files">
+                                    {list.into_iter().map(row).collect_view()}
+                                </ul>
+                            }
+                                .into_any()
+                        }
+                        Err(error) => view! { <p class="form-error">{error.message}</p> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+fn name_of(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_owned()
+}
+
+/// Percent-encodes a path for a query string.
+fn js_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,186 @@
+// The IDE as a person uses it, in Chromium against the real server and a real sandbox:
+// sign up, create a workspace, edit in Monaco, save, run in the terminal, see terminal
+// changes in the tree, rename, conflicts between two tabs, and who may see what.
+import { expect, test } from '@playwright/test';
+import {
+  artifacts,
+  createWorkspace,
+  expectTerminalLine,
+  PASSWORD,
+  runInTerminal,
+  signUp,
+  terminalLines,
+  terminalReady,
+} from './helpers.js';
+
+/** Opens a file from the tree and waits for Monaco to show it. */
+async function openFile(page, path) {
+  await page.locator(`.tree-row[data-path="${path}"] .tree-item`).click();
+  await expect(page.locator(`.editor-tab.active[data-path="${path}"]`)).toBeVisible();
+  await expect(page.locator('.monaco-host[data-ready=true] .monaco-editor')).toBeVisible({ timeout: 30_000 });
+}
+
+/** Replaces the whole text of the open file (no auto-closing brackets: inserted, not typed). */
+async function replaceText(page, text) {
+  await page.locator('.monaco-editor .view-lines').click();
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}
+
+test('signed-out visitors are sent to sign in; a wrong password is shown inline', async ({ page }) => {
+  const response = await page.goto('/');
+  expect(response.url()).toMatch(/\/signin$/);
+  await expect(page.locator('h1')).toHaveText('Sign in');
+  await page.goto('/w/00000000-0000-4000-8000-000000000000');
+  await expect(page).toHaveURL(/\/signin\?next=%2Fw%2F/);
+
+  await page.fill('input[name=login]', 'nobody');
+  await page.fill('input[name=password]', 'wrong password!');
+  await page.click('button[type=submit]');
+  await expect(page.locator('.form-error')).toHaveText('Wrong username or password.');
+  // What was typed is kept, except the password.
+  await expect(page.locator('input[name=login]')).toHaveValue('nobody');
+  await expect(page.locator('input[name=password]')).toHaveValue('');
+  await page.screenshot({ path: `${artifacts}signin-error.png` });
+
+  // Sign-up errors come back inline too (the name is taken).
+  await signUp(page, 'taken_name');
+  await page.click('#sign-out');
+  await expect(page).toHaveURL(/\/signin$/);
+  await page.goto('/signup');
+  await page.fill('input[name=username]', 'taken_name');
+  await page.fill('input[name=email]', 'other@example.org');
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button[type=submit]');
+  await expect(page.locator('.form-error')).toContainText('taken');
+  await expect(page.locator('input[name=email]')).toHaveValue('other@example.org');
+  await page.screenshot({ path: `${artifacts}signup-error.png` });
+
+  // Signing in with the form goes back to where the visitor wanted to go.
+  await page.goto('/account');
+  await expect(page).toHaveURL(/\/signin\?next=%2Faccount$/);
+  await page.fill('input[name=login]', 'taken_name');
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button[type=submit]');
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.locator('h1')).toHaveText('Account');
+  await page.screenshot({ path: `${artifacts}account.png` });
+});
+
+test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run reports exit codes', async ({ page }) => {
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await signUp(page, 'ide_user');
+  await page.screenshot({ path: `${artifacts}dashboard-empty.png` });
+  await createWorkspace(page, 'demo');
+  await terminalReady(page);
+
+  await openFile(page, 'main.py');
+  await replaceText(page, 'print("edited", 6 * 7)\n');
+  await expect(page.locator('.editor-tab.active .dirty-dot')).toBeVisible();
+  await page.keyboard.press('ControlOrMeta+s');
+  await expect(page.locator('.editor-tab.active .dirty-dot')).toBeHidden();
+  await page.screenshot({ path: `${artifacts}ide-edited.png` });
+
+  // The save is in the sandbox at once.
+  await runInTerminal(page, 'python3 main.py');
+  await expectTerminalLine(page, 'edited 42');
+  await runInTerminal(page, `python3 -c "import numpy, pandas, scipy; print('ok')"`);
+  await expectTerminalLine(page, 'ok');
+
+  // A file made in the terminal appears in the tree.
+  await runInTerminal(page, 'echo hi > made.txt');
+  await expect(page.locator('.tree-row[data-path="made.txt"]')).toBeVisible({ timeout: 10_000 });
+
+  // Rename in the tree; the terminal's ls agrees.
+  page.once('dialog', (dialog) => dialog.accept('notes/renamed.txt'));
+  await page.locator('.tree-row[data-path="made.txt"]').hover();
+  await page.locator('.tree-row[data-path="made.txt"] .tree-rename').click();
+  await expect(page.locator('.tree-row[data-path="notes/renamed.txt"]')).toBeVisible();
+  await runInTerminal(page, 'ls notes; ls made.txt 2>&1 | head -1');
+  await expectTerminalLine(page, 'renamed.txt');
+  await expectTerminalLine(page, /No such file or directory/);
+
+  // Run: exit code 0, then 1 for a failing script.
+  await page.locator('.tree-row[data-path="main.py"] .tree-item').click();
+  await page.click('#run');
+  await expect(page.locator('.panel-tab', { hasText: 'python3' })).toHaveCount(1);
+  await expectTerminalLine(page, /^\[exit code 0 · \d+ ms · peak \d+ MiB\]$/);
+  await replaceText(page, 'import sys\nprint("failing")\nsys.exit(1)\n');
+  // Run saves first.
+  await page.click('#run');
+  await expectTerminalLine(page, /^\[exit code 1 · \d+ ms · peak \d+ MiB\]$/);
+  await expect(page.locator('.editor-tab.active .dirty-dot')).toBeHidden();
+  await page.screenshot({ path: `${artifacts}ide-run.png` });
+
+  // A reload keeps the terminal output.
+  await page.reload();
+  await expect(page.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.panel-tab')).toHaveCount(3, { timeout: 30_000 });
+  await page.locator('.panel-tab').first().click();
+  await expectTerminalLine(page, 'edited 42');
+  expect(errors).toEqual([]);
+});
+
+test('two tabs on one file: saves reach the other tab, and unsaved edits get the conflict dialog', async ({ page, context }) => {
+  await signUp(page, 'two_tabs');
+  const id = await createWorkspace(page, 'shared');
+  await openFile(page, 'main.py');
+  const other = await context.newPage();
+  await other.goto(`/w/${id}`);
+  await expect(other.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
+  await openFile(other, 'main.py');
+
+  // Tab 1 saves; tab 2, with no edits of its own, shows the new text.
+  await replaceText(page, 'print("from tab one")\n');
+  await page.keyboard.press('ControlOrMeta+s');
+  await expect(page.locator('.editor-tab.active .dirty-dot')).toBeHidden();
+  await expect(other.locator('.monaco-editor .view-lines')).toContainText('from tab one', { timeout: 10_000 });
+
+  // Tab 2 starts editing; tab 1 saves again: tab 2 is not overwritten, it is asked.
+  await replaceText(other, 'print("from tab two")\n');
+  await replaceText(page, 'print("tab one again")\n');
+  await page.keyboard.press('ControlOrMeta+s');
+  await expect(other.locator('.conflict')).toBeVisible({ timeout: 10_000 });
+  await expect(other.locator('.monaco-editor .view-lines')).toContainText('from tab two');
+  await other.screenshot({ path: `${artifacts}ide-conflict.png` });
+  // Saving anyway is refused with the same dialog; overwriting is a choice.
+  await other.keyboard.press('ControlOrMeta+s');
+  await expect(other.locator('.conflict')).toBeVisible();
+  await other.click('.conflict-overwrite');
+  await expect(other.locator('.conflict')).toBeHidden();
+  await expect(page.locator('.monaco-editor .view-lines')).toContainText('from tab two', { timeout: 10_000 });
+});
+
+test("another user opening a workspace's address gets the 404 page", async ({ page, browser }) => {
+  await signUp(page, 'owner_user');
+  const id = await createWorkspace(page, 'private');
+  const stranger = await browser.newContext();
+  const theirs = await stranger.newPage();
+  await signUp(theirs, 'stranger');
+  const response = await theirs.goto(`/w/${id}`);
+  expect(response.status()).toBe(404);
+  await expect(theirs.locator('h1')).toHaveText('404 · Not found');
+  // And the workspace does not show on their dashboard.
+  await theirs.goto('/');
+  await expect(theirs.locator('.workspace-row')).toHaveCount(0);
+  await theirs.screenshot({ path: `${artifacts}dashboard-stranger.png` });
+  await stranger.close();
+
+  // The owner's dashboard lists it as running; rename and delete work.
+  await page.goto('/');
+  const row = page.locator('.workspace-row');
+  await expect(row).toHaveCount(1);
+  await expect(row.locator('.badge')).toHaveText('running');
+  await page.screenshot({ path: `${artifacts}dashboard.png` });
+  await expect(page.locator('.dashboard')).toHaveAttribute('data-hydrated', 'true');
+  await row.locator('.rename').click();
+  await row.locator('.rename-input').fill('renamed');
+  await row.locator('.rename-input').press('Enter');
+  await expect(row.locator('.workspace-name')).toHaveText('renamed');
+  page.once('dialog', (dialog) => dialog.accept());
+  await row.locator('.delete').click();
+  await expect(page.locator('.workspace-row')).toHaveCount(0);
+  await expect(page.locator('.empty')).toBeVisible();
+});

@@ -1,0 +1,283 @@
+//! The HTML side of accounts: the sign-in, sign-up and sign-out forms post here (plain
+//! `application/x-www-form-urlencoded`, so they work before — or without — the wasm
+//! bundle), and a guard sends signed-out visitors of the app's pages to sign in and turns
+//! a missing or foreign workspace's IDE page into the 404 page.
+//!
+//! `POST /signin`  `login`, `password`, `next` → cookie, 303 to `next` (a local path) or `/`
+//! `POST /signup`  `username`, `email`, `password` → cookie, 303 to `/`
+//! `POST /signout` → session ended, cookie cleared, 303 to `/signin`
+//!
+//! A failure redirects back to the form with `error` (the API's error code), `message` and
+//! what was typed (never the password) in the query, for the page to show inline.
+
+use app::{ApiError, api_context::ApiContext};
+use axum::{
+    Form,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use model::WorkspaceId;
+use serde::Deserialize;
+use services::accounts::ClientInfo;
+
+use crate::security::{Security, same_origin};
+
+/// Path of a page the app router does not know: rendering it gives the 404 page.
+const NOT_FOUND_PATH: &str = "/__codepod_not_found";
+
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// A local path to go back to after signing in: only `/…`, never `//host` or a URL.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && !next.contains('\\')
+                && !next.chars().any(char::is_control) =>
+        {
+            next.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (key, value) in pairs {
+        if value.is_empty() {
+            continue;
+        }
+        out.push(if out.is_empty() { '?' } else { '&' });
+        out.push_str(key);
+        out.push('=');
+        out.push_str(&encode(value));
+    }
+    out
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn cross_site() -> Response {
+    crate::api_errors::error_response(ApiError::new(
+        "cross_site",
+        "cross-site form posts are not allowed",
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    login: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /signin`.
+pub async fn sign_in(
+    State(api): State<ApiContext>,
+    State(security): State<Security>,
+    client: Option<axum::Extension<ClientInfo>>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if !same_origin(&headers, &security.public_origin) {
+        return cross_site();
+    }
+    let client = client
+        .map(|axum::Extension(client)| client)
+        .unwrap_or_default();
+    let next = safe_next(form.next.as_deref());
+    match api
+        .services
+        .login(&form.login, &form.password, &client)
+        .await
+    {
+        Ok(signed_in) => with_cookie(see_other(&next), &api.cookie.set(&signed_in.token)),
+        Err(error) => {
+            let error = ApiError::from(error);
+            let next = if next == "/" { "" } else { next.as_str() };
+            see_other(&format!(
+                "/signin{}",
+                query(&[
+                    ("error", error.code.as_str()),
+                    ("message", error.message.as_str()),
+                    ("login", form.login.trim()),
+                    ("next", next),
+                ])
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignUpForm {
+    username: String,
+    email: String,
+    password: String,
+}
+
+/// `POST /signup`.
+pub async fn sign_up(
+    State(api): State<ApiContext>,
+    State(security): State<Security>,
+    client: Option<axum::Extension<ClientInfo>>,
+    headers: HeaderMap,
+    Form(form): Form<SignUpForm>,
+) -> Response {
+    if !same_origin(&headers, &security.public_origin) {
+        return cross_site();
+    }
+    let client = client
+        .map(|axum::Extension(client)| client)
+        .unwrap_or_default();
+    let back = |error: ApiError| {
+        see_other(&format!(
+            "/signup{}",
+            query(&[
+                ("error", error.code.as_str()),
+                ("message", error.message.as_str()),
+                ("username", form.username.trim()),
+                ("email", form.email.trim()),
+            ])
+        ))
+    };
+    let parsed = (
+        model::Username::try_from(form.username.clone()),
+        model::Email::try_from(form.email.clone()),
+        model::Password::try_from(form.password.clone()),
+    );
+    let (username, email, password) = match parsed {
+        (Ok(username), Ok(email), Ok(password)) => (username, email, password),
+        (Err(invalid), _, _) | (_, Err(invalid), _) | (_, _, Err(invalid)) => {
+            return back(ApiError::new("invalid_input", invalid.to_string()));
+        }
+    };
+    match api
+        .services
+        .register(username, email, password, &client)
+        .await
+    {
+        Ok(signed_in) => with_cookie(see_other("/"), &api.cookie.set(&signed_in.token)),
+        Err(error) => back(ApiError::from(error)),
+    }
+}
+
+/// `POST /signout`.
+pub async fn sign_out(
+    State(api): State<ApiContext>,
+    State(security): State<Security>,
+    headers: HeaderMap,
+) -> Response {
+    if !same_origin(&headers, &security.public_origin) {
+        return cross_site();
+    }
+    if let Ok(user) = api.user(&headers).await
+        && let Err(error) = api.services.logout(&user).await
+    {
+        tracing::warn!(error = %error, "could not end a session at sign-out");
+    }
+    with_cookie(see_other("/signin"), &api.cookie.clear())
+}
+
+/// Middleware for the app's pages: `/`, `/account` and `/w/{id}` need a session (303 to
+/// `/signin?next=…` otherwise); `/w/{id}` of a missing or foreign workspace renders the 404
+/// page (the same answer for both); `/signin` and `/signup` with a session go to `/`.
+pub async fn guard(State(api): State<ApiContext>, mut request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::GET {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    let workspace = path.strip_prefix("/w/");
+    let protected = path == "/" || path == "/account" || workspace.is_some();
+    let auth_page = path == "/signin" || path == "/signup";
+    if !protected && !auth_page {
+        return next.run(request).await;
+    }
+    let user = api.user(request.headers()).await;
+    if auth_page {
+        return match user {
+            Ok(_) => see_other("/"),
+            Err(_) => next.run(request).await,
+        };
+    }
+    let Ok(user) = user else {
+        let target = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.clone(),
+        };
+        let next_query = if target == "/" {
+            String::new()
+        } else {
+            query(&[("next", &target)])
+        };
+        return see_other(&format!("/signin{next_query}"));
+    };
+    if let Some(id) = workspace {
+        let owned = match id.parse::<WorkspaceId>() {
+            Ok(id) => api.services.workspace(&user, id).await.is_ok(),
+            Err(_) => false,
+        };
+        if !owned {
+            *request.uri_mut() = Uri::from_static(NOT_FOUND_PATH);
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/w/123?x=1")), "/w/123?x=1");
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "/\nSet-Cookie: x",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            query(&[
+                ("error", "bad_credentials"),
+                ("login", "a&b=c d"),
+                ("next", "")
+            ]),
+            "?error=bad_credentials&login=a%26b%3Dc%20d"
+        );
+    }
+}
