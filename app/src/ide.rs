@@ -113,9 +113,8 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let name = Resource::new(move || workspace, get_workspace);
 
     view! {
-        <Title text=move || {
-            name.get().and_then(Result::ok).map(|workspace| workspace.name).unwrap_or_default()
-        } />
+        // "Codepod" until the workspace's name has loaded.
+        <Title text="" />
         <div
             class="ide"
             class:terminal-hidden=move || !terminal_open.get()
@@ -129,7 +128,16 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                 </a>
                 <span class="workspace-title">
                     <Suspense fallback=|| "">
-                        {move || name.get().and_then(Result::ok).map(|workspace| workspace.name)}
+                        {move || {
+                            name.get()
+                                .and_then(Result::ok)
+                                .map(|workspace| {
+                                    view! {
+                                        <Title text=workspace.name.clone() />
+                                        {workspace.name}
+                                    }
+                                })
+                        }}
                     </Suspense>
                 </span>
                 <nav class="topbar-actions" aria-label="Layout">

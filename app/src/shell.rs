@@ -67,6 +67,11 @@ pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The service worker (offline page, cached bundles): registered once hydrated.
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        let _ = window().navigator().service_worker().register("/sw.js");
+    });
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() {

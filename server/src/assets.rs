@@ -153,6 +153,40 @@ pub fn vendor_manifest(site_dir: &Path) -> String {
     serde_json::to_string(&kept).unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// `/sw.js`: the service worker, with the list of this build's files to precache. Always
+/// revalidated (`no-cache`), so a new build's worker replaces the old one.
+pub fn service_worker(site_dir: &Path, hashes: &AssetHashes, output_name: &str) -> String {
+    let mut precache: Vec<String> = vec![
+        "/offline.html".into(),
+        "/manifest.webmanifest".into(),
+        "/icons/icon-192.png".into(),
+        "/icons/icon-512.png".into(),
+    ];
+    for (hash, extension) in [
+        (&hashes.js, "js"),
+        (&hashes.wasm, "wasm"),
+        (&hashes.css, "css"),
+    ] {
+        if let Some(hash) = hash {
+            precache.push(format!("/pkg/{output_name}.{hash}.{extension}"));
+        }
+    }
+    let vendor: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&vendor_manifest(site_dir)).unwrap_or_default();
+    precache.extend(vendor.values().map(|file| format!("/vendor/{file}")));
+    let version = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        precache.hash(&mut hasher);
+        hasher.finish()
+    };
+    format!(
+        "const CACHE = 'codepod-{version:016x}';\nconst PRECACHE = {};\n\n{}",
+        serde_json::to_string(&precache).unwrap_or_else(|_| "[]".into()),
+        include_str!("sw.js")
+    )
+}
+
 /// Routes for `/pkg` and `/vendor`, each a directory of the built site.
 pub fn routes<S: Clone + Send + Sync + 'static>(site_dir: &Path) -> Router<S> {
     let serve = |dir: PathBuf| ServeDir::new(dir).precompressed_br().precompressed_gzip();

@@ -334,6 +334,22 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))
         .route("/ws/workspaces/{id}", get(ws::upgrade::<AppState>))
+        .route("/sw.js", {
+            let script = assets::service_worker(
+                &state.readiness.site_dir,
+                &AssetHashes::read(&assets::hash_file_path()),
+                OUTPUT_NAME,
+            );
+            get(move || async move {
+                (
+                    [
+                        (http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (http::header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    script,
+                )
+            })
+        })
         .route("/signin", post(pages::sign_in))
         .route("/signup", post(pages::sign_up))
         .route("/signout", post(pages::sign_out))

@@ -7,6 +7,9 @@
 //! `POST /signup`  `username`, `email`, `password` → cookie, 303 to `/`
 //! `POST /signout` → session ended, cookie cleared, 303 to `/signin`
 //!
+//! Cross-site posts to these three are refused (403) by `security::origin_guard`, like
+//! every mutating `/api` request.
+//!
 //! A failure redirects back to the form with `error` (the API's error code), `message` and
 //! what was typed (never the password) in the query, for the page to show inline.
 
@@ -21,8 +24,6 @@ use axum::{
 use model::WorkspaceId;
 use serde::Deserialize;
 use services::accounts::ClientInfo;
-
-use crate::security::{Security, same_origin};
 
 /// Path of a page the app router does not know: rendering it gives the 404 page.
 const NOT_FOUND_PATH: &str = "/__codepod_not_found";
@@ -84,13 +85,6 @@ fn encode(value: &str) -> String {
     out
 }
 
-fn cross_site() -> Response {
-    crate::api_errors::error_response(ApiError::new(
-        "cross_site",
-        "cross-site form posts are not allowed",
-    ))
-}
-
 #[derive(Debug, Deserialize)]
 pub struct SignInForm {
     login: String,
@@ -101,14 +95,9 @@ pub struct SignInForm {
 /// `POST /signin`.
 pub async fn sign_in(
     State(api): State<ApiContext>,
-    State(security): State<Security>,
     client: Option<axum::Extension<ClientInfo>>,
-    headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    if !same_origin(&headers, &security.public_origin) {
-        return cross_site();
-    }
     let client = client
         .map(|axum::Extension(client)| client)
         .unwrap_or_default();
@@ -145,14 +134,9 @@ pub struct SignUpForm {
 /// `POST /signup`.
 pub async fn sign_up(
     State(api): State<ApiContext>,
-    State(security): State<Security>,
     client: Option<axum::Extension<ClientInfo>>,
-    headers: HeaderMap,
     Form(form): Form<SignUpForm>,
 ) -> Response {
-    if !same_origin(&headers, &security.public_origin) {
-        return cross_site();
-    }
     let client = client
         .map(|axum::Extension(client)| client)
         .unwrap_or_default();
@@ -189,14 +173,7 @@ pub async fn sign_up(
 }
 
 /// `POST /signout`.
-pub async fn sign_out(
-    State(api): State<ApiContext>,
-    State(security): State<Security>,
-    headers: HeaderMap,
-) -> Response {
-    if !same_origin(&headers, &security.public_origin) {
-        return cross_site();
-    }
+pub async fn sign_out(State(api): State<ApiContext>, headers: HeaderMap) -> Response {
     if let Ok(user) = api.user(&headers).await
         && let Err(error) = api.services.logout(&user).await
     {

@@ -81,7 +81,8 @@ pub fn same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
     }
 }
 
-/// Middleware: rejects cross-site requests to `/api/` that could change state (403).
+/// Middleware: rejects cross-site requests that could change state (403): non-GET `/api/…`
+/// and the sign-in, sign-up and sign-out form posts.
 pub async fn origin_guard(
     State(security): State<Security>,
     request: Request,
@@ -91,10 +92,9 @@ pub async fn origin_guard(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe_method
-        && request.uri().path().starts_with("/api/")
-        && !same_origin(request.headers(), &security.public_origin)
-    {
+    let path = request.uri().path();
+    let guarded = path.starts_with("/api/") || matches!(path, "/signin" | "/signup" | "/signout");
+    if !safe_method && guarded && !same_origin(request.headers(), &security.public_origin) {
         tracing::warn!(path = %request.uri().path(), "cross-site request refused");
         return error_response(app::ApiError::new(
             "cross_site",

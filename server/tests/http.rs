@@ -53,9 +53,16 @@ async fn readyz_is_unavailable_without_the_sandbox_agent() {
 }
 
 #[tokio::test]
-async fn index_is_server_rendered_with_the_shell_and_the_hydration_script() {
+async fn the_ide_page_is_server_rendered_with_the_shell_and_the_hydration_script() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/")).send().await.unwrap();
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let response = ada
+        .http
+        .get(ada.url(&format!("/w/{ws}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()[header::CONTENT_TYPE]
         .to_str()
@@ -75,7 +82,8 @@ async fn index_is_server_rendered_with_the_shell_and_the_hydration_script() {
         r#"href="/manifest.webmanifest""#,
         "/pkg/codepod",
         "hydrate",
-        "<title>Codepod</title>",
+        r#"name="codepod-vendor""#,
+        "<title>",
     ] {
         assert!(html.contains(needle), "page lacks {needle}:\n{html}");
     }
@@ -84,9 +92,11 @@ async fn index_is_server_rendered_with_the_shell_and_the_hydration_script() {
 #[tokio::test]
 async fn server_renders_the_build_info_into_the_status_bar() {
     let app = spawn_app().await;
-    let html = app
-        .client
-        .get(app.url("/"))
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let html = ada
+        .http
+        .get(ada.url(&format!("/w/{ws}")))
         .send()
         .await
         .unwrap()
@@ -130,7 +140,7 @@ async fn pages_are_compressed_when_the_client_accepts_it() {
     let app = spawn_app().await;
     let response = app
         .client
-        .get(app.url("/"))
+        .get(app.url("/signin"))
         .header(header::ACCEPT_ENCODING, "gzip")
         .send()
         .await

@@ -1,0 +1,214 @@
+//! The HTML side of accounts: the sign-in, sign-up and sign-out forms (plain form posts),
+//! and the guard in front of the app's pages.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use common::{PASSWORD, spawn_app};
+use reqwest::{StatusCode, header};
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_sign_in_with_where_they_were_going() {
+    let app = spawn_app().await;
+    for (path, expected) in [
+        ("/", "/signin"),
+        ("/account", "/signin?next=%2Faccount"),
+        (
+            "/w/00000000-0000-4000-8000-000000000000?x=1",
+            "/signin?next=%2Fw%2F00000000-0000-4000-8000-000000000000%3Fx%3D1",
+        ),
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(location(&response), expected, "{path}");
+    }
+    let page = app.client.get(app.url("/signin")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"action="/signin""#), "{html}");
+    assert!(html.contains(r#"method="post""#), "{html}");
+}
+
+#[tokio::test]
+async fn the_sign_up_and_sign_in_forms_work_without_javascript() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let origin = app.url("");
+    let response = browser
+        .http
+        .post(app.url("/signup"))
+        .header(header::ORIGIN, &origin)
+        .form(&[
+            ("username", "ada"),
+            ("email", "ada@example.org"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    assert!(
+        response.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("HttpOnly")
+    );
+    // Signed in: the dashboard renders, the sign-in page sends back to it.
+    let dashboard = browser.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(dashboard.status(), StatusCode::OK);
+    let again = browser.http.get(app.url("/signin")).send().await.unwrap();
+    assert_eq!(location(&again), "/");
+
+    // Sign out (a form too), then sign in with the form, back to where we were going.
+    let out = browser
+        .http
+        .post(app.url("/signout"))
+        .header(header::ORIGIN, &origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&out), "/signin");
+    assert_eq!(
+        browser
+            .http
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let signed_in = browser
+        .http
+        .post(app.url("/signin"))
+        .header(header::ORIGIN, &origin)
+        .form(&[
+            ("login", "ADA"),
+            ("password", PASSWORD),
+            ("next", "/account"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&signed_in), "/account");
+}
+
+#[tokio::test]
+async fn form_errors_come_back_inline_and_never_echo_the_password() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/signin"))
+        .form(&[
+            ("login", "nobody"),
+            ("password", "hunter2-secret-pw"),
+            ("next", "/w/x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = location(&response);
+    assert!(back.starts_with("/signin?error=bad_credentials"), "{back}");
+    assert!(
+        back.contains("login=nobody") && back.contains("next=%2Fw%2Fx"),
+        "{back}"
+    );
+    assert!(!back.contains("hunter2"), "{back}");
+    let page = app
+        .client
+        .get(app.url(&back))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Wrong username or password."), "{page}");
+
+    let response = app
+        .client
+        .post(app.url("/signup"))
+        .form(&[
+            ("username", "x"),
+            ("email", "x@example.org"),
+            ("password", "long enough password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = location(&response);
+    assert!(back.starts_with("/signup?error=invalid_input"), "{back}");
+    assert!(!back.contains("long%20enough"), "{back}");
+}
+
+#[tokio::test]
+async fn forms_posted_from_another_site_are_refused_and_redirects_stay_local() {
+    let app = spawn_app().await;
+    let browser = app.signed_up("ada").await;
+    for path in ["/signin", "/signup", "/signout"] {
+        let response = browser
+            .http
+            .post(app.url(path))
+            .header(header::ORIGIN, "https://evil.example")
+            .form(&[("login", "ada"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    // Still signed in: the cross-site sign-out did nothing.
+    assert_eq!(
+        browser
+            .http
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    for next in ["https://evil.example/", "//evil.example", "/\\evil.example"] {
+        let response = app
+            .client
+            .post(app.url("/signin"))
+            .form(&[("login", "ada"), ("password", PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&response), "/", "{next}");
+    }
+}
+
+#[tokio::test]
+async fn another_users_workspace_page_is_the_404_page() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let bob = app.signed_up("bob").await;
+    for path in [
+        format!("/w/{ws}"),
+        "/w/00000000-0000-4000-8000-000000000000".to_owned(),
+        "/w/not-a-uuid".to_owned(),
+    ] {
+        let response = bob.http.get(bob.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("404 · Not found"), "{path}");
+        assert!(!html.contains("demo"), "{path} leaked the workspace name");
+    }
+    let own = ada
+        .http
+        .get(ada.url(&format!("/w/{ws}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+}
