@@ -47,6 +47,8 @@ export default defineConfig({
       CODEPOD_DATA_DIR: dataDir,
       CODEPOD_SITE_DIR: process.env.CODEPOD_SITE_DIR ?? '../target/site',
       CODEPOD_LOG: 'warn',
+      // Shorter than the 5-minute warning, so the idle countdown's "Keep alive" shows.
+      CODEPOD_IDLE_TIMEOUT: '4m',
     },
   },
 });

@@ -6,7 +6,7 @@
 use leptos::{ev, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use model::WorkspaceId;
+use model::{SandboxStatus, WorkspaceId};
 
 use model::ws::ServerMessage;
 
@@ -15,7 +15,7 @@ use crate::{
     files::tree::FileTree,
     meta::server_info,
     terminal::{Link, TerminalPanel},
-    workspaces::api::get_workspace,
+    workspaces::api::{get_workspace, keepalive},
 };
 
 /// The IDE of one workspace (`/w/{id}`): file tree, editor, terminals, status bar. The
@@ -109,6 +109,54 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let can_run =
         move || active_tab().is_some_and(|tab| tab.path.ends_with(".py") && tab.notice.is_none());
 
+    // The sandbox's deadlines, polled; a clock ticking each second for the countdown.
+    let status = RwSignal::new(None::<SandboxStatus>);
+    let now = RwSignal::new(0i64);
+    #[cfg(feature = "hydrate")]
+    {
+        let poll = move || {
+            leptos::task::spawn_local(async move {
+                if let Ok(fresh) = crate::workspaces::api::workspace_status(workspace).await {
+                    status.set(Some(fresh));
+                }
+            })
+        };
+        now.set(js_sys::Date::now() as i64);
+        poll();
+        let tick = set_interval_with_handle(
+            move || now.set(js_sys::Date::now() as i64),
+            std::time::Duration::from_secs(1),
+        );
+        let refresh = set_interval_with_handle(poll, std::time::Duration::from_secs(15));
+        // The socket's status changes (ready, stopped) are worth a fresh poll too.
+        Effect::new(move |_| {
+            link.track();
+            poll();
+        });
+        on_cleanup(move || {
+            if let Ok(tick) = tick {
+                tick.clear();
+            }
+            if let Ok(refresh) = refresh {
+                refresh.clear();
+            }
+        });
+    }
+    let keep_alive = Action::new(move |_: &()| async move {
+        if let Ok(fresh) = keepalive(workspace).await {
+            status.set(Some(fresh));
+        }
+    });
+    let idle_left = move || {
+        let deadline = status.get()?.idle_deadline?;
+        Some((deadline - now.get()).max(0))
+    };
+    let max_left = move || {
+        let deadline = status.get()?.max_deadline?;
+        Some((deadline - now.get()).max(0))
+    };
+    let warn = move || idle_left().is_some_and(|left| left < IDLE_WARNING_MS);
+
     let info = Resource::new(|| (), |_| server_info());
     let name = Resource::new(move || workspace, get_workspace);
 
@@ -194,11 +242,59 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                 <span class="status-item" id="sandbox-state">
                     {move || link.get().label()}
                 </span>
+                <span
+                    class="status-item"
+                    id="idle-countdown"
+                    class:warning=warn
+                    hidden=move || idle_left().is_none() || link.get() != Link::Ready
+                    title="The sandbox stops after this long without terminal activity or saves"
+                >
+                    {move || {
+                        idle_left()
+                            .map(|left| format!("idle stop in {}", clock(left)))
+                            .unwrap_or_default()
+                    }}
+                </span>
+                <button
+                    type="button"
+                    id="keep-alive"
+                    class="status-button"
+                    hidden=move || !warn() || link.get() != Link::Ready
+                    on:click=move |_| {
+                        keep_alive.dispatch(());
+                    }
+                >
+                    "Keep alive"
+                </button>
+                <span
+                    class="status-item"
+                    id="lifetime"
+                    hidden=move || max_left().is_none() || link.get() != Link::Ready
+                    title="A sandbox runs at most this much longer; your files are kept"
+                >
+                    {move || {
+                        max_left().map(|left| format!("{} left", clock(left))).unwrap_or_default()
+                    }}
+                </span>
                 <span class="status-item status-right">
                     {move || if hydrated.get() { "ready" } else { "loading…" }}
                 </span>
             </footer>
         </div>
+    }
+}
+
+/// The countdown turns into a warning (with "Keep alive") this long before the idle stop.
+const IDLE_WARNING_MS: i64 = 5 * 60 * 1000;
+
+/// `1:02:03` or `4:05`.
+fn clock(ms: i64) -> String {
+    let seconds = ms / 1000;
+    let (h, m, s) = (seconds / 3600, (seconds / 60) % 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
     }
 }
 

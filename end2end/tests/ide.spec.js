@@ -2,6 +2,9 @@
 // sign up, create a workspace, edit in Monaco, save, run in the terminal, see terminal
 // changes in the tree, rename, conflicts between two tabs, and who may see what.
 import { expect, test } from '@playwright/test';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import {
   artifacts,
   createWorkspace,
@@ -75,6 +78,15 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await page.screenshot({ path: `${artifacts}dashboard-empty.png` });
   await createWorkspace(page, 'demo');
   await terminalReady(page);
+  // The status bar counts down to the idle stop (the test server's is 4 minutes, inside
+  // the 5-minute warning) and offers to keep the sandbox alive.
+  await expect(page.locator('#idle-countdown')).toHaveText(/^idle stop in [34]:\d\d$/);
+  await expect(page.locator('#idle-countdown')).toHaveClass(/warning/);
+  await expect(page.locator('#lifetime')).toHaveText(/^[12]:\d\d:\d\d left$/);
+  await page.waitForTimeout(4_500);
+  await expect(page.locator('#idle-countdown')).toHaveText(/^idle stop in 3:([0-4]\d|5[0-6])$/);
+  await page.click('#keep-alive');
+  await expect(page.locator('#idle-countdown')).toHaveText(/^idle stop in (4:00|3:59|3:58)$/);
 
   await openFile(page, 'main.py');
   await replaceText(page, 'print("edited", 6 * 7)\n');
@@ -101,6 +113,34 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await runInTerminal(page, 'ls notes; ls made.txt 2>&1 | head -1');
   await expectTerminalLine(page, 'renamed.txt');
   await expectTerminalLine(page, /No such file or directory/);
+
+  // A new folder, then drag the file into it; the terminal agrees.
+  page.once('dialog', (dialog) => dialog.accept('src'));
+  await page.click('#new-folder');
+  await expect(page.locator('.tree-row[data-path="src"]')).toBeVisible();
+  await page.dragAndDrop('.tree-row[data-path="notes/renamed.txt"]', '.tree-row[data-path="src"]');
+  await expect(page.locator('.tree-row[data-path="src/renamed.txt"]')).toBeVisible();
+  await runInTerminal(page, 'ls src');
+  await expectTerminalLine(page, 'renamed.txt');
+
+  // Upload files and a whole folder with the pickers; cat shows them.
+  await page.setInputFiles('#upload-files', {
+    name: 'data.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('a,b\n1,uploaded\n'),
+  });
+  await expect(page.locator('.tree-row[data-path="data.csv"]')).toBeVisible();
+  await runInTerminal(page, 'cat data.csv');
+  await expectTerminalLine(page, '1,uploaded');
+  const folder = mkdtempSync(join(tmpdir(), 'codepod-upload-'));
+  mkdirSync(join(folder, 'pkg'));
+  writeFileSync(join(folder, 'pkg', 'util.py'), 'VALUE = "from a folder"\n');
+  await page.setInputFiles('#upload-folder', folder);
+  const uploaded = `${basename(folder)}/pkg/util.py`;
+  await expect(page.locator(`.tree-row[data-path="${uploaded}"]`)).toBeVisible();
+  await runInTerminal(page, `cat ${uploaded}`);
+  await expectTerminalLine(page, 'VALUE = "from a folder"');
+  await page.screenshot({ path: `${artifacts}ide-tree.png` });
 
   // Run: exit code 0, then 1 for a failing script.
   await page.locator('.tree-row[data-path="main.py"] .tree-item').click();

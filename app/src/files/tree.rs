@@ -91,12 +91,77 @@ pub fn FileTree(
         }
     });
 
+    // Moving by drag and drop, and uploading dropped files, into `folder` ("" = the root).
+    let dropped = move |event: leptos::ev::DragEvent, folder: String| {
+        event.prevent_default();
+        event.stop_propagation();
+        #[cfg(feature = "hydrate")]
+        {
+            let Some(transfer) = event.data_transfer() else {
+                return;
+            };
+            let moved = transfer.get_data(DRAG_TYPE).unwrap_or_default();
+            if !moved.is_empty() {
+                let name = name_of(&moved);
+                let target = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
+                if target != moved && !target.starts_with(&format!("{moved}/")) {
+                    rename.dispatch((moved, target));
+                }
+                return;
+            }
+            let files = files_of(transfer.files(), &folder);
+            leptos::task::spawn_local(async move {
+                if let Err(message) = upload(workspace, files).await {
+                    tell(&message);
+                }
+                reload();
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = folder;
+    };
+    let allow_drop = move |event: leptos::ev::DragEvent| event.prevent_default();
+    // A folder picker (`webkitdirectory` is not an attribute the view macro knows).
+    let folder_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = folder_input.get() {
+            let _ = input.set_attribute("webkitdirectory", "");
+        }
+    });
+    let picked = move |event: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = event
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let files = files_of(input.files(), "");
+            input.set_value("");
+            leptos::task::spawn_local(async move {
+                if let Err(message) = upload(workspace, files).await {
+                    tell(&message);
+                }
+                reload();
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = event;
+    };
+
     let row = move |entry: FileEntry| {
         let path = entry.path.to_string();
         let depth = path.matches('/').count();
         let name = entry.path.name().to_owned();
         let is_dir = entry.kind == FileKind::Dir;
         let (open_path, rename_path, delete_path_) = (path.clone(), path.clone(), path.clone());
+        let (drag_path, drop_folder) = (path.clone(), path.clone());
         let active = {
             let path = path.clone();
             move || editor.active.get().as_deref() == Some(path.as_str())
@@ -108,6 +173,25 @@ pub fn FileTree(
                 class:active=active
                 data-path=path.clone()
                 style=format!("--depth: {depth}")
+                draggable="true"
+                on:dragstart=move |event: leptos::ev::DragEvent| {
+                    #[cfg(feature = "hydrate")]
+                    if let Some(transfer) = event.data_transfer() {
+                        let _ = transfer.set_data(DRAG_TYPE, &drag_path);
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = (event, &drag_path);
+                }
+                on:dragover=move |event| {
+                    if is_dir {
+                        allow_drop(event);
+                    }
+                }
+                on:drop=move |event| {
+                    if is_dir {
+                        dropped(event, drop_folder.clone());
+                    }
+                }
             >
                 <button
                     type="button"
@@ -206,6 +290,14 @@ pub fn FileTree(
             >
                 "+ Folder"
             </button>
+            <label class="button-link" for="upload-files" title="Upload files">
+                "⤒ Files"
+            </label>
+            <input type="file" id="upload-files" multiple hidden on:change=picked />
+            <label class="button-link" for="upload-folder" title="Upload a folder">
+                "⤒ Folder"
+            </label>
+            <input type="file" id="upload-folder" node_ref=folder_input hidden on:change=picked />
             <a
                 class="button-link"
                 id="download-zip"
@@ -222,7 +314,12 @@ pub fn FileTree(
                     .map(|result| match result {
                         Ok(list) => {
                             view! {
-                                <ul class="tree" aria-label="Files">
+                                <ul
+                                    class="tree"
+                                    aria-label="Files"
+                                    on:dragover=allow_drop
+                                    on:drop=move |event| dropped(event, String::new())
+                                >
                                     {list.into_iter().map(row).collect_view()}
                                 </ul>
                             }
@@ -233,6 +330,72 @@ pub fn FileTree(
             }}
         </Transition>
     }
+}
+
+/// The drag-and-drop type of a tree entry being moved.
+#[cfg(feature = "hydrate")]
+const DRAG_TYPE: &str = "application/x-codepod-path";
+
+/// Uploads files (each with its path in the workspace) through `/api/files/upload`.
+#[cfg(feature = "hydrate")]
+async fn upload(workspace: WorkspaceId, files: Vec<(String, web_sys::File)>) -> Result<(), String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let failed = |_| "the upload could not be sent".to_owned();
+    let form = web_sys::FormData::new().map_err(failed)?;
+    for (path, file) in &files {
+        form.append_with_blob_and_filename("file", file, path)
+            .map_err(failed)?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&form);
+    let url = format!("/api/files/upload?workspace={workspace}");
+    let response: web_sys::Response = JsFuture::from(window().fetch_with_str_and_init(&url, &init))
+        .await
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    if response.ok() {
+        return Ok(());
+    }
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|text| text.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    Err(serde_json::from_str::<crate::ApiError>(&text)
+        .map(|error| error.message)
+        .unwrap_or_else(|_| format!("the upload failed ({})", response.status())))
+}
+
+/// The files of a file input or a drop, with their paths under `folder` (a folder
+/// upload keeps its tree: `webkitRelativePath`).
+#[cfg(feature = "hydrate")]
+fn files_of(list: Option<web_sys::FileList>, folder: &str) -> Vec<(String, web_sys::File)> {
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(|file| {
+            let relative = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
+                .ok()
+                .and_then(|value| value.as_string())
+                .filter(|path| !path.is_empty())
+                .unwrap_or_else(|| file.name());
+            let path = if folder.is_empty() {
+                relative
+            } else {
+                format!("{folder}/{relative}")
+            };
+            (path, file)
+        })
+        .collect()
 }
 
 fn name_of(path: &str) -> String {
