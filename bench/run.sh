@@ -8,7 +8,9 @@
 #   bench/run.sh sandbox    sandbox start → prompt, echo through the agent, idle footprint
 #   bench/run.sh terminal   the terminal WebSocket vs JupyterLab's terminal (jupyter_server +
 #                           terminado from PyPI in bench/.venv), same client for both
-#   bench/run.sh browser    keypress → glyph in Chromium (xterm.js render included)
+#   bench/run.sh browser    keypress → glyph in Chromium (xterm.js render included); the IDE
+#                           page's LCP and time until the editor is usable
+#   bench/run.sh sync       save → visible in the sandbox; terminal change → tree event
 #
 # Needs a release site (`./x build --release`); builds a release server itself.
 set -euo pipefail
@@ -115,6 +117,12 @@ browser() {
     npx --no-install playwright test -c bench.config.js)
 }
 
+sync() {
+  say "building the sync benchmark and the agent (release)"
+  cargo build --release -p agent -p codepod-bench --bin sync --bin codepod-agent --quiet
+  "$CARGO_TARGET_DIR/release/sync"
+}
+
 machine
 case "$what" in
   bundle) bundle ;;
@@ -123,6 +131,7 @@ case "$what" in
   sandbox) sandbox ;;
   terminal) terminal ;;
   browser) browser ;;
-  all) bundle; ssr; api; sandbox; terminal; browser ;;
+  sync) sync ;;
+  all) bundle; ssr; api; sandbox; terminal; browser; sync ;;
   *) die "unknown benchmark $what" ;;
 esac

@@ -11,6 +11,7 @@ use model::{SandboxStatus, WorkspaceId};
 use model::ws::ServerMessage;
 
 use crate::{
+    accounts::api::me,
     editor::{EditorArea, EditorCommand, EditorHandle},
     files::tree::FileTree,
     meta::server_info,
@@ -50,18 +51,90 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let run = RwSignal::new(None::<String>);
     let pending_run = RwSignal::new(None::<String>);
 
-    // Ctrl+` toggles the terminal, as in VS Code; Ctrl/Cmd+S saves. Browser only.
-    let keys = window_event_listener(ev::keydown, move |event| {
+    let quick_open = RwSignal::new(false);
+    // Ctrl+` toggles the terminal, as in VS Code; Ctrl/Cmd+S saves; Ctrl/Cmd+P quick-opens.
+    // Listened for in the capture phase: the terminal and the editor would take them first.
+    let on_key = move |event: leptos::ev::KeyboardEvent| {
         let command = event.ctrl_key() || event.meta_key();
         if event.ctrl_key() && event.key() == "`" {
             event.prevent_default();
+            event.stop_propagation();
             set_terminal_open.update(|open| *open = !*open);
         } else if command && event.key().eq_ignore_ascii_case("s") {
             event.prevent_default();
+            event.stop_propagation();
             editor.send(EditorCommand::Save);
+        } else if command && event.key().eq_ignore_ascii_case("p") {
+            event.prevent_default();
+            event.stop_propagation();
+            quick_open.set(true);
+        } else if event.key() == "Escape" {
+            quick_open.set(false);
+        }
+    };
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::{JsCast, closure::Closure};
+        let handler = Closure::<dyn Fn(leptos::ev::KeyboardEvent)>::new(on_key);
+        let _ = window().add_event_listener_with_callback_and_bool(
+            "keydown",
+            handler.as_ref().unchecked_ref(),
+            true,
+        );
+        let handler = StoredValue::new_local(Some(handler));
+        on_cleanup(move || {
+            if let Some(handler) = handler.try_update_value(Option::take).flatten() {
+                let _ = window().remove_event_listener_with_callback_and_bool(
+                    "keydown",
+                    handler.as_ref().unchecked_ref(),
+                    true,
+                );
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = on_key;
+
+    // Split panes: sizes dragged with the handles, remembered per user in this browser.
+    let layout = RwSignal::new(Layout::default());
+    let dragging = RwSignal::new(None::<Drag>);
+    let user = Resource::new(|| (), |_| me());
+    #[cfg(not(feature = "hydrate"))]
+    let _ = user;
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(Ok(user)) = user.get()
+            && let Some(saved) = Layout::load(&user.username)
+        {
+            layout.set(saved);
         }
     });
-    on_cleanup(move || keys.remove());
+    let moves = window_event_listener(ev::pointermove, move |event| {
+        if let Some(drag) = dragging.get_untracked() {
+            let (x, y) = (f64::from(event.client_x()), f64::from(event.client_y()));
+            layout.update(|layout| match drag {
+                Drag::Sidebar { start, from } => {
+                    layout.sidebar = (from + x - start).clamp(140.0, 640.0);
+                }
+                Drag::Terminal { start, from } => {
+                    layout.terminal = (from - (y - start)).clamp(80.0, 900.0);
+                }
+            });
+        }
+    });
+    let ups = window_event_listener(ev::pointerup, move |_| {
+        if dragging.get_untracked().is_some() {
+            dragging.set(None);
+            #[cfg(feature = "hydrate")]
+            if let Some(Ok(user)) = user.get_untracked() {
+                layout.get_untracked().save(&user.username);
+            }
+        }
+    });
+    on_cleanup(move || {
+        moves.remove();
+        ups.remove();
+    });
 
     let on_files = Callback::new(move |message: ServerMessage| {
         generation.update(|n| *n += 1);
@@ -167,7 +240,9 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             class="ide"
             class:terminal-hidden=move || !terminal_open.get()
             class:sidebar-hidden=move || !sidebar_open.get()
+            class:resizing=move || dragging.get().is_some()
             data-hydrated=move || hydrated.get().to_string()
+            style=move || layout.get().css()
         >
             <header class="topbar">
                 <a class="brand" href="/" title="All workspaces">
@@ -220,13 +295,40 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             </header>
             <aside class="sidebar" aria-label="Files">
                 <FileTree workspace generation editor />
+                <div
+                    class="resize-handle vertical"
+                    role="separator"
+                    aria-orientation="vertical"
+                    aria-label="Resize the file tree"
+                    on:pointerdown=move |event| {
+                        event.prevent_default();
+                        dragging.set(Some(Drag::Sidebar {
+                            start: f64::from(event.client_x()),
+                            from: layout.get_untracked().sidebar,
+                        }));
+                    }
+                ></div>
             </aside>
             <main class="editor" aria-label="Editor">
                 <EditorArea workspace handle=editor />
             </main>
             <section class="terminal-panel" aria-label="Terminal" hidden=move || !terminal_open.get()>
+                <div
+                    class="resize-handle horizontal"
+                    role="separator"
+                    aria-orientation="horizontal"
+                    aria-label="Resize the terminal"
+                    on:pointerdown=move |event| {
+                        event.prevent_default();
+                        dragging.set(Some(Drag::Terminal {
+                            start: f64::from(event.client_y()),
+                            from: layout.get_untracked().terminal,
+                        }));
+                    }
+                ></div>
                 <TerminalPanel workspace link on_files run />
             </section>
+            <QuickOpen open=quick_open generation workspace editor />
             <footer class="statusbar">
                 <span class="status-item" id="server-info">
                     <Suspense fallback=|| "connecting…">
@@ -281,6 +383,192 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                 </span>
             </footer>
         </div>
+    }
+}
+
+/// Sizes of the split panes, in CSS pixels.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Layout {
+    sidebar: f64,
+    terminal: f64,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self {
+            sidebar: 240.0,
+            terminal: 260.0,
+        }
+    }
+}
+
+impl Layout {
+    fn css(self) -> String {
+        format!(
+            "--sidebar-width: {:.0}px; --terminal-height: {:.0}px",
+            self.sidebar, self.terminal
+        )
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn key(username: &str) -> String {
+        format!("codepod:layout:{username}")
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn load(username: &str) -> Option<Self> {
+        let storage = window().local_storage().ok()??;
+        let text = storage.get_item(&Self::key(username)).ok()??;
+        serde_json::from_str(&text).ok()
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn save(self, username: &str) {
+        if let Ok(Some(storage)) = window().local_storage()
+            && let Ok(text) = serde_json::to_string(&self)
+        {
+            let _ = storage.set_item(&Self::key(username), &text);
+        }
+    }
+}
+
+/// A split-pane drag in progress: where the pointer started and the size then.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Drag {
+    Sidebar { start: f64, from: f64 },
+    Terminal { start: f64, from: f64 },
+}
+
+/// Ctrl/Cmd+P: type part of a file's path, Enter opens the first match.
+#[component]
+fn QuickOpen(
+    open: RwSignal<bool>,
+    generation: RwSignal<u64>,
+    workspace: WorkspaceId,
+    editor: EditorHandle,
+) -> impl IntoView {
+    let (query, set_query) = signal(String::new());
+    let files = Resource::new(
+        move || (open.get(), generation.get()),
+        move |(open, _)| async move {
+            if !open {
+                return Vec::new();
+            }
+            crate::files::api::tree(workspace)
+                .await
+                .map(|entries| {
+                    entries
+                        .into_iter()
+                        .filter(|entry| entry.kind == model::FileKind::File)
+                        .map(|entry| entry.path.to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        },
+    );
+    let matches = move || {
+        let query = query.get().to_lowercase();
+        let mut ranked: Vec<(u8, String)> = files
+            .get()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|path| rank(&path, &query).map(|score| (score, path)))
+            .collect();
+        ranked.sort_by(|(a, x), (b, y)| a.cmp(b).then(x.len().cmp(&y.len())).then(x.cmp(y)));
+        ranked
+            .into_iter()
+            .take(12)
+            .map(|(_, path)| path)
+            .collect::<Vec<_>>()
+    };
+    let choose = move |path: String| {
+        open.set(false);
+        set_query.set(String::new());
+        editor.send(EditorCommand::Open(path));
+    };
+    let input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if open.get()
+            && let Some(input) = input.get()
+        {
+            // After the overlay is shown: a hidden input cannot take the focus.
+            request_animation_frame(move || {
+                let _ = input.focus();
+            });
+        }
+    });
+    view! {
+        <div class="quick-open" hidden=move || !open.get() on:click=move |_| open.set(false)>
+            <div class="quick-open-box" on:click=|event| event.stop_propagation()>
+                <input
+                    node_ref=input
+                    placeholder="Go to file…"
+                    aria-label="Go to file"
+                    prop:value=move || query.get()
+                    on:input=move |event| set_query.set(event_target_value(&event))
+                    on:keydown=move |event| {
+                        if event.key() == "Enter" {
+                            if let Some(first) = matches().into_iter().next() {
+                                choose(first);
+                            }
+                        } else if event.key() == "Escape" {
+                            open.set(false);
+                        }
+                    }
+                />
+                <ul>
+                    {move || {
+                        matches()
+                            .into_iter()
+                            .map(|path| {
+                                let chosen = path.clone();
+                                view! {
+                                    <li>
+                                        <button type="button" on:click=move |_| choose(chosen.clone())>
+                                            {path}
+                                        </button>
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </ul>
+            </div>
+        </div>
+    }
+}
+
+/// How well `path` matches a lower-case `query` (lower is better): its file name starts
+/// with it, contains it, the path contains it, or has its letters in order; `None`: no match.
+fn rank(path: &str, query: &str) -> Option<u8> {
+    let path = path.to_lowercase();
+    let name = path.rsplit('/').next().unwrap_or(&path);
+    if name.starts_with(query) {
+        Some(0)
+    } else if name.contains(query) {
+        Some(1)
+    } else if path.contains(query) {
+        Some(2)
+    } else {
+        let mut letters = path.chars();
+        query
+            .chars()
+            .all(|wanted| letters.any(|c| c == wanted))
+            .then_some(3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank;
+
+    #[test]
+    fn quick_open_prefers_file_names_over_scattered_letters() {
+        assert_eq!(rank("data.csv", "dat"), Some(0));
+        assert_eq!(rank("src/my_data.py", "dat"), Some(1));
+        assert_eq!(rank("data/x.py", "dat"), Some(2));
+        assert_eq!(rank("codepod-upload/pkg/util.py", "dat"), Some(3));
+        assert_eq!(rank("main.py", "dat"), None);
     }
 }
 

@@ -154,12 +154,32 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await expect(page.locator('.editor-tab.active .dirty-dot')).toBeHidden();
   await page.screenshot({ path: `${artifacts}ide-run.png` });
 
+  // Ctrl/Cmd+P opens a file by part of its name.
+  await page.keyboard.press('ControlOrMeta+p');
+  await expect(page.locator('.quick-open input')).toBeFocused();
+  await page.keyboard.type('dat');
+  await page.keyboard.press('Enter');
+  await expect(page.locator('.editor-tab.active[data-path="data.csv"]')).toBeVisible();
+  await expect(page.locator('.quick-open')).toBeHidden();
+
+  // The split between editor and terminal is dragged, and remembered after a reload.
+  const handle = page.locator('.resize-handle.horizontal');
+  const box = await handle.boundingBox();
+  await page.mouse.move(box.x + 100, box.y + 3);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 100, box.y - 120, { steps: 5 });
+  await page.mouse.up();
+  const grown = await page.locator('.terminal-panel').evaluate((panel) => panel.getBoundingClientRect().height);
+
   // A reload keeps the terminal output.
   await page.reload();
   await expect(page.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
   await expect(page.locator('.panel-tab')).toHaveCount(3, { timeout: 30_000 });
   await page.locator('.panel-tab').first().click();
   await expectTerminalLine(page, 'edited 42');
+  await expect
+    .poll(() => page.locator('.terminal-panel').evaluate((panel) => panel.getBoundingClientRect().height))
+    .toBeCloseTo(grown, 0);
   expect(errors).toEqual([]);
 });
 

@@ -95,6 +95,7 @@ impl Editor {
         ]);
         let editor = monaco::create_editor(&self.host, &options);
         let _ = self.host.set_attribute("data-ready", "true");
+        mark("codepod-editor-ready");
         *self.monaco.borrow_mut() = Some(editor);
         let waiting: Vec<String> = self.waiting.borrow_mut().drain(..).collect();
         for path in waiting {
@@ -366,5 +367,18 @@ impl Editor {
         } else {
             self.load(path, true);
         }
+    }
+}
+
+/// `performance.mark(name)`, for the page-load benchmark.
+fn mark(name: &str) {
+    use wasm_bindgen::JsCast;
+    let Ok(performance) = js_sys::Reflect::get(&js_sys::global(), &"performance".into()) else {
+        return;
+    };
+    if let Ok(mark) = js_sys::Reflect::get(&performance, &"mark".into())
+        && let Some(mark) = mark.dyn_ref::<js_sys::Function>()
+    {
+        let _ = mark.call1(&performance, &name.into());
     }
 }

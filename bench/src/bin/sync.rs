@@ -1,0 +1,184 @@
+//! Live sync, both ways, against the real server (in this process), a real sandbox and
+//! the real agent:
+//!
+//! - save → visible in the sandbox: `/api/files/write`, then read back inside the sandbox
+//!   through the agent until the new content is there;
+//! - terminal change → tree: `echo N > f.txt` typed into a terminal over the IDE WebSocket,
+//!   until the socket announces `file_changed` for it (what makes the tree reload). This
+//!   includes the agent's 100 ms debounce; the table also shows it without.
+//!
+//!     cargo run --release -p codepod-bench --bin sync
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark run aborts on the first failure; there is nothing to recover"
+)]
+
+use std::time::{Duration, Instant};
+
+use codepod_bench::{Samples, machine, ms};
+use futures_util::{SinkExt, StreamExt};
+use model::ws::{ClientMessage, ServerMessage, encode_data};
+use protocol::Message;
+use serde_json::json;
+use server::{Application, Config};
+use tokio_tungstenite::tungstenite::{Message as Ws, client::IntoClientRequest};
+
+const SAVES: usize = 200;
+const CHANGES: usize = 100;
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+#[tokio::main]
+async fn main() {
+    println!("machine: {}", machine());
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    config.data_dir = data.path().to_path_buf();
+    config.log.filter = "warn".into();
+    let app = Application::build(config).await.expect("server starts");
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let register = http
+        .post(format!("{base}/api/users/register"))
+        .json(&json!({ "username": "ada", "email": "ada@example.org", "password": "correct horse battery" }))
+        .send()
+        .await
+        .expect("register");
+    let cookie = register.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let workspace: serde_json::Value = http
+        .post(format!("{base}/api/workspaces/create"))
+        .json(&json!({ "name": "sync" }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("workspace");
+    let ws = workspace["id"].as_str().expect("id").to_owned();
+
+    // The IDE socket starts the sandbox; keep it open for the file events.
+    let mut request = format!("{}/ws/workspaces/{ws}", base.replacen("http", "ws", 1))
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+        .await
+        .expect("socket");
+    let mut terminal = None;
+    socket
+        .send(Ws::text(
+            serde_json::to_string(&ClientMessage::Open { cols: 80, rows: 24 }).expect("json"),
+        ))
+        .await
+        .expect("open");
+    while terminal.is_none() {
+        if let Some(Ok(Ws::Text(text))) = socket.next().await
+            && let Ok(ServerMessage::Opened { terminal: id, .. }) = serde_json::from_str(&text)
+        {
+            terminal = Some(id);
+        }
+    }
+    let terminal = terminal.expect("terminal");
+
+    println!("save → visible in the sandbox, {SAVES} saves of main.py");
+    let socket_path = data
+        .path()
+        .join("sandboxes")
+        .join(&ws)
+        .join("run/agent.sock");
+    let mut agent = sandbox::AgentClient::connect_unix(&socket_path)
+        .await
+        .expect("agent");
+    let mut saves = Samples::default();
+    let mut version = 1;
+    for i in 0..SAVES {
+        let text = format!("print({i})\n");
+        let started = Instant::now();
+        let response: serde_json::Value = http
+            .post(format!("{base}/api/files/write"))
+            .json(&json!({ "workspace": ws, "path": "main.py", "content": { "encoding": "utf8", "data": text }, "base_version": version }))
+            .send()
+            .await
+            .expect("write")
+            .json()
+            .await
+            .expect("entry");
+        version = response["version"].as_i64().expect("version");
+        loop {
+            match agent
+                .request(Message::ReadFile {
+                    path: "main.py".into(),
+                })
+                .await
+                .expect("read")
+            {
+                Message::FileContent { data, .. } if data == text.as_bytes() => break,
+                _ => {}
+            }
+        }
+        saves.push(started.elapsed());
+    }
+    println!("  {}", saves.summary());
+
+    println!("terminal change → file_changed on the IDE socket, {CHANGES} changes");
+    let mut changes = Samples::default();
+    for i in 0..CHANGES {
+        let name = format!("made{i}.txt");
+        let started = Instant::now();
+        socket
+            .send(Ws::binary(encode_data(
+                terminal,
+                format!("echo {i} > {name}\r").as_bytes(),
+            )))
+            .await
+            .expect("type");
+        loop {
+            match socket.next().await {
+                Some(Ok(Ws::Text(text))) => {
+                    if let Ok(ServerMessage::FileChanged { path, .. }) =
+                        serde_json::from_str::<ServerMessage>(&text)
+                        && path == name
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+        changes.push(started.elapsed());
+    }
+    println!("  {}", changes.summary());
+    let p95 = changes.quantile(0.95);
+    println!(
+        "  p95 without the {} ms debounce: {:.1} ms",
+        DEBOUNCE.as_millis(),
+        ms(p95.saturating_sub(DEBOUNCE))
+    );
+    println!(
+        "| save → visible in the sandbox | p50 {:.2} ms | p95 {:.2} ms |",
+        ms(saves.quantile(0.5)),
+        ms(saves.quantile(0.95))
+    );
+    println!(
+        "| terminal change → tree event | p50 {:.1} ms | p95 {:.1} ms (p95 {:.1} ms without the debounce) |",
+        ms(changes.quantile(0.5)),
+        ms(p95),
+        ms(p95.saturating_sub(DEBOUNCE))
+    );
+}
