@@ -558,20 +558,6 @@ fn rank(path: &str, query: &str) -> Option<u8> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::rank;
-
-    #[test]
-    fn quick_open_prefers_file_names_over_scattered_letters() {
-        assert_eq!(rank("data.csv", "dat"), Some(0));
-        assert_eq!(rank("src/my_data.py", "dat"), Some(1));
-        assert_eq!(rank("data/x.py", "dat"), Some(2));
-        assert_eq!(rank("codepod-upload/pkg/util.py", "dat"), Some(3));
-        assert_eq!(rank("main.py", "dat"), None);
-    }
-}
-
 /// The countdown turns into a warning (with "Keep alive") this long before the idle stop.
 const IDLE_WARNING_MS: i64 = 5 * 60 * 1000;
 
@@ -589,4 +575,18 @@ fn clock(ms: i64) -> String {
 /// Quotes a path for bash.
 fn shell_quote(path: &str) -> String {
     format!("'{}'", path.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank;
+
+    #[test]
+    fn quick_open_prefers_file_names_over_scattered_letters() {
+        assert_eq!(rank("data.csv", "dat"), Some(0));
+        assert_eq!(rank("src/my_data.py", "dat"), Some(1));
+        assert_eq!(rank("data/x.py", "dat"), Some(2));
+        assert_eq!(rank("codepod-upload/pkg/util.py", "dat"), Some(3));
+        assert_eq!(rank("main.py", "dat"), None);
+    }
 }
