@@ -105,10 +105,11 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await runInTerminal(page, 'echo hi > made.txt');
   await expect(page.locator('.tree-row[data-path="made.txt"]')).toBeVisible({ timeout: 10_000 });
 
-  // Rename in the tree; the terminal's ls agrees.
-  page.once('dialog', (dialog) => dialog.accept('notes/renamed.txt'));
+  // Rename in place in the tree (a new folder in the path moves it); ls agrees.
   await page.locator('.tree-row[data-path="made.txt"]').hover();
   await page.locator('.tree-row[data-path="made.txt"] .tree-rename').click();
+  await page.locator('.tree-row[data-path="made.txt"] .tree-rename-input').fill('notes/renamed.txt');
+  await page.locator('.tree-row[data-path="made.txt"] .tree-rename-input').press('Enter');
   await expect(page.locator('.tree-row[data-path="notes/renamed.txt"]')).toBeVisible();
   await runInTerminal(page, 'ls notes; ls made.txt 2>&1 | head -1');
   await expectTerminalLine(page, 'renamed.txt');
@@ -132,6 +133,15 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await expect(page.locator('.tree-row[data-path="data.csv"]')).toBeVisible();
   await runInTerminal(page, 'cat data.csv');
   await expectTerminalLine(page, '1,uploaded');
+  // A binary file opens as a notice, not in the editor.
+  await page.setInputFiles('#upload-files', {
+    name: 'blob.bin',
+    mimeType: 'application/octet-stream',
+    buffer: Buffer.from([0, 255, 254, 1, 128]),
+  });
+  await page.locator('.tree-row[data-path="blob.bin"] .tree-item').click();
+  await expect(page.locator('.editor-notice')).toHaveText('blob.bin is a binary file. Download it or use the terminal.');
+  await expect(page.locator('.monaco-host')).toBeHidden();
   const folder = mkdtempSync(join(tmpdir(), 'codepod-upload-'));
   mkdirSync(join(folder, 'pkg'));
   writeFileSync(join(folder, 'pkg', 'util.py'), 'VALUE = "from a folder"\n');

@@ -160,8 +160,12 @@ pub fn FileTree(
         let depth = path.matches('/').count();
         let name = entry.path.name().to_owned();
         let is_dir = entry.kind == FileKind::Dir;
-        let (open_path, rename_path, delete_path_) = (path.clone(), path.clone(), path.clone());
+        let (open_path, delete_path_) = (path.clone(), path.clone());
         let (drag_path, drop_folder) = (path.clone(), path.clone());
+        let inline_path = path.clone();
+        // Renaming in place: the name becomes an input holding the path (a new folder in
+        // it moves the entry); Enter applies, Escape or leaving it cancels.
+        let (editing, set_editing) = signal(false);
         let active = {
             let path = path.clone();
             move || editor.active.get().as_deref() == Some(path.as_str())
@@ -193,34 +197,69 @@ pub fn FileTree(
                     }
                 }
             >
-                <button
-                    type="button"
-                    class="tree-item"
-                    title=path.clone()
-                    on:click=move |_| {
-                        if !is_dir {
-                            editor.send(EditorCommand::Open(open_path.clone()));
+                <Show
+                    when=move || editing.get()
+                    fallback={
+                        let (open_path, title, name) = (open_path.clone(), path.clone(), name.clone());
+                        move || {
+                            let open_path = open_path.clone();
+                            view! {
+                                <button
+                                    type="button"
+                                    class="tree-item"
+                                    title=title.clone()
+                                    on:click=move |_| {
+                                        if !is_dir {
+                                            editor.send(EditorCommand::Open(open_path.clone()));
+                                        }
+                                    }
+                                    on:dblclick=move |_| set_editing.set(true)
+                                    on:keydown=move |event| {
+                                        if event.key() == "F2" {
+                                            set_editing.set(true);
+                                        }
+                                    }
+                                >
+                                    <span class="tree-icon" aria-hidden="true">
+                                        {if is_dir { "▸" } else { "·" }}
+                                    </span>
+                                    {name.clone()}
+                                </button>
+                            }
                         }
                     }
                 >
-                    <span class="tree-icon" aria-hidden="true">
-                        {if is_dir { "▸" } else { "·" }}
-                    </span>
-                    {name}
-                </button>
+                    {
+                        let from = inline_path.clone();
+                        view! {
+                            <input
+                                class="tree-rename-input"
+                                aria-label="New path"
+                                value=from.clone()
+                                autofocus
+                                on:keydown=move |event| {
+                                    if event.key() == "Enter" {
+                                        let to = event_target_value(&event).trim().to_owned();
+                                        set_editing.set(false);
+                                        if !to.is_empty() && to != from {
+                                            rename.dispatch((from.clone(), to));
+                                        }
+                                    } else if event.key() == "Escape" {
+                                        set_editing.set(false);
+                                    }
+                                }
+                                on:blur=move |_| set_editing.set(false)
+                            />
+                        }
+                    }
+                </Show>
                 <span class="tree-actions">
                     <button
                         type="button"
                         class="tree-rename"
                         title="Rename or move"
                         aria-label="Rename or move"
-                        on:click=move |_| {
-                            if let Some(to) = ask("New path:", &rename_path)
-                                && to != rename_path
-                            {
-                                rename.dispatch((rename_path.clone(), to));
-                            }
-                        }
+                        on:click=move |_| set_editing.set(true)
                     >
                         "✎"
                     </button>
