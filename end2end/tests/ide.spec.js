@@ -133,6 +133,17 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await expect(page.locator('.tree-row[data-path="data.csv"]')).toBeVisible();
   await runInTerminal(page, 'cat data.csv');
   await expectTerminalLine(page, '1,uploaded');
+  // Files dropped on the tree are uploaded too.
+  await page.evaluate(() => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File(['dropped in\n'], 'dropped.txt', { type: 'text/plain' }));
+    document
+      .querySelector('.tree')
+      .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  });
+  await expect(page.locator('.tree-row[data-path="dropped.txt"]')).toBeVisible();
+  await runInTerminal(page, 'cat dropped.txt');
+  await expectTerminalLine(page, 'dropped in');
   // A binary file opens as a notice, not in the editor.
   await page.setInputFiles('#upload-files', {
     name: 'blob.bin',

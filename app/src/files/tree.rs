@@ -113,8 +113,19 @@ pub fn FileTree(
                 }
                 return;
             }
-            let files = files_of(transfer.files(), &folder);
+            // Dropped folders come as entries (taken now, read after the event).
+            let entries = dropped_entries(&transfer);
+            let plain = files_of(transfer.files(), &folder);
             leptos::task::spawn_local(async move {
+                let files = if entries.is_empty() {
+                    plain
+                } else {
+                    let mut files = Vec::new();
+                    for entry in entries {
+                        collect_entry(entry, folder.clone(), &mut files).await;
+                    }
+                    files
+                };
                 if let Err(message) = upload(workspace, files).await {
                     tell(&message);
                 }
@@ -412,6 +423,102 @@ async fn upload(workspace: WorkspaceId, files: Vec<(String, web_sys::File)>) -> 
     Err(serde_json::from_str::<crate::ApiError>(&text)
         .map(|error| error.message)
         .unwrap_or_else(|_| format!("the upload failed ({})", response.status())))
+}
+
+/// The `FileSystemEntry` of each dropped item (`webkitGetAsEntry`), if the browser has them.
+#[cfg(feature = "hydrate")]
+fn dropped_entries(transfer: &web_sys::DataTransfer) -> Vec<wasm_bindgen::JsValue> {
+    use js_sys::{Function, Reflect};
+    use wasm_bindgen::JsCast;
+    let Ok(items) = Reflect::get(transfer, &"items".into()) else {
+        return Vec::new();
+    };
+    let length = Reflect::get(&items, &"length".into())
+        .ok()
+        .and_then(|length| length.as_f64())
+        .unwrap_or(0.0) as u32;
+    (0..length)
+        .filter_map(|i| {
+            let item = Reflect::get_u32(&items, i).ok()?;
+            let get = Reflect::get(&item, &"webkitGetAsEntry".into()).ok()?;
+            let entry = get.dyn_ref::<Function>()?.call0(&item).ok()?;
+            (!entry.is_null() && !entry.is_undefined()).then_some(entry)
+        })
+        .collect()
+}
+
+/// Calls `object.method(resolve, reject)` (the File System API's callback style) and waits.
+#[cfg(feature = "hydrate")]
+async fn callback_call(
+    object: &wasm_bindgen::JsValue,
+    method: &str,
+) -> Option<wasm_bindgen::JsValue> {
+    use js_sys::{Function, Promise, Reflect};
+    use wasm_bindgen::JsCast;
+    let function = Reflect::get(object, &method.into()).ok()?;
+    let function = function.dyn_ref::<Function>()?.clone();
+    let target = object.clone();
+    let promise = Promise::new(&mut |resolve, reject| {
+        let _ = function.call2(&target, &resolve, &reject);
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.ok()
+}
+
+/// The files under a dropped entry (recursively for a folder), with their paths.
+#[cfg(feature = "hydrate")]
+fn collect_entry<'a>(
+    entry: wasm_bindgen::JsValue,
+    folder: String,
+    out: &'a mut Vec<(String, web_sys::File)>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+    Box::pin(async move {
+        use js_sys::{Array, Reflect};
+        use wasm_bindgen::JsCast;
+        let name = Reflect::get(&entry, &"name".into())
+            .ok()
+            .and_then(|name| name.as_string())
+            .unwrap_or_default();
+        let path = if folder.is_empty() {
+            name
+        } else {
+            format!("{folder}/{name}")
+        };
+        let is_dir = Reflect::get(&entry, &"isDirectory".into())
+            .ok()
+            .and_then(|flag| flag.as_bool())
+            .unwrap_or(false);
+        if !is_dir {
+            if let Some(file) = callback_call(&entry, "file").await
+                && let Ok(file) = file.dyn_into::<web_sys::File>()
+            {
+                out.push((path, file));
+            }
+            return;
+        }
+        let Some(reader) = Reflect::get(&entry, &"createReader".into())
+            .ok()
+            .and_then(|create| {
+                create
+                    .dyn_ref::<js_sys::Function>()
+                    .and_then(|f| f.call0(&entry).ok())
+            })
+        else {
+            return;
+        };
+        // readEntries answers in batches until an empty one.
+        loop {
+            let Some(batch) = callback_call(&reader, "readEntries").await else {
+                return;
+            };
+            let batch = Array::from(&batch);
+            if batch.length() == 0 {
+                return;
+            }
+            for child in batch.iter() {
+                collect_entry(child, path.clone(), out).await;
+            }
+        }
+    })
 }
 
 /// The files of a file input or a drop, with their paths under `folder` (a folder
