@@ -1,22 +1,63 @@
 //! The server's side of the agent protocol: requests with ids, and the events (terminal
-//! output, exits, file changes) that arrive in between, on a bounded channel.
+//! output, exits, file changes) that arrive in between. Frames are decoded straight from
+//! the socket by whoever reads them (no reader task, no queue in between): the reader's
+//! pace is the connection's backpressure.
 
-use protocol::{Frame, Message, VERSION, read_frame, write_frame};
+use protocol::{Decoder, Frame, Message, VERSION, write_frame};
 use tokio::{
-    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::UnixStream,
-    sync::mpsc,
 };
 
 use crate::{Error, Result};
 
-/// Events buffered for the consumer before the reader waits for it.
-pub const EVENT_QUEUE: usize = 256;
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// A connection to one agent.
 pub struct AgentClient {
     sender: AgentSender,
-    frames: mpsc::Receiver<Frame>,
+    frames: AgentReceiver,
+}
+
+/// The receiving half of an [`AgentClient`].
+pub struct AgentReceiver {
+    reader: Box<dyn AsyncRead + Send + Unpin>,
+    decoder: Decoder,
+    chunk: Box<[u8]>,
+}
+
+impl AgentReceiver {
+    /// The next frame; `None` once the agent has gone or broke the protocol. Cancel-safe:
+    /// a frame is never lost when this is dropped in a `select!`.
+    pub async fn recv(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(frame) = self.try_recv_checked()? {
+                return Some(frame);
+            }
+            match self.reader.read(&mut self.chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.decoder.push(&self.chunk[..n]),
+            }
+        }
+    }
+
+    /// A frame already received and buffered, without waiting.
+    pub fn try_recv(&mut self) -> Option<Frame> {
+        self.try_recv_checked().flatten()
+    }
+
+    /// `Some(None)`: nothing buffered; `None`: the stream is unusable.
+    fn try_recv_checked(&mut self) -> Option<Option<Frame>> {
+        loop {
+            match self.decoder.next_frame() {
+                Ok(frame) => return Some(frame),
+                // A frame we cannot read (a newer agent's message): skip it.
+                Err(error) if error.is_recoverable() => continue,
+                Err(_) => return None,
+            }
+        }
+    }
 }
 
 impl AgentClient {
@@ -33,15 +74,11 @@ impl AgentClient {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (tx, frames) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(async move {
-            let mut reader = reader;
-            while let Ok(Some(frame)) = read_frame(&mut reader).await {
-                if tx.send(frame).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let frames = AgentReceiver {
+            reader: Box::new(reader),
+            decoder: Decoder::new(),
+            chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
+        };
         let mut client = Self {
             sender: AgentSender {
                 writer: Box::new(writer),
@@ -83,7 +120,7 @@ impl AgentClient {
 
     /// Splits the connection so that one task can send while another reads: a relay
     /// between the agent and a browser, say.
-    pub fn into_split(self) -> (AgentSender, mpsc::Receiver<Frame>) {
+    pub fn into_split(self) -> (AgentSender, AgentReceiver) {
         (self.sender, self.frames)
     }
 }

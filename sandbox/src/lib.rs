@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use client::{AgentClient, AgentSender};
+pub use client::{AgentClient, AgentReceiver, AgentSender};
 
 /// A sandbox's name: the workspace id it belongs to, in its canonical text form. Only
 /// generated ids are used, never user-chosen strings.

@@ -449,7 +449,7 @@ fn error_code(code: ErrorCode) -> &'static str {
 /// Agent → browser: output, answers and events, plus the hub's own replies and pings.
 async fn relay_out(
     mut sink: Sink,
-    mut agent: mpsc::Receiver<protocol::Frame>,
+    mut agent: sandbox::AgentReceiver,
     mut control: mpsc::Receiver<ServerMessage>,
     shared: Arc<Mutex<Shared>>,
     hub: Hub,
@@ -474,15 +474,15 @@ async fn relay_out(
                     if let Message::Output { terminal, data } = &mut frame.message {
                         while data.len() < COALESCE {
                             match agent.try_recv() {
-                                Ok(protocol::Frame {
+                                Some(protocol::Frame {
                                     message: Message::Output { terminal: more_for, data: more },
                                     ..
                                 }) if more_for == *terminal => data.extend_from_slice(&more),
-                                Ok(other) => {
+                                Some(other) => {
                                     held = Some(other);
                                     break;
                                 }
-                                Err(_) => break,
+                                None => break,
                             }
                         }
                     }
