@@ -7,6 +7,8 @@
     reason = "test helpers: a failure here is a failed test"
 )]
 
+pub mod ws_client;
+
 use std::{net::SocketAddr, path::Path};
 
 use server::{Application, Config};
