@@ -448,11 +448,13 @@ fn QuickOpen(
     editor: EditorHandle,
 ) -> impl IntoView {
     let (query, set_query) = signal(String::new());
-    let files = Resource::new(
-        move || (open.get(), generation.get()),
-        move |(open, _)| async move {
+    // Browser-only (the list is fetched when the overlay opens).
+    let files = LocalResource::new(move || {
+        let open = open.get();
+        generation.track();
+        async move {
             if !open {
-                return Vec::new();
+                return Vec::<String>::new();
             }
             crate::files::api::tree(workspace)
                 .await
@@ -464,8 +466,8 @@ fn QuickOpen(
                         .collect()
                 })
                 .unwrap_or_default()
-        },
-    );
+        }
+    });
     let matches = move || {
         let query = query.get().to_lowercase();
         let mut ranked: Vec<(u8, String)> = files
@@ -517,6 +519,7 @@ fn QuickOpen(
                     }
                 />
                 <ul>
+                    <Suspense fallback=|| ()>
                     {move || {
                         matches()
                             .into_iter()
@@ -532,6 +535,7 @@ fn QuickOpen(
                             })
                             .collect_view()
                     }}
+                    </Suspense>
                 </ul>
             </div>
         </div>
