@@ -3,7 +3,7 @@
 // `codepod-editor-ready`). Run by `bench/run.sh browser`; prints p50/p95, asserts no timing.
 import { expect, test } from '@playwright/test';
 
-const LOADS = 20;
+const LOADS = Number(process.env.CODEPOD_BENCH_LOADS ?? 20);
 
 test('IDE page load', async ({ page, baseURL }) => {
   test.setTimeout(300_000);

@@ -363,3 +363,44 @@ async fn a_file_made_in_the_terminal_reaches_the_database() {
     }
     assert!(gone);
 }
+
+/// Found by the sync benchmark: saves in quick succession were each reported back by the
+/// sandbox's watcher, sometimes after the next save had landed, and the stale content was
+/// written over the newer save. Our own writes coming back must never count as changes.
+#[tokio::test]
+async fn rapid_saves_are_not_overwritten_by_their_own_echoes() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let (status, _) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(status, 200);
+    let mut version = 1;
+    for i in 0..200 {
+        let (status, entry) = ada
+            .post(
+                "/api/files/write",
+                json!({ "workspace": ws, "path": "main.py", "content": { "encoding": "utf8", "data": format!("print({i})\n") }, "base_version": version }),
+            )
+            .await;
+        assert_eq!(status, 200, "save {i}: {entry}");
+        version = entry["version"].as_i64().unwrap();
+    }
+    assert_eq!(version, 201);
+    // Give the watcher (100 ms debounce) ample time to report everything it saw.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, read) = ada
+        .post(
+            "/api/files/read",
+            json!({ "workspace": ws, "path": "main.py" }),
+        )
+        .await;
+    assert_eq!(read["data"], "print(199)\n");
+    assert_eq!(read["version"], 201, "an echo was saved as a new version");
+    assert_eq!(
+        read_in_sandbox(&app, &ws, "main.py").await,
+        Message::FileContent {
+            path: "main.py".into(),
+            data: b"print(199)\n".to_vec()
+        }
+    );
+}

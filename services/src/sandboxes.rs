@@ -4,7 +4,7 @@
 //! disposable and every start materializes the workspace's files afresh.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -85,6 +85,14 @@ impl SandboxMetrics {
     }
 }
 
+/// Content hashes the server wrote into sandbox files, and when, per (workspace, path).
+type Mirrored = HashMap<(WorkspaceId, String), VecDeque<(String, Instant)>>;
+
+/// How long a mirrored write is remembered (far longer than the watcher's debounce).
+const MIRROR_MEMORY: Duration = Duration::from_secs(30);
+/// Mirrored writes remembered per file.
+const MIRRORS_PER_FILE: usize = 16;
+
 #[derive(Debug, Clone)]
 struct Entry {
     state: SandboxState,
@@ -101,6 +109,10 @@ pub struct Sandboxes {
     entries: Arc<Mutex<HashMap<WorkspaceId, Entry>>>,
     /// One start at a time per workspace.
     starting: Arc<Mutex<HashMap<WorkspaceId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Hashes of contents recently written into each sandbox file by the server, so that
+    /// the watcher's report of them (possibly after a newer save) is not taken for a change
+    /// made inside.
+    mirrored: Arc<Mutex<Mirrored>>,
     pub metrics: SandboxMetrics,
 }
 
@@ -119,6 +131,7 @@ impl Sandboxes {
             settings,
             entries: Arc::new(Mutex::new(HashMap::new())),
             starting: Arc::new(Mutex::new(HashMap::new())),
+            mirrored: Arc::new(Mutex::new(HashMap::new())),
             metrics: SandboxMetrics::new(),
         }
     }
@@ -146,6 +159,38 @@ impl Sandboxes {
         self.entries()
             .get(&ws)
             .is_some_and(|entry| entry.state == SandboxState::Ready)
+    }
+
+    fn mirrored(&self) -> std::sync::MutexGuard<'_, Mirrored> {
+        self.mirrored
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes that the server is writing `hash` into `path` of the sandbox.
+    fn remember_mirror(&self, ws: WorkspaceId, path: &str, hash: String) {
+        let now = Instant::now();
+        let mut mirrored = self.mirrored();
+        mirrored.retain(|_, writes| {
+            writes.retain(|(_, at)| now.duration_since(*at) < MIRROR_MEMORY);
+            !writes.is_empty()
+        });
+        let writes = mirrored.entry((ws, path.to_owned())).or_default();
+        if writes.len() >= MIRRORS_PER_FILE {
+            writes.pop_front();
+        }
+        writes.push_back((hash, now));
+    }
+
+    /// Whether `hash` is a content the server itself wrote into `path` lately.
+    fn is_own_mirror(&self, ws: WorkspaceId, path: &str, hash: &str) -> bool {
+        self.mirrored()
+            .get(&(ws, path.to_owned()))
+            .is_some_and(|writes| {
+                writes
+                    .iter()
+                    .any(|(known, at)| known == hash && at.elapsed() < MIRROR_MEMORY)
+            })
     }
 
     /// The state of a workspace's sandbox on this server.
@@ -416,6 +461,13 @@ impl Services {
                         }),
                     }
                 } else if let Some(data) = data {
+                    // Our own write coming back (maybe after a newer save): not a change.
+                    if self
+                        .sandboxes
+                        .is_own_mirror(ws, path.as_str(), &store::content_hash(&data))
+                    {
+                        return;
+                    }
                     let current = match self.store.read_file(owner, ws, &path).await {
                         Ok(record) if record.entry.hash == store::content_hash(&data) => return,
                         Ok(record) => Some(record.entry.version),
@@ -504,6 +556,10 @@ impl Services {
             return;
         }
         self.sandboxes.touch(ws);
+        if let Message::WriteFile { path, data } = &message {
+            self.sandboxes
+                .remember_mirror(ws, path, store::content_hash(data));
+        }
         let result = async {
             let mut agent = self.sandboxes.agent(ws).await?;
             let result = agent_ok(&mut agent, message).await;

@@ -118,7 +118,9 @@ async fn main() {
             .json()
             .await
             .expect("entry");
-        version = response["version"].as_i64().expect("version");
+        version = response["version"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("write answered {response}"));
         loop {
             match agent
                 .request(Message::ReadFile {
