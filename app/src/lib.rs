@@ -10,6 +10,7 @@ pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod api_context;
 mod auth;
+mod browser_slot;
 mod dashboard;
 pub mod editor;
 pub mod error;

@@ -288,3 +288,28 @@ async fn shutdown_signal_stops_the_server() {
     app.shutdown().await.unwrap();
     assert!(tokio::net::TcpStream::connect(address).await.is_err());
 }
+
+/// Found by the page-load benchmark: a browser-only value created during server rendering
+/// was dropped on another worker thread when the response stream ended, which panicked
+/// and cut the page off (the browser never saw `load`). Many pages, many threads: every one
+/// must arrive whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ide_pages_always_arrive_whole() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let mut pages = Vec::new();
+    for _ in 0..40 {
+        let ada = ada.clone();
+        let url = ada.url(&format!("/w/{ws}"));
+        pages.push(tokio::spawn(async move {
+            let response = ada.http.get(url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await
+        }));
+    }
+    for page in pages {
+        let html = page.await.unwrap().expect("the whole page arrives");
+        assert!(html.contains("</html>"), "no document end");
+    }
+}

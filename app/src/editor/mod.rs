@@ -55,7 +55,7 @@ type Dispatch = Rc<dyn Fn(EditorCommand)>;
 /// A handle the tree, the toolbar and the socket use to reach the editor.
 #[derive(Clone, Copy)]
 pub struct EditorHandle {
-    dispatch: StoredValue<Option<Dispatch>, LocalStorage>,
+    dispatch: crate::browser_slot::BrowserSlot<Dispatch>,
     pub tabs: RwSignal<Vec<EditorTab>>,
     pub active: RwSignal<Option<String>>,
 }
@@ -63,14 +63,14 @@ pub struct EditorHandle {
 impl EditorHandle {
     pub fn new() -> Self {
         Self {
-            dispatch: StoredValue::new_local(None),
+            dispatch: crate::browser_slot::BrowserSlot::new(),
             tabs: RwSignal::new(Vec::new()),
             active: RwSignal::new(None),
         }
     }
 
     pub fn send(&self, command: EditorCommand) {
-        self.dispatch.with_value(|dispatch| {
+        self.dispatch.with(|dispatch| {
             if let Some(dispatch) = dispatch {
                 dispatch(command);
             }
@@ -103,12 +103,12 @@ pub fn EditorArea(workspace: WorkspaceId, handle: EditorHandle) -> impl IntoView
             let target = editor.clone();
             handle
                 .dispatch
-                .set_value(Some(Rc::new(move |command| target.command(command))));
+                .set(Some(Rc::new(move |command| target.command(command))));
             started.set_value(Some(editor.clone()));
             leptos::task::spawn_local(async move { editor.start().await });
         });
         on_cleanup(move || {
-            handle.dispatch.set_value(None);
+            handle.dispatch.set(None);
             if let Some(editor) = started.try_update_value(Option::take).flatten() {
                 editor.dispose();
             }

@@ -33,7 +33,7 @@ pub fn FileTree(
     let entries = Resource::new(move || generation.get(), move |_| tree(workspace));
     let reload = move || generation.update(|n| *n += 1);
 
-    let create = Action::new_local(move |(path, folder): &(String, bool)| {
+    let create = Action::new(move |(path, folder): &(String, bool)| {
         let (path, folder) = (path.clone(), *folder);
         async move {
             let parsed = WorkspacePath::parse(&path).map_err(|error| error.to_string())?;
@@ -48,7 +48,7 @@ pub fn FileTree(
             Ok::<_, String>((path, folder))
         }
     });
-    let rename = Action::new_local(move |(from, to): &(String, String)| {
+    let rename = Action::new(move |(from, to): &(String, String)| {
         let (from, to) = (from.clone(), to.clone());
         async move {
             let parsed_from = WorkspacePath::parse(&from).map_err(|error| error.to_string())?;
@@ -59,7 +59,7 @@ pub fn FileTree(
                 .map_err(|error| error.message)
         }
     });
-    let delete = Action::new_local(move |path: &String| {
+    let delete = Action::new(move |path: &String| {
         let path = path.clone();
         async move {
             let parsed = WorkspacePath::parse(&path).map_err(|error| error.to_string())?;

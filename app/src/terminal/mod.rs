@@ -86,9 +86,9 @@ pub fn TerminalPanel(
     let active = RwSignal::new(None::<TerminalId>);
     let body = NodeRef::<leptos::html::Div>::new();
     // Set in the browser once the client runs; the server never dispatches.
-    let dispatch = StoredValue::new_local(None::<Dispatch>);
+    let dispatch = crate::browser_slot::BrowserSlot::<Dispatch>::new();
     let run_command = move |command: Command| {
-        dispatch.with_value(|dispatch| {
+        dispatch.with(|dispatch| {
             if let Some(dispatch) = dispatch {
                 dispatch(command);
             }
@@ -106,12 +106,12 @@ pub fn TerminalPanel(
             let element: web_sys::HtmlElement = element.into();
             let client = client::Client::new(workspace, element, tabs, active, link, on_files);
             let handle = client.clone();
-            dispatch.set_value(Some(Rc::new(move |command| handle.command(command))));
+            dispatch.set(Some(Rc::new(move |command| handle.command(command))));
             started.set_value(Some(client.clone()));
             leptos::task::spawn_local(async move { client.start().await });
         });
         on_cleanup(move || {
-            dispatch.set_value(None);
+            dispatch.set(None);
             if let Some(client) = started.try_update_value(Option::take).flatten() {
                 client.dispose();
             }
