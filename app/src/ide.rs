@@ -10,8 +10,9 @@ use model::{SandboxStatus, WorkspaceId};
 
 use model::ws::ServerMessage;
 
+#[cfg(feature = "hydrate")]
+use crate::accounts::api::me;
 use crate::{
-    accounts::api::me,
     editor::{EditorArea, EditorCommand, EditorHandle},
     files::tree::FileTree,
     meta::server_info,
@@ -98,15 +99,17 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     // Split panes: sizes dragged with the handles, remembered per user in this browser.
     let layout = RwSignal::new(Layout::default());
     let dragging = RwSignal::new(None::<Drag>);
-    let user = Resource::new(|| (), |_| me());
+    // Whose layout: asked in the browser only (nothing for the server render to await).
+    let username = RwSignal::new(None::<String>);
     #[cfg(not(feature = "hydrate"))]
-    let _ = user;
+    let _ = username;
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        if let Some(Ok(user)) = user.get()
-            && let Some(saved) = Layout::load(&user.username)
-        {
-            layout.set(saved);
+    leptos::task::spawn_local(async move {
+        if let Ok(user) = me().await {
+            if let Some(saved) = Layout::load(&user.username) {
+                layout.set(saved);
+            }
+            username.set(Some(user.username));
         }
     });
     let moves = window_event_listener(ev::pointermove, move |event| {
@@ -126,8 +129,8 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
         if dragging.get_untracked().is_some() {
             dragging.set(None);
             #[cfg(feature = "hydrate")]
-            if let Some(Ok(user)) = user.get_untracked() {
-                layout.get_untracked().save(&user.username);
+            if let Some(user) = username.get_untracked() {
+                layout.get_untracked().save(&user);
             }
         }
     });
@@ -448,31 +451,32 @@ fn QuickOpen(
     editor: EditorHandle,
 ) -> impl IntoView {
     let (query, set_query) = signal(String::new());
-    // Browser-only (the list is fetched when the overlay opens).
-    let files = LocalResource::new(move || {
-        let open = open.get();
+    // Fetched in the browser when the overlay opens (no resource for the server to await).
+    let files = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
         generation.track();
-        async move {
-            if !open {
-                return Vec::<String>::new();
-            }
-            crate::files::api::tree(workspace)
-                .await
-                .map(|entries| {
+        if !open.get() {
+            return;
+        }
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            if let Ok(entries) = crate::files::api::tree(workspace).await {
+                files.set(
                     entries
                         .into_iter()
                         .filter(|entry| entry.kind == model::FileKind::File)
                         .map(|entry| entry.path.to_string())
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
+                        .collect(),
+                );
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = workspace;
     });
     let matches = move || {
         let query = query.get().to_lowercase();
         let mut ranked: Vec<(u8, String)> = files
             .get()
-            .unwrap_or_default()
             .into_iter()
             .filter_map(|path| rank(&path, &query).map(|score| (score, path)))
             .collect();
@@ -519,7 +523,6 @@ fn QuickOpen(
                     }
                 />
                 <ul>
-                    <Suspense fallback=|| ()>
                     {move || {
                         matches()
                             .into_iter()
@@ -535,7 +538,6 @@ fn QuickOpen(
                             })
                             .collect_view()
                     }}
-                    </Suspense>
                 </ul>
             </div>
         </div>

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -87,7 +87,13 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("signin") view=SignInPage />
                 <Route path=StaticSegment("signup") view=SignUpPage />
                 <Route path=StaticSegment("account") view=AccountPage />
-                <Route path=(StaticSegment("w"), ParamSegment("id")) view=IdePage />
+                // Rendered whole before sending (not streamed out of order): the page is small,
+                // its data is a few local queries, and the stream could stall under load.
+                <Route
+                    path=(StaticSegment("w"), ParamSegment("id"))
+                    view=IdePage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

@@ -299,7 +299,7 @@ async fn ide_pages_always_arrive_whole() {
     let ada = app.signed_up("ada").await;
     let ws = ada.workspace("demo").await;
     let mut pages = Vec::new();
-    for _ in 0..40 {
+    for _ in 0..8 {
         let ada = ada.clone();
         let url = ada.url(&format!("/w/{ws}"));
         pages.push(tokio::spawn(async move {
