@@ -165,8 +165,10 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
 
   // Run: exit code 0, then 1 for a failing script.
   await page.locator('.tree-row[data-path="main.py"] .tree-item').click();
+  await expect(page.locator('.editor-tab.active[data-path="main.py"]')).toBeVisible();
+  await expect(page.locator('#run')).toBeEnabled();
   await page.click('#run');
-  await expect(page.locator('.panel-tab', { hasText: 'python3' })).toHaveCount(1);
+  await expect(page.locator('.panel-tab', { hasText: 'python3' })).toHaveCount(1, { timeout: 15_000 });
   await expectTerminalLine(page, /^\[exit code 0 · \d+ ms · peak \d+ MiB\]$/);
   await replaceText(page, 'import sys\nprint("failing")\nsys.exit(1)\n');
   // Run saves first.
