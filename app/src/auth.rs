@@ -17,6 +17,29 @@ fn message_for(code: &str, message: &str) -> String {
     }
 }
 
+/// The frame of both forms: a plain POST to `action`, the brand, the title, the error.
+#[component]
+fn AuthCard(
+    action: &'static str,
+    title: &'static str,
+    error: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <form class="auth-card" method="post" action=action>
+            <a class="brand" href="/">
+                <img src="/icons/icon-192.png" alt="" width="28" height="28" />
+                <span>"Codepod"</span>
+            </a>
+            <h1>{title}</h1>
+            <p class="form-error" role="alert" hidden=error.is_empty()>
+                {error.clone()}
+            </p>
+            {children()}
+        </form>
+    }
+}
+
 /// `/signin`.
 #[component]
 pub fn SignInPage() -> impl IntoView {
@@ -26,15 +49,7 @@ pub fn SignInPage() -> impl IntoView {
     view! {
         <Title text="Sign in" />
         <main class="auth-page">
-            <form class="auth-card" method="post" action="/signin">
-                <a class="brand" href="/">
-                    <img src="/icons/icon-192.png" alt="" width="28" height="28" />
-                    <span>"Codepod"</span>
-                </a>
-                <h1>"Sign in"</h1>
-                <p class="form-error" role="alert" hidden=error.is_empty()>
-                    {error.clone()}
-                </p>
+            <AuthCard action="/signin" title="Sign in" error>
                 <label>
                     "Username or email"
                     <input
@@ -59,7 +74,7 @@ pub fn SignInPage() -> impl IntoView {
                     "Sign in"
                 </button>
                 <p class="muted">"New to Codepod? " <a href="/signup">"Create an account"</a></p>
-            </form>
+            </AuthCard>
         </main>
     }
 }
@@ -73,15 +88,7 @@ pub fn SignUpPage() -> impl IntoView {
     view! {
         <Title text="Create an account" />
         <main class="auth-page">
-            <form class="auth-card" method="post" action="/signup">
-                <a class="brand" href="/">
-                    <img src="/icons/icon-192.png" alt="" width="28" height="28" />
-                    <span>"Codepod"</span>
-                </a>
-                <h1>"Create an account"</h1>
-                <p class="form-error" role="alert" hidden=error.is_empty()>
-                    {error.clone()}
-                </p>
+            <AuthCard action="/signup" title="Create an account" error>
                 <label>
                     "Username"
                     <input
@@ -115,7 +122,7 @@ pub fn SignUpPage() -> impl IntoView {
                     "Create account"
                 </button>
                 <p class="muted">"Already have an account? " <a href="/signin">"Sign in"</a></p>
-            </form>
+            </AuthCard>
         </main>
     }
 }

@@ -109,3 +109,12 @@ pub fn url(name: &str) -> Option<String> {
         .get(name)
         .map(|file| format!("/vendor/{file}"))
 }
+
+/// Whether the OS asks for a dark theme (the stylesheet follows the same media query).
+pub fn prefers_dark() -> bool {
+    leptos::prelude::window()
+        .match_media("(prefers-color-scheme: light)")
+        .ok()
+        .flatten()
+        .is_none_or(|query| !query.matches())
+}

@@ -63,6 +63,51 @@ pub fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
+/// A new account on the server at `base` with one workspace: its HTTP client (with the
+/// session cookie), the cookie for other clients (`codepod_session=…`) and the workspace id.
+#[allow(
+    clippy::expect_used,
+    reason = "a benchmark run aborts on the first failure"
+)]
+pub async fn account_with_workspace(
+    base: &str,
+    username: &str,
+) -> (reqwest::Client, String, String) {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let response = http
+        .post(format!("{base}/api/users/register"))
+        .json(&serde_json::json!({ "username": username, "email": format!("{username}@example.org"), "password": "correct horse battery" }))
+        .send()
+        .await
+        .expect("register");
+    assert!(
+        response.status().is_success(),
+        "register: {}",
+        response.status()
+    );
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let workspace: serde_json::Value = http
+        .post(format!("{base}/api/workspaces/create"))
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("workspace");
+    let id = workspace["id"].as_str().expect("id").to_owned();
+    (http, cookie, id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

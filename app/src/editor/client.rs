@@ -46,14 +46,6 @@ pub struct Editor {
     this: Weak<Editor>,
 }
 
-fn dark() -> bool {
-    window()
-        .match_media("(prefers-color-scheme: light)")
-        .ok()
-        .flatten()
-        .is_none_or(|query| !query.matches())
-}
-
 impl Editor {
     pub fn new(
         workspace: WorkspaceId,
@@ -90,7 +82,15 @@ impl Editor {
                 crate::vendor::object(&[("enabled", false.into())]).into(),
             ),
             ("scrollBeyondLastLine", false.into()),
-            ("theme", (if dark() { "vs-dark" } else { "vs" }).into()),
+            (
+                "theme",
+                (if crate::vendor::prefers_dark() {
+                    "vs-dark"
+                } else {
+                    "vs"
+                })
+                .into(),
+            ),
             ("tabSize", 4.into()),
         ]);
         let editor = monaco::create_editor(&self.host, &options);

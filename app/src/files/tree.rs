@@ -126,9 +126,7 @@ pub fn FileTree(
                     }
                     files
                 };
-                if let Err(message) = upload(workspace, files).await {
-                    tell(&message);
-                }
+                upload_or_tell(workspace, files).await;
                 reload();
             });
         }
@@ -156,9 +154,7 @@ pub fn FileTree(
             let files = files_of(input.files(), "");
             input.set_value("");
             leptos::task::spawn_local(async move {
-                if let Err(message) = upload(workspace, files).await {
-                    tell(&message);
-                }
+                upload_or_tell(workspace, files).await;
                 reload();
             });
         }
@@ -519,6 +515,14 @@ fn collect_entry<'a>(
             }
         }
     })
+}
+
+/// Uploads, and tells the user if that failed.
+#[cfg(feature = "hydrate")]
+async fn upload_or_tell(workspace: WorkspaceId, files: Vec<(String, web_sys::File)>) {
+    if let Err(message) = upload(workspace, files).await {
+        tell(&message);
+    }
 }
 
 /// The files of a file input or a drop, with their paths under `folder` (a folder

@@ -89,14 +89,6 @@ fn ws_url(workspace: WorkspaceId) -> String {
     format!("{scheme}://{host}/ws/workspaces/{workspace}")
 }
 
-fn dark() -> bool {
-    window()
-        .match_media("(prefers-color-scheme: light)")
-        .ok()
-        .flatten()
-        .is_none_or(|query| !query.matches())
-}
-
 impl Client {
     pub fn new(
         workspace: WorkspaceId,
@@ -430,7 +422,7 @@ impl Client {
         let _ = element.set_attribute("data-terminal", &terminal.to_string());
         let _ = self.body.append_child(&element);
 
-        let theme = if dark() {
+        let theme = if crate::vendor::prefers_dark() {
             xterm::object(&[
                 ("background", "#1e1f24".into()),
                 ("foreground", "#e4e6eb".into()),

@@ -41,33 +41,7 @@ async fn main() {
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
 
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("client");
-    let register = http
-        .post(format!("{base}/api/users/register"))
-        .json(&json!({ "username": "ada", "email": "ada@example.org", "password": "correct horse battery" }))
-        .send()
-        .await
-        .expect("register");
-    let cookie = register.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("cookie")
-        .to_owned();
-    let workspace: serde_json::Value = http
-        .post(format!("{base}/api/workspaces/create"))
-        .json(&json!({ "name": "sync" }))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("workspace");
-    let ws = workspace["id"].as_str().expect("id").to_owned();
+    let (http, cookie, ws) = codepod_bench::account_with_workspace(&base, "ada").await;
 
     // The IDE socket starts the sandbox; keep it open for the file events.
     let mut request = format!("{}/ws/workspaces/{ws}", base.replacen("http", "ws", 1))

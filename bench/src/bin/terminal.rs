@@ -72,40 +72,9 @@ impl Term {
     async fn open(peer: &Peer, user: usize) -> (Self, Duration) {
         match peer {
             Peer::Codepod { base } => {
-                let http = reqwest::Client::builder()
-                    .cookie_store(true)
-                    .build()
-                    .expect("client");
                 let name = format!("bench{user}_{}", uuid::Uuid::new_v4().simple());
                 let name = &name[..name.len().min(30)];
-                let response = http
-                    .post(format!("{base}/api/users/register"))
-                    .json(&json!({ "username": name, "email": format!("{name}@example.org"), "password": "correct horse battery" }))
-                    .send()
-                    .await
-                    .expect("register");
-                assert!(
-                    response.status().is_success(),
-                    "register: {}",
-                    response.status()
-                );
-                let cookie = response.headers()["set-cookie"]
-                    .to_str()
-                    .expect("cookie")
-                    .split(';')
-                    .next()
-                    .expect("cookie")
-                    .to_owned();
-                let workspace: serde_json::Value = http
-                    .post(format!("{base}/api/workspaces/create"))
-                    .json(&json!({ "name": "bench" }))
-                    .send()
-                    .await
-                    .expect("create")
-                    .json()
-                    .await
-                    .expect("workspace");
-                let id = workspace["id"].as_str().expect("id");
+                let (_, cookie, id) = codepod_bench::account_with_workspace(base, name).await;
                 let started = Instant::now();
                 let mut request = format!("{}/ws/workspaces/{id}", ws_base(base))
                     .into_client_request()
