@@ -1,6 +1,9 @@
 //! `codepod-agent --socket PATH --workspace DIR [--home DIR] [--egress-socket PATH]`: serve
 //! the workspace's terminals on a Unix socket until killed. With `--egress-socket`, programs
 //! inside reach the network through the host's filtering proxy at that socket.
+//!
+//! `codepod-agent attach SOCKET` relays stdin/stdout to a running agent (how the server
+//! reaches it through `kubectl exec`), `codepod-agent probe SOCKET` checks that one answers.
 
 use std::path::PathBuf;
 
@@ -72,11 +75,78 @@ fn measure(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
     std::process::ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 
+/// `codepod-agent attach SOCKET`: relays this process's stdin and stdout to the agent at
+/// SOCKET, byte for byte, until either side closes. On Kubernetes the server runs it with
+/// `exec` in the sandbox pod, so any server replica reaches the agent through the API
+/// server and the agent (with its terminals) outlives the connection.
+#[tokio::main(flavor = "current_thread")]
+async fn attach(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
+    let Some(socket) = args.next() else {
+        eprintln!("usage: codepod-agent attach SOCKET");
+        return std::process::ExitCode::from(2);
+    };
+    let stream = match tokio::net::UnixStream::connect(&socket).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            eprintln!("codepod-agent attach: cannot reach {socket}: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let (mut from_agent, mut to_agent) = stream.into_split();
+    let upstream = async {
+        let mut stdin = tokio::io::stdin();
+        let copied = tokio::io::copy(&mut stdin, &mut to_agent).await;
+        // The server closed its side: tell the agent this connection is over.
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_agent).await;
+        copied
+    };
+    let downstream = async {
+        let mut stdout = tokio::io::stdout();
+        let copied = tokio::io::copy(&mut from_agent, &mut stdout).await;
+        let _ = tokio::io::AsyncWriteExt::flush(&mut stdout).await;
+        copied
+    };
+    // Whichever side ends first ends the relay: a half-open relay would keep the exec
+    // session (and its API server stream) alive for nothing.
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// `codepod-agent probe SOCKET`: exits 0 when the agent at SOCKET accepts connections (the
+/// sandbox pod's readiness probe).
+fn probe(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
+    let Some(socket) = args.next() else {
+        eprintln!("usage: codepod-agent probe SOCKET");
+        return std::process::ExitCode::from(2);
+    };
+    match std::os::unix::net::UnixStream::connect(&socket) {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("codepod-agent probe: {socket}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some("measure") {
-        args.next();
-        return measure(args);
+    match args.peek().map(String::as_str) {
+        Some("measure") => {
+            args.next();
+            return measure(args);
+        }
+        Some("attach") => {
+            args.next();
+            return attach(args);
+        }
+        Some("probe") => {
+            args.next();
+            return probe(args);
+        }
+        _ => {}
     }
     serve()
 }

@@ -1,11 +1,13 @@
 //! Sandboxes: where a workspace's shell and code run. One [`Runtime`] trait, two backends —
-//! [`local::LocalRuntime`] (bubblewrap on this machine) and, later, Kubernetes — and one
+//! [`local::LocalRuntime`] (bubblewrap on this machine) and [`kube::KubeRuntime`] (a pod per
+//! workspace on Kubernetes) — and one
 //! [`client::AgentClient`] that speaks the agent protocol to whatever runs inside.
 //!
 //! A sandbox is disposable: the database holds the files, the sandbox gets them on start.
 
 pub mod client;
 pub mod egress;
+pub mod kube;
 pub mod local;
 
 use std::time::Duration;
@@ -94,6 +96,12 @@ pub enum Error {
     StartTimeout(Duration),
     #[error("the sandbox runtime is unavailable: {0}")]
     Unavailable(String),
+    /// No room: a quota is used up, or no node can take another sandbox. Safe to show.
+    #[error("{0}")]
+    Capacity(String),
+    /// The sandbox image cannot be pulled. Safe to show.
+    #[error("{0}")]
+    ImagePull(String),
     #[error("agent protocol: {0}")]
     Protocol(String),
     #[error("io: {0}")]
@@ -119,6 +127,31 @@ pub trait Runtime: Send + Sync + 'static {
     /// Removes sandboxes and their resources that no running server owns (left by a crash
     /// or a restart); returns how many.
     async fn cleanup_orphans(&self) -> Result<usize>;
+
+    /// Whether sandboxes keep running when this server process stops (Kubernetes: yes, the
+    /// next replica attaches to them; local: no, they are its children).
+    fn outlives_server(&self) -> bool {
+        false
+    }
+
+    /// Records activity where every server replica can see it.
+    async fn touch(&self, _id: &SandboxId) -> Result<()> {
+        Ok(())
+    }
+
+    /// The last activity any replica recorded with [`Runtime::touch`], in milliseconds since
+    /// the epoch; `None` when the runtime keeps no such record.
+    async fn last_active(&self, _id: &SandboxId) -> Result<Option<i64>> {
+        Ok(None)
+    }
+
+    /// Periodic housekeeping (orphans, warm pool); the server runs it with its reaper.
+    async fn maintain(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Registers the runtime's own metrics, if it has any.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 #[cfg(test)]
