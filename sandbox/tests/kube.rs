@@ -436,7 +436,8 @@ fn the_sandbox_pod_meets_the_restricted_pod_security_standard() {
 fn the_restricted_check_catches_each_violation() {
     let config = config();
     let base = pod::sandbox_pod(&config, Role::Warm);
-    let breaks: Vec<(&str, Box<dyn Fn(&mut Pod)>)> = vec![
+    type Break = Box<dyn Fn(&mut Pod)>;
+    let breaks: Vec<(&str, Break)> = vec![
         (
             "hostNetwork",
             Box::new(|p| p.spec.as_mut().unwrap().host_network = Some(true)),

@@ -50,6 +50,9 @@ pub struct Config {
     #[command(flatten)]
     pub sandbox: SandboxConfig,
 
+    #[command(flatten)]
+    pub kube: KubeConfig,
+
     /// Directory holding the built site: `pkg/` (wasm, js, css), `vendor/` and the public
     /// assets. The build scripts and `cargo leptos` write it to `target/site`.
     #[arg(long, env = "CODEPOD_SITE_DIR", default_value = "target/site")]
@@ -133,9 +136,22 @@ impl LimitsConfig {
     }
 }
 
+/// Where sandboxes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// A bubblewrap sandbox per workspace on this machine.
+    Local,
+    /// A pod per workspace on Kubernetes (the `CODEPOD_KUBE_*` settings).
+    Kube,
+}
+
 /// Sandboxes.
 #[derive(Debug, Clone, Args)]
 pub struct SandboxConfig {
+    /// `local` (bubblewrap on this machine) or `kube` (a pod per workspace).
+    #[arg(long, env = "CODEPOD_RUNTIME", default_value = "local")]
+    pub runtime: RuntimeKind,
+
     /// The `codepod-agent` binary. Defaults to the one beside `codepod`.
     #[arg(long, env = "CODEPOD_AGENT_BIN")]
     pub agent_bin: Option<PathBuf>,
@@ -177,6 +193,112 @@ pub struct SandboxConfig {
     /// Size of a sandbox's workspace (and of its home and /tmp).
     #[arg(long, env = "CODEPOD_SANDBOX_DISK", default_value = "512MiB", value_parser = parse_size)]
     pub disk_bytes: u64,
+}
+
+/// The Kubernetes runtime (used with `CODEPOD_RUNTIME=kube`). The cluster is reached with
+/// the in-cluster service account, or the kubeconfig outside a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct KubeConfig {
+    /// Namespace of the sandbox pods.
+    #[arg(
+        long,
+        env = "CODEPOD_KUBE_NAMESPACE",
+        default_value = "codepod-sandboxes"
+    )]
+    pub kube_namespace: String,
+
+    /// Label value telling this installation's pods from another's.
+    #[arg(long, env = "CODEPOD_KUBE_INSTANCE", default_value = "codepod")]
+    pub kube_instance: String,
+
+    /// The sandbox image (built from `images/sandbox.Dockerfile`).
+    #[arg(
+        long,
+        env = "CODEPOD_KUBE_IMAGE",
+        default_value = "codepod-sandbox:latest"
+    )]
+    pub kube_image: String,
+
+    /// `Always`, `IfNotPresent` or `Never`; unset: the cluster's default.
+    #[arg(long, env = "CODEPOD_KUBE_IMAGE_PULL_POLICY")]
+    pub kube_image_pull_policy: Option<String>,
+
+    /// CPU limit of a sandbox pod.
+    #[arg(long, env = "CODEPOD_KUBE_CPU", default_value = "500m")]
+    pub kube_cpu: String,
+
+    /// CPU request of a sandbox pod (what the scheduler reserves).
+    #[arg(long, env = "CODEPOD_KUBE_CPU_REQUEST", default_value = "100m")]
+    pub kube_cpu_request: String,
+
+    /// Memory of a sandbox pod (request and limit).
+    #[arg(long, env = "CODEPOD_KUBE_MEMORY", default_value = "512MiB", value_parser = parse_size)]
+    pub kube_memory: u64,
+
+    /// Generic pods kept ready to be claimed when a workspace opens.
+    #[arg(long, env = "CODEPOD_KUBE_WARM_POOL", default_value_t = 0)]
+    pub kube_warm_pool: usize,
+
+    /// How long a sandbox pod may take to become ready.
+    #[arg(long, env = "CODEPOD_KUBE_READY_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub kube_ready_timeout: Duration,
+
+    /// RuntimeClass of sandbox pods, e.g. `gvisor`.
+    #[arg(long, env = "CODEPOD_KUBE_RUNTIME_CLASS")]
+    pub kube_runtime_class: Option<String>,
+
+    /// Node selector of sandbox pods: `key=value` pairs, comma-separated.
+    #[arg(long, env = "CODEPOD_KUBE_NODE_SELECTOR", value_parser = parse_label, value_delimiter = ',')]
+    pub kube_node_selector: Vec<(String, String)>,
+
+    /// Tolerations of sandbox pods, as a JSON array of Kubernetes tolerations.
+    #[arg(long, env = "CODEPOD_KUBE_TOLERATIONS", value_parser = parse_tolerations)]
+    pub kube_tolerations: Option<Tolerations>,
+}
+
+/// Tolerations parsed from JSON.
+#[derive(Debug, Clone)]
+pub struct Tolerations(pub Vec<k8s_openapi::api::core::v1::Toleration>);
+
+fn parse_tolerations(text: &str) -> Result<Tolerations, String> {
+    serde_json::from_str(text)
+        .map(Tolerations)
+        .map_err(|error| format!("not a JSON array of tolerations: {error}"))
+}
+
+/// Parses `key=value`.
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("`{text}` is not key=value")),
+    }
+}
+
+impl KubeConfig {
+    /// The runtime's settings, with the sandbox limits and lifetimes shared with `local`.
+    pub fn runtime_config(&self, sandbox: &SandboxConfig) -> sandbox::kube::KubeConfig {
+        let mut config = sandbox::kube::KubeConfig::new(&self.kube_namespace, &self.kube_image);
+        config.instance = self.kube_instance.clone();
+        config.image_pull_policy = self.kube_image_pull_policy.clone();
+        config.limits.memory_bytes = self.kube_memory;
+        config.limits.workspace_bytes = sandbox.disk_bytes;
+        config.cpu_limit = self.kube_cpu.clone();
+        config.cpu_request = self.kube_cpu_request.clone();
+        config.max_lifetime = sandbox.max_lifetime;
+        config.idle_timeout = sandbox.idle_timeout;
+        config.ready_timeout = self.kube_ready_timeout;
+        config.warm_pool = self.kube_warm_pool;
+        config.runtime_class = self.kube_runtime_class.clone();
+        config.node_selector = self.kube_node_selector.iter().cloned().collect();
+        config.tolerations = self
+            .kube_tolerations
+            .as_ref()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        config
+    }
 }
 
 impl SandboxConfig {

@@ -16,8 +16,8 @@ pub struct Readiness {
     pub site_dir: PathBuf,
     /// Must answer a query.
     pub store: Arc<dyn store::Store>,
-    /// The sandbox agent binary: without it no workspace can start.
-    pub agent_bin: PathBuf,
+    /// The sandbox agent binary (local runtime): without it no workspace can start.
+    pub agent_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,9 +91,12 @@ async fn store_check(readiness: &Readiness) -> Check {
 }
 
 async fn agent_check(readiness: &Readiness) -> Check {
-    let ok = tokio::fs::metadata(&readiness.agent_bin)
-        .await
-        .is_ok_and(|meta| meta.is_file());
+    let ok = match &readiness.agent_bin {
+        Some(path) => tokio::fs::metadata(path)
+            .await
+            .is_ok_and(|meta| meta.is_file()),
+        None => true,
+    };
     Check {
         name: "sandbox_agent",
         ok,

@@ -59,6 +59,8 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("cannot start the services: {0}")]
     Services(#[from] services::Error),
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Kube(String),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -118,25 +120,34 @@ impl Application {
             login_window: config.sessions.login_window,
             ..services::AuthSettings::default()
         };
-        let runtime = {
-            let mut local = sandbox::local::LocalConfig::new(
-                config.data_dir.join("sandboxes"),
-                config.sandbox.agent_bin(),
-            );
-            local.limits = sandbox::Limits {
-                memory_bytes: config.sandbox.memory_bytes,
-                max_processes: config.sandbox.max_processes,
-                workspace_bytes: config.sandbox.disk_bytes,
-                ..sandbox::Limits::default()
+        let runtime: Arc<dyn sandbox::Runtime> =
+            if config.sandbox.runtime == config::RuntimeKind::Kube {
+                let client = kube::Client::try_default()
+                    .await
+                    .map_err(|error| Error::Kube(error.to_string()))?;
+                Arc::new(sandbox::kube::KubeRuntime::new(
+                    client,
+                    config.kube.runtime_config(&config.sandbox),
+                ))
+            } else {
+                let mut local = sandbox::local::LocalConfig::new(
+                    config.data_dir.join("sandboxes"),
+                    config.sandbox.agent_bin(),
+                );
+                local.limits = sandbox::Limits {
+                    memory_bytes: config.sandbox.memory_bytes,
+                    max_processes: config.sandbox.max_processes,
+                    workspace_bytes: config.sandbox.disk_bytes,
+                    ..sandbox::Limits::default()
+                };
+                local.egress = config.sandbox.egress;
+                local.python_env = config
+                    .sandbox
+                    .python_env
+                    .exists()
+                    .then(|| config.sandbox.python_env.clone());
+                Arc::new(sandbox::local::LocalRuntime::new(local))
             };
-            local.egress = config.sandbox.egress;
-            local.python_env = config
-                .sandbox
-                .python_env
-                .exists()
-                .then(|| config.sandbox.python_env.clone());
-            Arc::new(sandbox::local::LocalRuntime::new(local))
-        };
         let sandboxes = services::Sandboxes::new(
             runtime,
             services::SandboxSettings {
@@ -188,6 +199,7 @@ impl Application {
             leptos_options,
             metrics: Metrics::new(|registry| {
                 sandboxes.metrics.register(registry);
+                sandboxes.register_runtime_metrics(registry);
                 hub.metrics.register(registry);
             }),
             hub,
@@ -195,7 +207,9 @@ impl Application {
                 data_dir: config.data_dir.clone(),
                 site_dir: config.site_dir.clone(),
                 store: store.clone(),
-                agent_bin: config.sandbox.agent_bin(),
+                // Kubernetes sandboxes bring their own agent in their image.
+                agent_bin: (config.sandbox.runtime == config::RuntimeKind::Local)
+                    .then(|| config.sandbox.agent_bin()),
             },
             build_info: Arc::new(model::BuildInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -235,7 +249,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        // The reaper: stops sandboxes idle too long or past their lifetime.
+        // The reaper: stops sandboxes idle too long or past their lifetime, and lets the
+        // runtime keep house (orphans, warm pool).
         let reaper = {
             let sandboxes = self.sandboxes.clone();
             let interval = self.reaper_interval;
@@ -245,6 +260,7 @@ impl Application {
                 loop {
                     ticks.tick().await;
                     sandboxes.reap().await;
+                    sandboxes.maintain().await;
                 }
             })
         };

@@ -37,6 +37,10 @@ pub enum Error {
     LimitReached(String),
     #[error("too many attempts; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A dependency cannot serve this now (no room for a sandbox, its image cannot be
+    /// pulled, the cluster's API fails): 503. The message is safe to show.
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything unexpected. Logged with a reference; the client sees only the reference.
     #[error("internal error: {0}")]
     Internal(String),

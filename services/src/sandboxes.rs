@@ -98,6 +98,8 @@ struct Entry {
     state: SandboxState,
     started_at: i64,
     last_active: i64,
+    /// When activity was last recorded with the runtime (shared with other replicas).
+    shared_at: i64,
     error: Option<String>,
 }
 
@@ -121,8 +123,26 @@ fn sandbox_id(ws: WorkspaceId) -> Result<SandboxId> {
 }
 
 fn runtime_error(error: sandbox::Error) -> Error {
-    Error::Internal(format!("sandbox: {error}"))
+    use sandbox::Error as S;
+    match error {
+        S::Capacity(message) | S::ImagePull(message) => Error::Unavailable(message),
+        S::StartTimeout(after) => Error::Unavailable(format!(
+            "the sandbox did not come up within {} s; try again",
+            after.as_secs()
+        )),
+        S::Unavailable(message) => {
+            // The details (API server messages) go to the log, not to the user.
+            tracing::warn!(error = %message, "sandbox runtime unavailable");
+            Error::Unavailable(
+                "the sandbox service is unavailable right now; try again shortly".into(),
+            )
+        }
+        other => Error::Internal(format!("sandbox: {other}")),
+    }
 }
+
+/// How often activity is recorded where other replicas see it (the runtime's `touch`).
+const SHARED_TOUCH_EVERY_MS: i64 = 60_000;
 
 impl Sandboxes {
     pub fn new(runtime: Arc<dyn Runtime>, settings: SandboxSettings) -> Self {
@@ -202,8 +222,29 @@ impl Sandboxes {
 
     /// Marks activity, pushing the idle deadline back.
     pub fn touch(&self, ws: WorkspaceId) {
-        if let Some(entry) = self.entries().get_mut(&ws) {
-            entry.last_active = now_ms();
+        let now = now_ms();
+        let share = match self.entries().get_mut(&ws) {
+            Some(entry) => {
+                entry.last_active = now;
+                let due = now - entry.shared_at >= SHARED_TOUCH_EVERY_MS;
+                if due {
+                    entry.shared_at = now;
+                }
+                due
+            }
+            None => false,
+        };
+        // Other replicas consult the shared record before culling for idleness.
+        if share
+            && let Ok(id) = sandbox_id(ws)
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let runtime = self.runtime.clone();
+            handle.spawn(async move {
+                if let Err(error) = runtime.touch(&id).await {
+                    tracing::debug!(sandbox = %id, error = %error, "could not record activity");
+                }
+            });
         }
     }
 
@@ -291,8 +332,20 @@ impl Sandboxes {
                 }
             })
             .collect();
-        let count = doomed.len();
+        let mut count = 0;
         for (ws, reason) in doomed {
+            // Another replica may be serving this sandbox: its record of activity counts.
+            if reason == "idle"
+                && let Ok(id) = sandbox_id(ws)
+                && let Ok(Some(shared)) = self.runtime.last_active(&id).await
+                && now - shared < idle
+            {
+                if let Some(entry) = self.entries().get_mut(&ws) {
+                    entry.last_active = entry.last_active.max(shared);
+                }
+                continue;
+            }
+            count += 1;
             if let Err(error) = self.stop(ws, reason).await {
                 tracing::warn!(workspace.id = %ws, error = %error, "reaper could not stop a sandbox");
             }
@@ -300,12 +353,34 @@ impl Sandboxes {
         count
     }
 
-    /// Stops everything (shutdown).
+    /// Stops everything (shutdown) — unless sandboxes outlive this process (Kubernetes),
+    /// where another replica takes over their users and the terminals keep running.
     pub async fn stop_all(&self) {
+        if self.runtime.outlives_server() {
+            let left = self.entries().drain().count();
+            self.metrics.active.set(0);
+            tracing::info!(
+                sandboxes = left,
+                "leaving sandboxes running for the other replicas"
+            );
+            return;
+        }
         let all: Vec<WorkspaceId> = self.entries().keys().copied().collect();
         for ws in all {
             let _ = self.stop(ws, "shutdown").await;
         }
+    }
+
+    /// The runtime's periodic housekeeping (orphans, warm pool); run with the reaper.
+    pub async fn maintain(&self) {
+        if let Err(error) = self.runtime.maintain().await {
+            tracing::warn!(error = %error, "sandbox runtime housekeeping failed");
+        }
+    }
+
+    /// Registers the runtime's own metrics (e.g. the warm pool's).
+    pub fn register_runtime_metrics(&self, registry: &mut Registry) {
+        self.runtime.register_metrics(registry);
     }
 
     /// Removes sandboxes left by an earlier server process.
@@ -346,6 +421,7 @@ impl Services {
                 state: SandboxState::Starting,
                 started_at: now,
                 last_active: now,
+                shared_at: now,
                 error: None,
             },
         );
