@@ -199,6 +199,11 @@ pub struct SandboxConfig {
 /// the in-cluster service account, or the kubeconfig outside a cluster.
 #[derive(Debug, Clone, Args)]
 pub struct KubeConfig {
+    /// The API server's URL, e.g. `http://127.0.0.1:8001` behind `kubectl proxy`. Unset:
+    /// the in-cluster service account, or the current kubeconfig context.
+    #[arg(long, env = "CODEPOD_KUBE_API_URL")]
+    pub kube_api_url: Option<String>,
+
     /// Namespace of the sandbox pods.
     #[arg(
         long,

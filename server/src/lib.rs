@@ -35,7 +35,8 @@ use tower_http::{
 };
 
 pub use crate::config::{
-    Config, LimitsConfig, LogConfig, LogFormat, Secret, SessionConfig, parse_duration, parse_size,
+    Config, KubeConfig, LimitsConfig, LogConfig, LogFormat, RuntimeKind, SandboxConfig, Secret,
+    SessionConfig, Tolerations, parse_duration, parse_size,
 };
 use crate::{assets::AssetHashes, health::Readiness, metrics::Metrics, security::Security};
 
@@ -122,9 +123,18 @@ impl Application {
         };
         let runtime: Arc<dyn sandbox::Runtime> =
             if config.sandbox.runtime == config::RuntimeKind::Kube {
-                let client = kube::Client::try_default()
-                    .await
-                    .map_err(|error| Error::Kube(error.to_string()))?;
+                let client = match &config.kube.kube_api_url {
+                    Some(url) => {
+                        let url = url.parse().map_err(|error| {
+                            Error::Kube(format!("CODEPOD_KUBE_API_URL: {error}"))
+                        })?;
+                        let mut kube = kube::Config::new(url);
+                        kube.default_namespace = config.kube.kube_namespace.clone();
+                        kube::Client::try_from(kube)
+                    }
+                    None => kube::Client::try_default().await,
+                }
+                .map_err(|error| Error::Kube(error.to_string()))?;
                 Arc::new(sandbox::kube::KubeRuntime::new(
                     client,
                     config.kube.runtime_config(&config.sandbox),

@@ -12,6 +12,8 @@
     reason = "test support"
 )]
 
+pub mod loopback;
+
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex},
