@@ -20,3 +20,12 @@ timed() {
   end=$(date +%s)
   say "$label took $((end - start)) s"
 }
+
+# The kubectl that renders k8s/: the machine's, or the one setup unpacked.
+kubectl_bin() {
+  if command -v kubectl >/dev/null; then
+    command -v kubectl
+  else
+    echo "$ROOT/k8s/.venv/bin/kubectl"
+  fi
+}

@@ -70,6 +70,28 @@ if [[ "$(cat "$python_env/.codepod-stamp" 2>/dev/null)" != "$want_py" ]]; then
   echo "$want_py" >"$python_env/.codepod-stamp"
 fi
 
+# --- manifest checks (k8s/) ------------------------------------------------------------
+# `kubectl kustomize` renders the overlays: the machine's kubectl if it has one, else
+# Debian's kubernetes-client unpacked into k8s/.venv (not installed: it would clash with
+# another kubectl package). kubernetes-validate (PyPI, pinned) checks them against the
+# Kubernetes schemas it bundles.
+k8s_venv="$ROOT/k8s/.venv"
+if ! command -v kubectl >/dev/null && [[ ! -x "$k8s_venv/bin/kubectl" ]]; then
+  say "unpacking Debian's kubectl (kubernetes-client) into k8s/.venv"
+  unpack=$(mktemp -d)
+  (cd "$unpack" && apt-get download kubernetes-client >/dev/null 2>&1     || { sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo); "${sudo_cmd[@]}" apt-get update -qq && apt-get download kubernetes-client >/dev/null; })
+  dpkg -x "$unpack"/kubernetes-client_*.deb "$unpack/root"
+  mkdir -p "$k8s_venv/bin"
+  cp "$unpack/root/usr/bin/kubectl" "$k8s_venv/bin/kubectl"
+  rm -rf "$unpack"
+fi
+if ! cmp -s "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"; then
+  say "installing kubernetes-validate into k8s/.venv"
+  /usr/bin/python3 -m venv "$k8s_venv"
+  "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$ROOT/k8s/requirements.txt"
+  cp "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"
+fi
+
 # --- npm -------------------------------------------------------------------------------
 # `npm ci` from each lockfile, skipped when node_modules already matches it.
 npm_ci() {

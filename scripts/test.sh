@@ -17,11 +17,17 @@ cargo clippy --workspace --exclude frontend --all-targets --locked -- -D warning
 say "clippy (hydrate: the wasm bundle)"
 cargo clippy -p frontend -p app --features app/hydrate --target wasm32-unknown-unknown --locked -- -D warnings
 
+# The manifest tests render k8s/ with the kubectl setup provided.
+CODEPOD_KUBECTL=$(kubectl_bin)
+export CODEPOD_KUBECTL
+
 say "unit and integration tests"
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 cargo test --workspace --exclude frontend --locked 2>&1 | tee "$log_dir/cargo.log"
 cargo_passed=$(awk '/^test result: ok\./ { sum += $4 } END { print sum + 0 }' "$log_dir/cargo.log")
+
+"$ROOT/scripts/k8s-check.sh"
 
 "$ROOT/scripts/build.sh"
 

@@ -53,6 +53,11 @@ pub struct Config {
     #[command(flatten)]
     pub kube: KubeConfig,
 
+    /// Print the sandbox pod this configuration creates on Kubernetes (JSON) and exit: for
+    /// review, `kubectl apply --dry-run=server -f -`, or schema validation.
+    #[arg(long)]
+    pub print_sandbox_pod: bool,
+
     /// Directory holding the built site: `pkg/` (wasm, js, css), `vendor/` and the public
     /// assets. The build scripts and `cargo leptos` write it to `target/site`.
     #[arg(long, env = "CODEPOD_SITE_DIR", default_value = "target/site")]
@@ -392,6 +397,7 @@ impl Config {
             database_url: None,
             trusted_proxies: Vec::new(),
             site_dir: PathBuf::from("target/site"),
+            print_sandbox_pod: false,
             shutdown_grace: Duration::from_secs(10),
             ws_send_timeout: Duration::from_secs(15),
             ws_ping_interval: Duration::from_secs(20),
