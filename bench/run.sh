@@ -11,6 +11,8 @@
 #   bench/run.sh browser    keypress → glyph in Chromium (xterm.js render included); the IDE
 #                           page's LCP and time until the editor is usable
 #   bench/run.sh sync       save → visible in the sandbox; terminal change → tree event
+#   bench/run.sh kube       the kube runtime's exec hop (through the tests' fake API server)
+#                           against the agent's Unix socket: connect, echo, output, memory
 #
 # Needs a release site (`./x build --release`); builds a release server itself.
 set -euo pipefail
@@ -80,6 +82,12 @@ sandbox() {
   "$CARGO_TARGET_DIR/release/sandbox"
 }
 
+kube() {
+  say "building the kube benchmark and the agent (release)"
+  cargo build --release -p agent -p codepod-bench --bin kube --bin codepod-agent --quiet
+  "$CARGO_TARGET_DIR/release/kube"
+}
+
 terminal() {
   say "building the server, the agent and the terminal benchmark (release)"
   cargo build --release -p server -p agent -p codepod-bench --bin codepod --bin codepod-agent --bin terminal --quiet
@@ -132,6 +140,7 @@ case "$what" in
   terminal) terminal ;;
   browser) browser ;;
   sync) sync ;;
-  all) bundle; ssr; api; sandbox; terminal; browser; sync ;;
+  kube) kube ;;
+  all) bundle; ssr; api; sandbox; terminal; browser; sync; kube ;;
   *) die "unknown benchmark $what" ;;
 esac

@@ -178,6 +178,11 @@ impl Loopback {
             .with_state(kubelet.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        // As the real API server (Go sets TCP_NODELAY on every connection): without it,
+        // the 101 response and the first frame meet Nagle and a delayed ACK (40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { url, kubelet }
     }
