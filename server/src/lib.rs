@@ -123,18 +123,24 @@ impl Application {
         };
         let runtime: Arc<dyn sandbox::Runtime> =
             if config.sandbox.runtime == config::RuntimeKind::Kube {
-                let client = match &config.kube.kube_api_url {
+                let mut kube_config = match &config.kube.kube_api_url {
                     Some(url) => {
                         let url = url.parse().map_err(|error| {
                             Error::Kube(format!("CODEPOD_KUBE_API_URL: {error}"))
                         })?;
-                        let mut kube = kube::Config::new(url);
-                        kube.default_namespace = config.kube.kube_namespace.clone();
-                        kube::Client::try_from(kube)
+                        let mut kube_config = kube::Config::new(url);
+                        kube_config.default_namespace = config.kube.kube_namespace.clone();
+                        kube_config
                     }
-                    None => kube::Client::try_default().await,
-                }
-                .map_err(|error| Error::Kube(error.to_string()))?;
+                    None => kube::Config::infer()
+                        .await
+                        .map_err(|error| Error::Kube(error.to_string()))?,
+                };
+                // The runtime retries 5xx and 429 itself, a bounded number of times, and
+                // tells the user; kube-rs's own default would retry for many minutes.
+                kube_config.default_retry = false;
+                let client = kube::Client::try_from(kube_config)
+                    .map_err(|error| Error::Kube(error.to_string()))?;
                 Arc::new(sandbox::kube::KubeRuntime::new(
                     client,
                     config.kube.runtime_config(&config.sandbox),

@@ -176,4 +176,31 @@ async fn a_pod_that_cannot_start_is_a_clear_503_for_the_user() {
     let (_, body) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
     assert_eq!(body["state"], "failed", "{body}");
     assert!(body["error"].as_str().unwrap().contains("quota"), "{body}");
+
+    // An API server that keeps answering 503: a few retries, then a plain answer — not
+    // kube-rs's default of retrying for many minutes.
+    for _ in 0..4 {
+        api.fail_next(http::Method::POST, 503, "etcdserver: request timed out");
+    }
+    let posts_before = api
+        .seen()
+        .iter()
+        .filter(|r| r.method == http::Method::POST)
+        .count();
+    let (_, body) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(body["state"], "failed", "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("unavailable right now"), "{error}");
+    assert!(
+        !error.contains("etcd"),
+        "API server details stay in the log: {error}"
+    );
+    // Exactly our four attempts: a retry layer underneath would have tried a fifth time
+    // (and succeeded, the faults being used up).
+    let posts = api
+        .seen()
+        .iter()
+        .filter(|r| r.method == http::Method::POST)
+        .count();
+    assert_eq!(posts - posts_before, 4);
 }

@@ -648,3 +648,119 @@ impl Services {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reaper's and shutdown's decisions when sandboxes are shared between server
+    //! replicas (Kubernetes). The runtime here only records what it is asked; the real
+    //! runtimes are exercised in `sandbox/tests` and `server/tests`.
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Shared {
+        outlives: bool,
+        last_active: Mutex<Option<i64>>,
+        stopped: Mutex<Vec<SandboxId>>,
+    }
+
+    /// The runtime as the server sees it; the test keeps the other handle.
+    struct Recording(Arc<Shared>);
+
+    #[async_trait::async_trait]
+    impl Runtime for Recording {
+        fn name(&self) -> &'static str {
+            "shared"
+        }
+        fn outlives_server(&self) -> bool {
+            self.0.outlives
+        }
+        async fn ensure(&self, _id: &SandboxId) -> sandbox::Result<()> {
+            Ok(())
+        }
+        async fn connect(&self, _id: &SandboxId) -> sandbox::Result<AgentClient> {
+            Err(sandbox::Error::NotFound)
+        }
+        async fn stop(&self, id: &SandboxId) -> sandbox::Result<()> {
+            self.0.stopped.lock().unwrap().push(id.clone());
+            Ok(())
+        }
+        async fn list(&self) -> sandbox::Result<Vec<SandboxId>> {
+            Ok(Vec::new())
+        }
+        async fn stats(&self, _id: &SandboxId) -> sandbox::Result<sandbox::Stats> {
+            Ok(sandbox::Stats::default())
+        }
+        async fn cleanup_orphans(&self) -> sandbox::Result<usize> {
+            Ok(0)
+        }
+        async fn last_active(&self, _id: &SandboxId) -> sandbox::Result<Option<i64>> {
+            Ok(*self.0.last_active.lock().unwrap())
+        }
+    }
+
+    fn serving(shared: &Arc<Shared>) -> (Sandboxes, WorkspaceId) {
+        let sandboxes = Sandboxes::new(
+            Arc::new(Recording(shared.clone())),
+            SandboxSettings {
+                idle_timeout: Duration::from_secs(60),
+                max_lifetime: Duration::from_secs(3600),
+            },
+        );
+        let ws = WorkspaceId(uuid::Uuid::new_v4());
+        let long_ago = now_ms() - 120_000;
+        sandboxes.entries().insert(
+            ws,
+            Entry {
+                state: SandboxState::Ready,
+                started_at: long_ago,
+                last_active: long_ago,
+                shared_at: long_ago,
+                error: None,
+            },
+        );
+        (sandboxes, ws)
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_another_replica_keeps_busy_is_not_culled_for_idleness() {
+        let shared = Arc::new(Shared::default());
+        let (sandboxes, ws) = serving(&shared);
+        // Idle here, but another replica recorded activity a second ago.
+        *shared.last_active.lock().unwrap() = Some(now_ms() - 1000);
+        assert_eq!(sandboxes.reap().await, 0);
+        assert!(shared.stopped.lock().unwrap().is_empty());
+        assert_eq!(sandboxes.state(ws), SandboxState::Ready);
+        // What the other replica saw now counts here too.
+        let learned = sandboxes.entries()[&ws].last_active;
+        assert!(learned >= now_ms() - 2000, "{learned}");
+        // A minute later nobody has touched it anywhere: culled.
+        sandboxes.entries().get_mut(&ws).unwrap().last_active = now_ms() - 120_000;
+        *shared.last_active.lock().unwrap() = Some(now_ms() - 120_000);
+        assert_eq!(sandboxes.reap().await, 1);
+        assert_eq!(shared.stopped.lock().unwrap().len(), 1);
+        assert_eq!(sandboxes.state(ws), SandboxState::Stopped);
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_local_sandboxes_and_leaves_shared_ones_running() {
+        let local = Arc::new(Shared::default());
+        let (sandboxes, _) = serving(&local);
+        sandboxes.stop_all().await;
+        assert_eq!(local.stopped.lock().unwrap().len(), 1);
+
+        let shared = Arc::new(Shared {
+            outlives: true,
+            ..Shared::default()
+        });
+        let (sandboxes, ws) = serving(&shared);
+        sandboxes.stop_all().await;
+        assert!(shared.stopped.lock().unwrap().is_empty());
+        assert_eq!(
+            sandboxes.state(ws),
+            SandboxState::Stopped,
+            "forgotten here, running there"
+        );
+    }
+}
