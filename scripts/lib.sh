@@ -26,6 +26,6 @@ kubectl_bin() {
   if command -v kubectl >/dev/null; then
     command -v kubectl
   else
-    echo "$ROOT/k8s/.venv/bin/kubectl"
+    echo "$ROOT/k8s/.tools/bin/kubectl"
   fi
 }

@@ -72,21 +72,27 @@ fi
 
 # --- manifest checks (k8s/) ------------------------------------------------------------
 # `kubectl kustomize` renders the overlays: the machine's kubectl if it has one, else
-# Debian's kubernetes-client unpacked into k8s/.venv (not installed: it would clash with
+# Debian's kubernetes-client unpacked into k8s/.tools (not installed: it would clash with
 # another kubectl package). kubernetes-validate (PyPI, pinned) checks them against the
-# Kubernetes schemas it bundles.
-k8s_venv="$ROOT/k8s/.venv"
-if ! command -v kubectl >/dev/null && [[ ! -x "$k8s_venv/bin/kubectl" ]]; then
-  say "unpacking Debian's kubectl (kubernetes-client) into k8s/.venv"
+# Kubernetes schemas it bundles, from a venv in k8s/.venv.
+if ! command -v kubectl >/dev/null && [[ ! -x "$ROOT/k8s/.tools/bin/kubectl" ]]; then
+  say "unpacking Debian's kubectl (kubernetes-client) into k8s/.tools"
   unpack=$(mktemp -d)
-  (cd "$unpack" && apt-get download kubernetes-client >/dev/null 2>&1     || { sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo); "${sudo_cmd[@]}" apt-get update -qq && apt-get download kubernetes-client >/dev/null; })
+  if ! (cd "$unpack" && apt-get download kubernetes-client >/dev/null 2>&1); then
+    sudo_cmd=()
+    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    (cd "$unpack" && apt-get download kubernetes-client >/dev/null)
+  fi
   dpkg -x "$unpack"/kubernetes-client_*.deb "$unpack/root"
-  mkdir -p "$k8s_venv/bin"
-  cp "$unpack/root/usr/bin/kubectl" "$k8s_venv/bin/kubectl"
+  mkdir -p "$ROOT/k8s/.tools/bin"
+  cp "$unpack/root/usr/bin/kubectl" "$ROOT/k8s/.tools/bin/kubectl"
   rm -rf "$unpack"
 fi
+k8s_venv="$ROOT/k8s/.venv"
 if ! cmp -s "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"; then
   say "installing kubernetes-validate into k8s/.venv"
+  rm -rf "$k8s_venv"
   /usr/bin/python3 -m venv "$k8s_venv"
   "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$ROOT/k8s/requirements.txt"
   cp "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"

@@ -134,6 +134,22 @@ async fn a_workspace_runs_in_a_pod_reached_through_exec() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "ready", "{body}");
     assert_eq!(workspace_pods(&api, &ws), 1);
+    // The runtime's metrics are served: two cold starts so far, no warm pool.
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("codepod_kube_start_seconds_count{source=\"cold\"} 2"),
+        "{metrics}"
+    );
+    assert_eq!(metric(&app, "codepod_kube_pool_misses_total").await, 0.0);
+    assert!(
+        metrics.contains("codepod_kube_pool_hits_total 0"),
+        "{metrics}"
+    );
     // Ready without a local agent binary: the pods bring theirs.
     let ready = ada.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);

@@ -31,7 +31,7 @@ fn kubectl() -> PathBuf {
     if let Ok(path) = std::env::var("CODEPOD_KUBECTL") {
         return PathBuf::from(path);
     }
-    let unpacked = root().join("k8s/.venv/bin/kubectl");
+    let unpacked = root().join("k8s/.tools/bin/kubectl");
     if unpacked.exists() {
         return unpacked;
     }
