@@ -79,8 +79,9 @@ async fn a_sandbox_is_created_waited_for_listed_and_deleted() {
     assert_eq!(labels(pod)[WORKSPACE_LABEL], id(1).as_str());
     let seen = fake.seen();
     let methods: Vec<_> = seen.iter().map(|s| s.method.as_str()).collect();
-    // Look for an existing pod, create one, then poll until the kubelet reports Ready.
-    assert_eq!(methods, ["GET", "POST", "GET", "GET"], "{seen:#?}");
+    // Look for an existing pod, create one, poll until the kubelet reports Ready, then
+    // check that no other replica created one at the same time.
+    assert_eq!(methods, ["GET", "POST", "GET", "GET", "GET"], "{seen:#?}");
     assert!(seen[0].query.contains("labelSelector"), "{:?}", seen[0]);
 
     assert_eq!(runtime.list().await.unwrap(), vec![id(1)]);
@@ -99,6 +100,21 @@ async fn a_sandbox_is_created_waited_for_listed_and_deleted() {
     // Stopping a stopped sandbox is fine.
     runtime.stop(&id(1)).await.unwrap();
     assert_eq!(runtime.list().await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn replicas_that_create_a_pod_for_the_same_workspace_at_once_keep_the_same_one() {
+    let (runtime, fake) = runtime_with(config());
+    fake.race_next_create();
+    runtime.ensure(&id(20)).await.unwrap();
+    let pods = fake.pods();
+    assert_eq!(pods.len(), 1, "the duplicate was removed: {pods:?}");
+    assert_eq!(
+        pods[0].metadata.name.as_deref(),
+        Some("codepod-sandbox-other-replica"),
+        "the older pod wins, whoever settles"
+    );
+    assert_eq!(runtime.list().await.unwrap(), vec![id(20)]);
 }
 
 #[tokio::test]

@@ -208,10 +208,44 @@ async fn an_exec_refused_by_the_api_server_is_an_error_not_a_hang() {
     let result = tokio::time::timeout(Duration::from_secs(10), runtime.connect(&id))
         .await
         .expect("connect gives up");
-    assert!(result.is_err());
-    // It looks the pod up afresh the next time, and finds none.
+    assert!(
+        matches!(result, Err(sandbox::Error::NotFound)),
+        "{:?}",
+        result.err()
+    );
+    // It looked the pod up afresh, and found none.
     assert!(matches!(
         runtime.connect(&id).await,
         Err(sandbox::Error::NotFound)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_replaced_behind_our_back_is_found_again() {
+    let id = SandboxId::parse("6f1c4a9e-0000-4000-8000-0000000000e3").unwrap();
+    let cluster = cluster(&id).await;
+    let runtime = replica(&cluster);
+    runtime.ensure(&id).await.unwrap();
+    runtime.connect(&id).await.unwrap();
+    // Another replica stopped the workspace and started it again: a new pod, a new name.
+    for pod in cluster.pod.api.pods() {
+        cluster.pod.api.answer(
+            http::Method::DELETE,
+            &format!(
+                "/api/v1/namespaces/{NAMESPACE}/pods/{}",
+                pod.metadata.name.unwrap()
+            ),
+            "",
+            b"",
+        );
+    }
+    let mut fresh = pod::sandbox_pod(&config(), Role::Workspace(&id));
+    fresh.metadata.name = Some("codepod-sandbox-fresh".to_owned());
+    fresh.status = Some(ready_status());
+    cluster.pod.api.seed(fresh);
+    let mut client = runtime.connect(&id).await.expect("the new pod is found");
+    assert!(matches!(
+        client.request(Message::ListTerminals).await.unwrap(),
+        Message::TerminalList { .. }
     ));
 }

@@ -572,6 +572,66 @@ impl KubeRuntime {
         );
     }
 
+    /// Two replicas that open the same workspace at once may each create a pod. Every
+    /// replica keeps the same one — the oldest, then the first by name — and deletes the
+    /// others, so they converge without talking to each other.
+    async fn settle(&self, id: &SandboxId, mine: Pod) -> Result<Pod> {
+        let mut pods: Vec<Pod> = self
+            .list(&self.workspace_selector(id))
+            .await?
+            .into_iter()
+            .filter(|pod| !is_terminating(pod) && !is_finished(pod))
+            .collect();
+        if pods.len() <= 1 {
+            return Ok(mine);
+        }
+        pods.sort_by_key(|pod| (created_ms(pod), pod.metadata.name.clone()));
+        let winner = pods.remove(0);
+        for loser in &pods {
+            let name = name_of(loser)?;
+            tracing::info!(sandbox = %id, pod = %name, "removing a duplicate sandbox pod");
+            self.delete(&name).await?;
+        }
+        if winner.metadata.name == mine.metadata.name {
+            Ok(mine)
+        } else {
+            self.wait_ready(winner).await
+        }
+    }
+
+    /// Execs the agent's relay in the workspace's pod and speaks the protocol over it.
+    async fn exec_agent(&self, id: &SandboxId) -> Result<AgentClient> {
+        let name = self.pod_name(id).await?;
+        let params = AttachParams {
+            container: Some(pod::CONTAINER.to_owned()),
+            stdin: true,
+            stdout: true,
+            stderr: false,
+            tty: false,
+            max_stdin_buf_size: Some(EXEC_BUFFER),
+            max_stdout_buf_size: Some(EXEC_BUFFER),
+            ..AttachParams::default()
+        };
+        let mut process = match self.pods.exec(&name, pod::attach_command(), &params).await {
+            Ok(process) => process,
+            Err(error) => {
+                // The pod may have gone (culled, deleted by hand): look it up afresh next time.
+                self.names().remove(id);
+                return Err(api_error(error));
+            }
+        };
+        let (Some(stdin), Some(stdout)) = (process.stdin(), process.stdout()) else {
+            return Err(Error::Protocol(
+                "the exec session has no stdin or stdout".into(),
+            ));
+        };
+        let reader = ExecReader {
+            stdout,
+            _process: process,
+        };
+        AgentClient::handshake(reader, stdin).await
+    }
+
     async fn pod_name(&self, id: &SandboxId) -> Result<String> {
         if let Some(name) = self.names().get(id).cloned() {
             return Ok(name);
@@ -613,6 +673,7 @@ impl Runtime for KubeRuntime {
             },
         };
         let pod = self.wait_ready(pod).await?;
+        let pod = self.settle(id, pod).await?;
         self.names().insert(id.clone(), name_of(&pod)?);
         self.metrics
             .start_seconds
@@ -625,35 +686,13 @@ impl Runtime for KubeRuntime {
     }
 
     async fn connect(&self, id: &SandboxId) -> Result<AgentClient> {
-        let name = self.pod_name(id).await?;
-        let params = AttachParams {
-            container: Some(pod::CONTAINER.to_owned()),
-            stdin: true,
-            stdout: true,
-            stderr: false,
-            tty: false,
-            max_stdin_buf_size: Some(EXEC_BUFFER),
-            max_stdout_buf_size: Some(EXEC_BUFFER),
-            ..AttachParams::default()
-        };
-        let mut process = match self.pods.exec(&name, pod::attach_command(), &params).await {
-            Ok(process) => process,
-            Err(error) => {
-                // The pod may have gone (culled, deleted by hand): look it up afresh next time.
-                self.names().remove(id);
-                return Err(api_error(error));
-            }
-        };
-        let (Some(stdin), Some(stdout)) = (process.stdin(), process.stdout()) else {
-            return Err(Error::Protocol(
-                "the exec session has no stdin or stdout".into(),
-            ));
-        };
-        let reader = ExecReader {
-            stdout,
-            _process: process,
-        };
-        AgentClient::handshake(reader, stdin).await
+        let cached = self.names().contains_key(id);
+        match self.exec_agent(id).await {
+            // The pod we knew has gone (replaced by another replica, deleted by hand):
+            // look the workspace's pod up afresh, once.
+            Err(Error::NotFound) if cached => self.exec_agent(id).await,
+            other => other,
+        }
     }
 
     async fn stop(&self, id: &SandboxId) -> Result<()> {

@@ -61,6 +61,8 @@ struct State {
     next_name: u64,
     resource_version: u64,
     startup: Option<Startup>,
+    /// Before the next create, another replica creates a pod for the same workspace.
+    race_next_create: bool,
     /// (method, status, message): the next request with that method fails so.
     faults: VecDeque<(Method, u16, String)>,
     seen: Vec<Seen>,
@@ -212,6 +214,12 @@ impl FakeApi {
         self.state().startup = Some(startup);
     }
 
+    /// Before the next create, another replica wins a race: a ready pod for the same
+    /// workspace, created a moment earlier, appears.
+    pub fn race_next_create(&self) {
+        self.state().race_next_create = true;
+    }
+
     /// The next request with `method` fails with `code` and `message`.
     pub fn fail_next(&self, method: Method, code: u16, message: &str) {
         self.state()
@@ -318,6 +326,22 @@ impl FakeApi {
                     pod.metadata.name.is_none(),
                     "pod names are generated, never chosen"
                 );
+                if std::mem::take(&mut state.race_next_create) {
+                    let mut twin = pod.clone();
+                    state.resource_version += 1;
+                    twin.metadata.name = Some("codepod-sandbox-other-replica".to_owned());
+                    twin.metadata.resource_version = Some(state.resource_version.to_string());
+                    twin.metadata.creation_timestamp = Some(time_ago(1000));
+                    twin.status = Some(ready_status());
+                    state.pods.insert(
+                        "codepod-sandbox-other-replica".to_owned(),
+                        Stored {
+                            pod: twin,
+                            gets_left: 0,
+                            startup: Startup::ReadyAfter(0),
+                        },
+                    );
+                }
                 state.next_name += 1;
                 state.resource_version += 1;
                 let name = format!(
