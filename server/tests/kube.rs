@@ -220,3 +220,55 @@ async fn a_pod_that_cannot_start_is_a_clear_503_for_the_user() {
         .count();
     assert_eq!(posts - posts_before, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_deploy_keeps_the_users_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let inside = dir.path().join("workspace");
+    std::fs::create_dir(&inside).unwrap();
+    let _agent = spawn_agent(&agent_bin(), &socket, &inside).await;
+    let api = FakeApi::new();
+    let cluster = Loopback::start(api.clone(), agent_bin(), socket).await;
+    // Two replicas of the server, one after the other, on one Postgres database.
+    let database = common::fresh_postgres_url().await;
+    let replica = || {
+        let url = cluster.url.clone();
+        let database = database.clone();
+        move |config: &mut server::Config| {
+            config.sandbox.runtime = server::RuntimeKind::Kube;
+            config.kube.kube_api_url = Some(url);
+            config.kube.kube_namespace = NAMESPACE.to_owned();
+            config.database_url = Some(database.parse().unwrap());
+        }
+    };
+
+    let old = spawn_app_configured(replica()).await;
+    let (cookie, ws) = user_with_workspace(&old, "ada").await;
+    let mut socket = connect(&old, &cookie, &ws).await;
+    let terminal = ready_with_terminal(&mut socket).await;
+    type_in(&mut socket, terminal, "X=21; echo $((X*2))\r").await;
+    output_until(&mut socket, terminal, "42\r\n").await;
+    old.shutdown().await.unwrap();
+    assert_eq!(workspace_pods(&api, &ws), 1, "the pod outlives the replica");
+
+    // The new replica: same session, same pod, same shell, with its scrollback and state.
+    let new = spawn_app_configured(replica()).await;
+    let mut socket = connect(&new, &cookie, &ws).await;
+    let model::ws::ServerMessage::Terminals { terminals } = control_until(&mut socket, |m| {
+        matches!(m, model::ws::ServerMessage::Terminals { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(terminals.len(), 1, "{terminals:?}");
+    assert_eq!(terminals[0].terminal, terminal);
+    send(&mut socket, model::ws::ClientMessage::Attach { terminal }).await;
+    let replay = output_until(&mut socket, terminal, "42\r\n").await;
+    assert!(replay.contains("X=21"), "{replay}");
+    type_in(&mut socket, terminal, "echo $((X+1))\r").await;
+    output_until(&mut socket, terminal, "22\r\n").await;
+    assert_eq!(workspace_pods(&api, &ws), 1, "no second pod");
+    new.shutdown().await.unwrap();
+}
