@@ -92,18 +92,50 @@ async fn attach(mut args: impl Iterator<Item = String>) -> std::process::ExitCod
             return std::process::ExitCode::FAILURE;
         }
     };
-    let (mut from_agent, mut to_agent) = stream.into_split();
+    // The container runtime gives exec'd processes pipes: read and write them directly,
+    // without tokio's stdin/stdout, which hand every read and write to a blocking thread
+    // (two thread hops per keystroke). Anything else (a terminal, by hand) falls back.
+    match stdio_pipes() {
+        Ok((stdin, stdout)) => relay(stream, stdin, stdout).await,
+        Err(_) => relay(stream, tokio::io::stdin(), tokio::io::stdout()).await,
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// This process's stdin and stdout as non-blocking pipes, if they are pipes.
+fn stdio_pipes() -> std::io::Result<(
+    tokio::net::unix::pipe::Receiver,
+    tokio::net::unix::pipe::Sender,
+)> {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Ok((
+        tokio::net::unix::pipe::Receiver::from_owned_fd(stdin)?,
+        tokio::net::unix::pipe::Sender::from_owned_fd(stdout)?,
+    ))
+}
+
+/// Copies `input` to the agent and the agent's output to `output` until either side ends.
+async fn relay<R, W>(stream: tokio::net::UnixStream, mut input: R, output: W)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    /// Matches the agent's coalescing: one output frame, one read and one write.
+    const CHUNK: usize = 64 * 1024;
+    let (from_agent, mut to_agent) = stream.into_split();
     let upstream = async {
-        let mut stdin = tokio::io::stdin();
-        let copied = tokio::io::copy(&mut stdin, &mut to_agent).await;
+        let copied = tokio::io::copy(&mut input, &mut to_agent).await;
         // The server closed its side: tell the agent this connection is over.
         let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_agent).await;
         copied
     };
     let downstream = async {
-        let mut stdout = tokio::io::stdout();
-        let copied = tokio::io::copy(&mut from_agent, &mut stdout).await;
-        let _ = tokio::io::AsyncWriteExt::flush(&mut stdout).await;
+        let mut from_agent = tokio::io::BufReader::with_capacity(CHUNK, from_agent);
+        let mut output = output;
+        let copied = tokio::io::copy_buf(&mut from_agent, &mut output).await;
+        let _ = tokio::io::AsyncWriteExt::flush(&mut output).await;
         copied
     };
     // Whichever side ends first ends the relay: a half-open relay would keep the exec
@@ -112,7 +144,6 @@ async fn attach(mut args: impl Iterator<Item = String>) -> std::process::ExitCod
         _ = upstream => {}
         _ = downstream => {}
     }
-    std::process::ExitCode::SUCCESS
 }
 
 /// `codepod-agent probe SOCKET`: exits 0 when the agent at SOCKET accepts connections (the

@@ -310,3 +310,96 @@ async fn a_run_reports_its_exit_code_wall_time_and_peak_memory() {
         }
     }
 }
+
+/// `codepod-agent attach` relays its stdin and stdout to the agent (how the server reaches
+/// it on Kubernetes): with pipes, as a container runtime gives it, and with anything else
+/// (here a socket), through the fallback.
+#[tokio::test]
+async fn attach_relays_stdio_to_the_agent_over_pipes_and_over_other_streams() {
+    let agent = start_agent().await;
+    // Pipes.
+    let mut relay = tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
+        .arg("attach")
+        .arg(&agent.socket)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut to_agent = relay.stdin.take().unwrap();
+    let mut from_agent = relay.stdout.take().unwrap();
+    write_frame(
+        &mut to_agent,
+        &Frame::new(1, Message::Hello { version: VERSION }),
+    )
+    .await
+    .unwrap();
+    let hello = read_frame(&mut from_agent).await.unwrap().unwrap();
+    assert_eq!(hello.message, Message::Hello { version: VERSION });
+    write_frame(&mut to_agent, &Frame::new(2, Message::ListTerminals))
+        .await
+        .unwrap();
+    let list = read_frame(&mut from_agent).await.unwrap().unwrap();
+    assert_eq!(list.message, Message::TerminalList { terminals: vec![] });
+    // Closing stdin ends the relay.
+    drop(to_agent);
+    let status = tokio::time::timeout(Duration::from_secs(10), relay.wait())
+        .await
+        .expect("the relay ends with its input")
+        .unwrap();
+    assert!(status.success());
+
+    // A socket instead of pipes.
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let theirs_out = theirs.try_clone().unwrap();
+    let mut relay = tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
+        .arg("attach")
+        .arg(&agent.socket)
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs,
+        )))
+        .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs_out,
+        )))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    ours.set_nonblocking(true).unwrap();
+    let mut ours = UnixStream::from_std(ours).unwrap();
+    write_frame(
+        &mut ours,
+        &Frame::new(1, Message::Hello { version: VERSION }),
+    )
+    .await
+    .unwrap();
+    let hello = read_frame(&mut ours).await.unwrap().unwrap();
+    assert_eq!(hello.message, Message::Hello { version: VERSION });
+    drop(ours);
+    let _ = tokio::time::timeout(Duration::from_secs(10), relay.wait()).await;
+
+    // The pod's readiness probe: the agent answers, a missing one does not.
+    let probe = |socket: std::path::PathBuf| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
+            .arg("probe")
+            .arg(socket)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .unwrap()
+            .success()
+    };
+    assert!(probe(agent.socket.clone()).await);
+    assert!(!probe(agent.dir.path().join("nothing.sock")).await);
+
+    // An agent that is not there: a clear failure, not a hang.
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
+        .arg("attach")
+        .arg(agent.dir.path().join("nothing.sock"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(!status.success());
+}
