@@ -108,6 +108,55 @@ pub async fn account_with_workspace(
     (http, cookie, id)
 }
 
+/// Reads and drops whatever the agent sends until it has been quiet for `quiet`.
+pub async fn drain(client: &mut sandbox::AgentClient, quiet: Duration) {
+    while tokio::time::timeout(quiet, client.next()).await.is_ok() {}
+}
+
+/// Keystroke → echo through an agent connection: one key in, wait for its echo, `keys`
+/// times; the line is erased (Ctrl-U, untimed) every 60 keys.
+pub async fn agent_echoes(
+    client: &mut sandbox::AgentClient,
+    terminal: u32,
+    keys: usize,
+) -> Samples {
+    use protocol::Message;
+    let mut samples = Samples::default();
+    for n in 0..keys {
+        let key = b'a' + (n % 26) as u8;
+        let started = std::time::Instant::now();
+        if client
+            .send(Message::Input {
+                terminal,
+                data: vec![key],
+            })
+            .await
+            .is_err()
+        {
+            break;
+        }
+        while let Some(frame) = client.next().await {
+            if let Message::Output { data, .. } = frame.message
+                && data.contains(&key)
+            {
+                break;
+            }
+        }
+        samples.push(started.elapsed());
+        if n % 60 == 59 {
+            let _ = client
+                .send(Message::Input {
+                    terminal,
+                    data: vec![0x15],
+                })
+                .await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drain(client, Duration::from_millis(20)).await;
+        }
+    }
+    samples
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

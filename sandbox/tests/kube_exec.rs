@@ -12,11 +12,11 @@
 
 mod kube_fake;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use kube_fake::{
     FakeApi, NAMESPACE,
-    loopback::{Kubelet, Loopback, spawn_agent},
+    loopback::{AgentInPod, Kubelet},
     ready_status,
 };
 use protocol::Message;
@@ -28,45 +28,22 @@ use sandbox::{
     },
 };
 
-fn agent_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("codepod-agent");
-    assert!(
-        bin.exists(),
-        "build the agent first (cargo build -p agent): {}",
-        bin.display()
-    );
-    bin
-}
-
 struct Cluster {
     url: String,
     pod: Arc<Kubelet>,
-    _agent: tokio::process::Child,
-    _dir: tempfile::TempDir,
+    _in_pod: AgentInPod,
 }
 
 async fn cluster(id: &SandboxId) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let workspace = dir.path().join("workspace");
-    std::fs::create_dir(&workspace).unwrap();
-    let agent = spawn_agent(&agent_bin(), &socket, &workspace).await;
     let api = FakeApi::new();
     let mut running = pod::sandbox_pod(&config(), Role::Workspace(id));
     running.status = Some(ready_status());
     api.seed(running);
-    let loopback = Loopback::start(api, agent_bin(), socket).await;
+    let in_pod = AgentInPod::start(api).await;
     Cluster {
-        url: loopback.url,
-        pod: loopback.kubelet,
-        _agent: agent,
-        _dir: dir,
+        url: in_pod.loopback.url.clone(),
+        pod: in_pod.loopback.kubelet.clone(),
+        _in_pod: in_pod,
     }
 }
 
@@ -194,17 +171,7 @@ async fn an_exec_refused_by_the_api_server_is_an_error_not_a_hang() {
     let runtime = replica(&cluster);
     runtime.ensure(&id).await.unwrap();
     // The pod goes away behind our back (deleted by hand, evicted).
-    for pod in cluster.pod.api.pods() {
-        cluster.pod.api.answer(
-            http::Method::DELETE,
-            &format!(
-                "/api/v1/namespaces/{NAMESPACE}/pods/{}",
-                pod.metadata.name.unwrap()
-            ),
-            "",
-            b"",
-        );
-    }
+    cluster.pod.api.delete_all();
     let result = tokio::time::timeout(Duration::from_secs(10), runtime.connect(&id))
         .await
         .expect("connect gives up");
@@ -228,17 +195,7 @@ async fn a_pod_replaced_behind_our_back_is_found_again() {
     runtime.ensure(&id).await.unwrap();
     runtime.connect(&id).await.unwrap();
     // Another replica stopped the workspace and started it again: a new pod, a new name.
-    for pod in cluster.pod.api.pods() {
-        cluster.pod.api.answer(
-            http::Method::DELETE,
-            &format!(
-                "/api/v1/namespaces/{NAMESPACE}/pods/{}",
-                pod.metadata.name.unwrap()
-            ),
-            "",
-            b"",
-        );
-    }
+    cluster.pod.api.delete_all();
     let mut fresh = pod::sandbox_pod(&config(), Role::Workspace(&id));
     fresh.metadata.name = Some("codepod-sandbox-fresh".to_owned());
     fresh.status = Some(ready_status());

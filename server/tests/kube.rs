@@ -15,27 +15,15 @@ mod common;
 #[path = "../../sandbox/tests/kube_fake/mod.rs"]
 mod kube_fake;
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use common::{Browser, spawn_app_configured, ws_client::*};
 use kube_fake::{
     FakeApi, NAMESPACE, Startup,
-    loopback::{Loopback, spawn_agent},
+    loopback::{AgentInPod, Loopback, agent_bin},
 };
 use sandbox::kube::pod::{self, WORKSPACE_LABEL};
 use serde_json::json;
-
-fn agent_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("codepod-agent");
-    assert!(bin.exists(), "build the agent first: {}", bin.display());
-    bin
-}
 
 fn browser_with(cookie: &str, base: String) -> Browser {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -65,14 +53,11 @@ fn workspace_pods(api: &FakeApi, ws: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workspace_runs_in_a_pod_reached_through_exec() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let inside = dir.path().join("workspace");
-    std::fs::create_dir(&inside).unwrap();
-    let _agent = spawn_agent(&agent_bin(), &socket, &inside).await;
     let api = FakeApi::new();
     api.set_startup(Startup::ReadyAfter(2));
-    let cluster = Loopback::start(api.clone(), agent_bin(), socket).await;
+    let in_pod = AgentInPod::start(api.clone()).await;
+    let cluster = &in_pod.loopback;
+    let inside = in_pod.workspace.clone();
 
     let app = spawn_app_configured(|config| {
         config.sandbox.runtime = server::RuntimeKind::Kube;
@@ -223,13 +208,9 @@ async fn a_pod_that_cannot_start_is_a_clear_503_for_the_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_deploy_keeps_the_users_shell() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("agent.sock");
-    let inside = dir.path().join("workspace");
-    std::fs::create_dir(&inside).unwrap();
-    let _agent = spawn_agent(&agent_bin(), &socket, &inside).await;
     let api = FakeApi::new();
-    let cluster = Loopback::start(api.clone(), agent_bin(), socket).await;
+    let in_pod = AgentInPod::start(api.clone()).await;
+    let cluster = &in_pod.loopback;
     // Two replicas of the server, one after the other, on one Postgres database.
     let database = common::fresh_postgres_url().await;
     let replica = || {

@@ -16,12 +16,9 @@
 #[path = "../../../sandbox/tests/kube_fake/mod.rs"]
 mod kube_fake;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use codepod_bench::{Samples, machine};
+use codepod_bench::{Samples, agent_echoes, drain, machine};
 use kube_fake::{FakeApi, NAMESPACE, loopback, ready_status};
 use protocol::Message;
 use sandbox::{
@@ -33,18 +30,6 @@ const CONNECTS: usize = 50;
 const ECHOES: usize = 500;
 const BULK_BYTES: usize = 50_000_000;
 const SESSIONS: usize = 100;
-
-fn agent_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let target = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    for profile in ["release", "debug"] {
-        let bin = target.join(profile).join("codepod-agent");
-        if bin.exists() {
-            return bin;
-        }
-    }
-    panic!("build the agent first: cargo build --release -p agent");
-}
 
 async fn open_terminal(client: &mut AgentClient) -> u32 {
     let terminal = match client
@@ -61,49 +46,8 @@ async fn open_terminal(client: &mut AgentClient) -> u32 {
         .expect("attach");
     // Let the prompt arrive, then drain it.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    while tokio::time::timeout(Duration::from_millis(50), client.next())
-        .await
-        .is_ok()
-    {}
+    drain(client, Duration::from_millis(50)).await;
     terminal
-}
-
-async fn echoes(client: &mut AgentClient, terminal: u32) -> Samples {
-    let mut samples = Samples::default();
-    for n in 0..ECHOES {
-        let key = b'a' + (n % 26) as u8;
-        let started = Instant::now();
-        client
-            .send(Message::Input {
-                terminal,
-                data: vec![key],
-            })
-            .await
-            .expect("input");
-        loop {
-            if let Message::Output { data, .. } = client.next().await.expect("agent").message
-                && data.contains(&key)
-            {
-                break;
-            }
-        }
-        samples.push(started.elapsed());
-        if n % 60 == 59 {
-            client
-                .send(Message::Input {
-                    terminal,
-                    data: vec![0x15],
-                })
-                .await
-                .expect("erase");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            while tokio::time::timeout(Duration::from_millis(20), client.next())
-                .await
-                .is_ok()
-            {}
-        }
-    }
-    samples
 }
 
 /// MB/s of terminal output from `head -c BULK_BYTES`, until its end marker arrives.
@@ -176,19 +120,15 @@ fn relay_rss_kib() -> Vec<u64> {
 #[tokio::main]
 async fn main() {
     println!("machine: {}", machine());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let socket = dir.path().join("agent.sock");
-    let workspace = dir.path().join("workspace");
-    std::fs::create_dir(&workspace).expect("workspace");
-    let _agent = loopback::spawn_agent(&agent_bin(), &socket, &workspace).await;
-
     let id = SandboxId::parse("bbbbbbbb-0000-4000-8000-00000000c0de").expect("id");
     let config = KubeConfig::new(NAMESPACE, "codepod-sandbox:bench");
     let api = FakeApi::new();
     let mut running = pod::sandbox_pod(&config, pod::Role::Workspace(&id));
     running.status = Some(ready_status());
     api.seed(running);
-    let cluster = loopback::Loopback::start(api, agent_bin(), socket.clone()).await;
+    let in_pod = loopback::AgentInPod::start(api).await;
+    let cluster = &in_pod.loopback;
+    let socket = in_pod.socket.clone();
     let mut kube_config = kube::Config::new(cluster.url.parse().expect("url"));
     kube_config.default_namespace = NAMESPACE.to_owned();
     let runtime = KubeRuntime::new(kube::Client::try_from(kube_config).expect("client"), config);
@@ -213,12 +153,12 @@ async fn main() {
     println!("keystroke → echo ({ECHOES} keys each):");
     let mut client = AgentClient::connect_unix(&socket).await.expect("unix");
     let terminal = open_terminal(&mut client).await;
-    let mut direct = echoes(&mut client, terminal).await;
+    let mut direct = agent_echoes(&mut client, terminal, ECHOES).await;
     let direct_mbs = throughput(&mut client, terminal).await;
     drop(client);
     let mut client = runtime.connect(&id).await.expect("exec");
     let terminal = open_terminal(&mut client).await;
-    let mut exec = echoes(&mut client, terminal).await;
+    let mut exec = agent_echoes(&mut client, terminal, ECHOES).await;
     let exec_mbs = throughput(&mut client, terminal).await;
     drop(client);
     let ratio = |a: &mut Samples, b: &mut Samples| {
@@ -259,6 +199,6 @@ async fn main() {
         "  in the pod (`codepod-agent attach`)     {relay_avg:.0} KiB PSS per relay ({} relays)",
         relays.len()
     );
-    println!("agent PSS: {} KiB", pss_kib(_agent.id().unwrap_or(0)));
+    println!("agent PSS: {} KiB", pss_kib(in_pod.agent_pid()));
     drop(sessions);
 }

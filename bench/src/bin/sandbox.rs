@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use codepod_bench::{Samples, machine};
+use codepod_bench::{Samples, agent_echoes, drain, machine};
 use protocol::Message;
 use sandbox::{
     AgentClient, Runtime, SandboxId,
@@ -111,45 +111,8 @@ async fn main() {
     let mut client = runtime.connect(&id(0)).await.expect("connect");
     let terminal = first_prompt(&mut client).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    while tokio::time::timeout(Duration::from_millis(50), client.next())
-        .await
-        .is_ok()
-    {}
-    let mut echoes = Samples::default();
-    for n in 0..ECHOES {
-        let key = b'a' + (n % 26) as u8;
-        let started = Instant::now();
-        client
-            .send(Message::Input {
-                terminal,
-                data: vec![key],
-            })
-            .await
-            .expect("input");
-        loop {
-            if let Message::Output { data, .. } = client.next().await.expect("agent").message
-                && data.contains(&key)
-            {
-                break;
-            }
-        }
-        echoes.push(started.elapsed());
-        if n % 60 == 59 {
-            // Keep the line short: erase what was typed.
-            client
-                .send(Message::Input {
-                    terminal,
-                    data: vec![0x15],
-                })
-                .await
-                .expect("input");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            while tokio::time::timeout(Duration::from_millis(20), client.next())
-                .await
-                .is_ok()
-            {}
-        }
-    }
+    drain(&mut client, Duration::from_millis(50)).await;
+    let mut echoes = agent_echoes(&mut client, terminal, ECHOES).await;
     println!(
         "keystroke echo through the agent:         {}",
         echoes.summary()

@@ -188,6 +188,55 @@ impl Loopback {
     }
 }
 
+/// The `codepod-agent` binary cargo built beside the running test or benchmark.
+pub fn agent_bin() -> PathBuf {
+    // target/<profile>/deps/<this binary> → target/<profile>/codepod-agent; a benchmark
+    // (target/release/<it>) prefers the release agent.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    let candidates = [
+        dir.join("codepod-agent"),
+        dir.parent().unwrap().join("codepod-agent"),
+    ];
+    candidates
+        .into_iter()
+        .find(|bin| bin.exists())
+        .expect("build the agent first (cargo build -p agent)")
+}
+
+/// A real agent in a temporary "pod" (its workspace folder and socket), served by a
+/// loopback fake API server.
+pub struct AgentInPod {
+    pub loopback: Loopback,
+    /// The pod's /workspace, and the agent's socket.
+    pub workspace: PathBuf,
+    pub socket: PathBuf,
+    agent: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl AgentInPod {
+    pub async fn start(api: FakeApi) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir(&workspace).unwrap();
+        let agent = spawn_agent(&agent_bin(), &socket, &workspace).await;
+        let loopback = Loopback::start(api, agent_bin(), socket.clone()).await;
+        Self {
+            loopback,
+            workspace,
+            socket,
+            agent,
+            _dir: dir,
+        }
+    }
+
+    pub fn agent_pid(&self) -> u32 {
+        self.agent.id().unwrap_or(0)
+    }
+}
+
 /// Starts a real agent serving `workspace` on `socket`, as the pod's main process would.
 pub async fn spawn_agent(
     agent_bin: &std::path::Path,

@@ -253,6 +253,11 @@ impl FakeApi {
         name
     }
 
+    /// Deletes every pod, as someone with kubectl (or an eviction) would.
+    pub fn delete_all(&self) {
+        self.state().pods.clear();
+    }
+
     pub fn pods(&self) -> Vec<Pod> {
         self.state().pods.values().map(|s| s.pod.clone()).collect()
     }
