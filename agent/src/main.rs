@@ -262,6 +262,9 @@ async fn serve() -> std::process::ExitCode {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let (reader, writer) = stream.into_split();
+                // Buffered: a frame's length and body (and often the next frames) in one
+                // read instead of two per frame.
+                let reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
                 tokio::spawn(connection::serve(
                     reader,
                     writer,
