@@ -12,12 +12,15 @@ RUN apt-get update \
 RUN rustup target add wasm32-unknown-unknown
 WORKDIR /src
 COPY . .
-# The wasm-bindgen CLI must be exactly the version in Cargo.lock.
+# The wasm-bindgen CLI must be exactly the version in Cargo.lock (not --locked: its own
+# lockfile names a webpki-roots release the registry no longer serves; scripts/setup.sh).
 RUN version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock) \
- && cargo install wasm-bindgen-cli --version "=$version" --locked
+ && cargo install wasm-bindgen-cli --version "=$version"
 # Monaco, xterm.js and wasm-opt (binaryen) come from npm, pinned by the lockfile.
 RUN cd vendor && npm ci --no-audit --no-fund
-ENV CARGO_TARGET_DIR=/src/target
+# As scripts/lib.sh sets it: leptos reads it at compile time to name the /pkg files.
+ENV CARGO_TARGET_DIR=/src/target \
+    LEPTOS_OUTPUT_NAME=codepod
 RUN mkdir -p target/debug \
  && scripts/build.sh --release --site-only \
  && cargo build --release --locked -p server --bin codepod \
