@@ -297,10 +297,8 @@ impl Sandboxes {
     /// Stops a workspace's sandbox if it runs; `reason` labels the cull metric.
     pub async fn stop(&self, ws: WorkspaceId, reason: &str) -> Result<()> {
         let known = self.entries().remove(&ws).is_some();
-        self.runtime
-            .stop(&sandbox_id(ws)?)
-            .await
-            .map_err(runtime_error)?;
+        // Counted together with the entry's removal, so that anyone who sees the sandbox
+        // stopped also sees it counted.
         if known {
             self.metrics.active.dec();
             self.metrics
@@ -309,6 +307,12 @@ impl Sandboxes {
                     reason: reason.to_owned(),
                 })
                 .inc();
+        }
+        self.runtime
+            .stop(&sandbox_id(ws)?)
+            .await
+            .map_err(runtime_error)?;
+        if known {
             tracing::info!(workspace.id = %ws, reason, "sandbox stopped");
         }
         Ok(())
