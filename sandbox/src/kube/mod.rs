@@ -445,7 +445,8 @@ impl KubeRuntime {
                 });
             }
             tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
+            // A user is waiting: at most a quarter second late, at four GETs a second.
+            delay = (delay * 2).min(Duration::from_millis(250));
             pod = self
                 .retrying(|| self.pods.get(&name))
                 .await
