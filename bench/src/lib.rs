@@ -108,6 +108,23 @@ pub async fn account_with_workspace(
     (http, cookie, id)
 }
 
+/// Opens an 80×24 shell through the agent and attaches to it.
+#[allow(clippy::panic, reason = "a benchmark run aborts on the first failure")]
+pub async fn open_attached(client: &mut sandbox::AgentClient) -> u32 {
+    use protocol::Message;
+    let terminal = match client
+        .request(Message::OpenTerminal { cols: 80, rows: 24 })
+        .await
+    {
+        Ok(Message::TerminalOpened { terminal }) => terminal,
+        other => panic!("cannot open a terminal: {other:?}"),
+    };
+    if let Err(error) = client.send(Message::Attach { terminal }).await {
+        panic!("cannot attach: {error}");
+    }
+    terminal
+}
+
 /// Reads and drops whatever the agent sends until it has been quiet for `quiet`.
 pub async fn drain(client: &mut sandbox::AgentClient, quiet: Duration) {
     while tokio::time::timeout(quiet, client.next()).await.is_ok() {}

@@ -236,13 +236,7 @@ async fn an_exhausted_quota_is_a_clear_capacity_error() {
     assert!(matches!(error, Error::Capacity(_)), "{error:?}");
     assert!(error.to_string().contains("quota"), "{error}");
     // A quota refusal is final: no retry, no pod.
-    assert_eq!(
-        fake.seen()
-            .iter()
-            .filter(|s| s.method == Method::POST)
-            .count(),
-        1
-    );
+    assert_eq!(fake.count(Method::POST), 1);
     assert!(fake.pods().is_empty());
 }
 
@@ -252,13 +246,7 @@ async fn api_server_errors_are_retried_with_backoff() {
     fake.fail_next(Method::POST, 503, "etcdserver: leader changed");
     fake.fail_next(Method::POST, 500, "internal error");
     runtime.ensure(&id(5)).await.unwrap();
-    assert_eq!(
-        fake.seen()
-            .iter()
-            .filter(|s| s.method == Method::POST)
-            .count(),
-        3
-    );
+    assert_eq!(fake.count(Method::POST), 3);
     assert_eq!(fake.pods().len(), 1);
 }
 
@@ -275,13 +263,7 @@ async fn an_api_server_that_keeps_failing_is_reported_not_hung_on() {
     let error = runtime.ensure(&id(6)).await.unwrap_err();
     assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
     assert!(error.to_string().contains("503"), "{error}");
-    assert_eq!(
-        fake.seen()
-            .iter()
-            .filter(|s| s.method == Method::POST)
-            .count(),
-        4
-    );
+    assert_eq!(fake.count(Method::POST), 4);
 }
 
 #[tokio::test]
@@ -314,30 +296,17 @@ async fn orphans_are_found_by_label_and_removed() {
     let (runtime, fake) = runtime_with(config.clone());
     let hour = 3_600_000;
 
-    let active = {
-        let mut pod = running(&config, Role::Workspace(&id(10)));
+    // An hour-old workspace pod some replica touched `last_active_ago` ms ago.
+    let touched = |n: u32, last_active_ago: i64| {
+        let mut pod = running(&config, Role::Workspace(&id(n)));
         pod.metadata.creation_timestamp = Some(time_ago(hour));
-        pod.metadata.annotations = Some(
-            [(
-                LAST_ACTIVE_ANNOTATION.to_owned(),
-                (jiff::Timestamp::now().as_millisecond() - 1000).to_string(),
-            )]
-            .into(),
-        );
+        let at = jiff::Timestamp::now().as_millisecond() - last_active_ago;
+        pod.metadata.annotations =
+            Some([(LAST_ACTIVE_ANNOTATION.to_owned(), at.to_string())].into());
         fake.seed(pod)
     };
-    let idle = {
-        let mut pod = running(&config, Role::Workspace(&id(11)));
-        pod.metadata.creation_timestamp = Some(time_ago(hour));
-        pod.metadata.annotations = Some(
-            [(
-                LAST_ACTIVE_ANNOTATION.to_owned(),
-                (jiff::Timestamp::now().as_millisecond() - hour).to_string(),
-            )]
-            .into(),
-        );
-        fake.seed(pod)
-    };
+    let active = touched(10, 1000);
+    let idle = touched(11, hour);
     let ended = {
         let mut pod = running(&config, Role::Workspace(&id(12)));
         pod.status.as_mut().unwrap().phase = Some("Failed".to_owned());

@@ -183,11 +183,7 @@ async fn a_pod_that_cannot_start_is_a_clear_503_for_the_user() {
     for _ in 0..4 {
         api.fail_next(http::Method::POST, 503, "etcdserver: request timed out");
     }
-    let posts_before = api
-        .seen()
-        .iter()
-        .filter(|r| r.method == http::Method::POST)
-        .count();
+    let posts_before = api.count(http::Method::POST);
     let (_, body) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
     assert_eq!(body["state"], "failed", "{body}");
     let error = body["error"].as_str().unwrap();
@@ -198,11 +194,7 @@ async fn a_pod_that_cannot_start_is_a_clear_503_for_the_user() {
     );
     // Exactly our four attempts: a retry layer underneath would have tried a fifth time
     // (and succeeded, the faults being used up).
-    let posts = api
-        .seen()
-        .iter()
-        .filter(|r| r.method == http::Method::POST)
-        .count();
+    let posts = api.count(http::Method::POST);
     assert_eq!(posts - posts_before, 4);
 }
 

@@ -18,7 +18,7 @@ mod kube_fake;
 
 use std::time::{Duration, Instant};
 
-use codepod_bench::{Samples, agent_echoes, drain, machine};
+use codepod_bench::{Samples, agent_echoes, drain, machine, open_attached};
 use kube_fake::{FakeApi, NAMESPACE, loopback, ready_status};
 use protocol::Message;
 use sandbox::{
@@ -32,18 +32,7 @@ const BULK_BYTES: usize = 50_000_000;
 const SESSIONS: usize = 100;
 
 async fn open_terminal(client: &mut AgentClient) -> u32 {
-    let terminal = match client
-        .request(Message::OpenTerminal { cols: 80, rows: 24 })
-        .await
-        .expect("open")
-    {
-        Message::TerminalOpened { terminal } => terminal,
-        other => panic!("{other:?}"),
-    };
-    client
-        .send(Message::Attach { terminal })
-        .await
-        .expect("attach");
+    let terminal = open_attached(client).await;
     // Let the prompt arrive, then drain it.
     tokio::time::sleep(Duration::from_millis(400)).await;
     drain(client, Duration::from_millis(50)).await;

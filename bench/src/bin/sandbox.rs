@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use codepod_bench::{Samples, agent_echoes, drain, machine};
+use codepod_bench::{Samples, agent_echoes, drain, machine, open_attached};
 use protocol::Message;
 use sandbox::{
     AgentClient, Runtime, SandboxId,
@@ -46,18 +46,7 @@ fn id(n: usize) -> SandboxId {
 
 /// Opens a terminal and waits for its first output byte (the prompt).
 async fn first_prompt(client: &mut AgentClient) -> u32 {
-    let terminal = match client
-        .request(Message::OpenTerminal { cols: 80, rows: 24 })
-        .await
-        .expect("open")
-    {
-        Message::TerminalOpened { terminal } => terminal,
-        other => panic!("{other:?}"),
-    };
-    client
-        .send(Message::Attach { terminal })
-        .await
-        .expect("attach");
+    let terminal = open_attached(client).await;
     loop {
         match client.next().await.expect("agent alive").message {
             Message::Output { data, .. } if !data.is_empty() => return terminal,

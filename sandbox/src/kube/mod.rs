@@ -29,10 +29,7 @@ use prometheus_client::{
 use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::{AgentClient, Error, Limits, Result, Runtime, SandboxId, Stats};
-use pod::{
-    INSTANCE_LABEL, LAST_ACTIVE_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POOL_LABEL,
-    POOL_WARM, Role, WORKSPACE_LABEL,
-};
+use pod::{LAST_ACTIVE_ANNOTATION, POOL_LABEL, POOL_WARM, Role, WORKSPACE_LABEL};
 
 /// Settings of the Kubernetes runtime.
 #[derive(Debug, Clone)]
@@ -136,7 +133,8 @@ impl KubeMetrics {
     }
 }
 
-/// The Kubernetes runtime.
+/// The Kubernetes runtime. Clones share everything (a clone runs the background refill).
+#[derive(Clone)]
 pub struct KubeRuntime {
     pods: Api<Pod>,
     config: Arc<KubeConfig>,
@@ -212,6 +210,11 @@ fn phase(pod: &Pod) -> &str {
 
 fn is_finished(pod: &Pod) -> bool {
     matches!(phase(pod), "Failed" | "Succeeded")
+}
+
+/// Neither ended nor on its way out.
+fn is_live(pod: &Pod) -> bool {
+    !is_terminating(pod) && !is_finished(pod)
 }
 
 /// A pod that will never become Ready, and why, in words for the user.
@@ -327,10 +330,6 @@ impl KubeRuntime {
         }
     }
 
-    pub fn config(&self) -> &KubeConfig {
-        &self.config
-    }
-
     pub fn metrics(&self) -> &KubeMetrics {
         &self.metrics
     }
@@ -391,9 +390,7 @@ impl KubeRuntime {
     /// The workspace's live pod, if any.
     async fn find(&self, id: &SandboxId) -> Result<Option<Pod>> {
         let pods = self.list(&self.workspace_selector(id)).await?;
-        Ok(pods
-            .into_iter()
-            .find(|pod| !is_terminating(pod) && !is_finished(pod)))
+        Ok(pods.into_iter().find(is_live))
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
@@ -508,7 +505,7 @@ impl KubeRuntime {
             .list(&self.warm_selector())
             .await?
             .into_iter()
-            .filter(|pod| !is_terminating(pod) && !is_finished(pod))
+            .filter(is_live)
             .collect();
         self.metrics
             .pool_ready
@@ -524,53 +521,12 @@ impl KubeRuntime {
         if self.config.warm_pool == 0 {
             return;
         }
-        let this = Self {
-            pods: self.pods.clone(),
-            config: self.config.clone(),
-            metrics: self.metrics.clone(),
-            refilling: self.refilling.clone(),
-            names: self.names.clone(),
-        };
+        let this = self.clone();
         tokio::spawn(async move {
             if let Err(error) = this.refill().await {
                 tracing::warn!(error = %error, "could not refill the warm pool");
             }
         });
-    }
-
-    /// Registers the metrics (`codepod_kube_…`).
-    pub fn register(&self, registry: &mut Registry) {
-        let m = &self.metrics;
-        registry.register(
-            "kube_pool_hits",
-            "Starts served by a warm pod",
-            m.pool_hits.clone(),
-        );
-        registry.register(
-            "kube_pool_misses",
-            "Starts that had to create a pod",
-            m.pool_misses.clone(),
-        );
-        registry.register(
-            "kube_pool_ready",
-            "Warm pods ready to be claimed",
-            m.pool_ready.clone(),
-        );
-        registry.register(
-            "kube_start_seconds",
-            "Time until a sandbox pod is ready, by where it came from",
-            m.start_seconds.clone(),
-        );
-        registry.register(
-            "kube_api_retries",
-            "API requests repeated after a 5xx, 429 or transport error",
-            m.api_retries.clone(),
-        );
-        registry.register(
-            "kube_orphans_removed",
-            "Sandbox pods removed as orphans",
-            m.orphans_removed.clone(),
-        );
     }
 
     /// Two replicas that open the same workspace at once may each create a pod. Every
@@ -581,7 +537,7 @@ impl KubeRuntime {
             .list(&self.workspace_selector(id))
             .await?
             .into_iter()
-            .filter(|pod| !is_terminating(pod) && !is_finished(pod))
+            .filter(is_live)
             .collect();
         if pods.len() <= 1 {
             return Ok(mine);
@@ -673,8 +629,11 @@ impl Runtime for KubeRuntime {
                 }
             },
         };
-        let pod = self.wait_ready(pod).await?;
-        let pod = self.settle(id, pod).await?;
+        let mut pod = self.wait_ready(pod).await?;
+        if source != "existing" {
+            // Found already running: nobody raced us to it. Created or claimed: maybe.
+            pod = self.settle(id, pod).await?;
+        }
         self.names().insert(id.clone(), name_of(&pod)?);
         self.metrics
             .start_seconds
@@ -711,9 +670,9 @@ impl Runtime for KubeRuntime {
         let mut ids: Vec<SandboxId> = self
             .list(&selector)
             .await?
-            .iter()
-            .filter(|pod| !is_terminating(pod) && !is_finished(pod))
-            .filter_map(|pod| pod.metadata.labels.as_ref()?.get(WORKSPACE_LABEL).cloned())
+            .into_iter()
+            .filter(is_live)
+            .filter_map(|pod| pod.metadata.labels?.remove(WORKSPACE_LABEL))
             .filter_map(|id| SandboxId::parse(&id).ok())
             .collect();
         ids.sort();
@@ -792,12 +751,38 @@ impl Runtime for KubeRuntime {
         Ok(())
     }
 
+    /// Registers the metrics (`codepod_kube_…`).
     fn register_metrics(&self, registry: &mut Registry) {
-        self.register(registry);
+        let m = &self.metrics;
+        registry.register(
+            "kube_pool_hits",
+            "Starts served by a warm pod",
+            m.pool_hits.clone(),
+        );
+        registry.register(
+            "kube_pool_misses",
+            "Starts that had to create a pod",
+            m.pool_misses.clone(),
+        );
+        registry.register(
+            "kube_pool_ready",
+            "Warm pods ready to be claimed",
+            m.pool_ready.clone(),
+        );
+        registry.register(
+            "kube_start_seconds",
+            "Time until a sandbox pod is ready, by where it came from",
+            m.start_seconds.clone(),
+        );
+        registry.register(
+            "kube_api_retries",
+            "API requests repeated after a 5xx, 429 or transport error",
+            m.api_retries.clone(),
+        );
+        registry.register(
+            "kube_orphans_removed",
+            "Sandbox pods removed as orphans",
+            m.orphans_removed.clone(),
+        );
     }
-}
-
-/// The selector of every pod this code manages, any installation (for docs and tools).
-pub fn managed_selector() -> String {
-    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTANCE_LABEL}")
 }

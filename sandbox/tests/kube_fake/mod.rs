@@ -266,6 +266,15 @@ impl FakeApi {
         self.state().pods.get(name).map(|s| s.pod.clone())
     }
 
+    /// How many requests with `method` arrived so far.
+    pub fn count(&self, method: Method) -> usize {
+        self.state()
+            .seen
+            .iter()
+            .filter(|s| s.method == method)
+            .count()
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state().seen.clone()
     }
