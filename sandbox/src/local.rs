@@ -300,8 +300,11 @@ impl LocalRuntime {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
-    /// Removes what earlier runs left behind: sandbox directories and cgroups with no
-    /// process in them. Their bwrap processes died with the server that started them.
+    /// Removes what earlier runs left behind: sandbox directories under this runtime's root
+    /// with no running sandbox, and their cgroups. Their bwrap processes died with the
+    /// server that started them. Only this root's sandboxes are touched: another server on
+    /// the machine (another data directory) shares the cgroup hierarchy, and a cgroup it
+    /// has just made is empty until its sandbox joins it.
     async fn remove_orphans(&self) -> Result<usize> {
         let running = self.running.lock().await;
         let mut removed = 0;
@@ -311,19 +314,20 @@ impl LocalRuntime {
                 let Ok(id) = SandboxId::parse(&name) else {
                     continue;
                 };
-                if !running.contains_key(&id) && std::fs::remove_dir_all(entry.path()).is_ok() {
-                    removed += 1;
+                if running.contains_key(&id) {
+                    continue;
                 }
-            }
-        }
-        for controller in ["pids", "memory"] {
-            let base = self.config.cgroup_root.join(controller).join("codepod");
-            if let Ok(entries) = std::fs::read_dir(&base) {
-                for entry in entries.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if SandboxId::parse(&name).is_ok_and(|id| !running.contains_key(&id)) {
-                        let _ = std::fs::remove_dir(entry.path());
-                    }
+                for controller in ["pids", "memory"] {
+                    let group = self
+                        .config
+                        .cgroup_root
+                        .join(controller)
+                        .join("codepod")
+                        .join(id.as_str());
+                    let _ = std::fs::remove_dir(group);
+                }
+                if std::fs::remove_dir_all(entry.path()).is_ok() {
+                    removed += 1;
                 }
             }
         }

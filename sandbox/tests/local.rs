@@ -603,3 +603,52 @@ async fn with_egress_pip_install_user_works_through_the_proxy() {
     assert!(out.contains("at /home/user/.local/"), "{out}");
     f.runtime.stop(&f.id).await.unwrap();
 }
+
+/// Two servers on one machine (two data directories) share the cgroup hierarchy. One's
+/// orphan cleanup must never remove the other's cgroups — least of all one it has just made
+/// and not yet joined (its sandbox would then fail to start) — and still removes its own
+/// leftovers.
+#[tokio::test]
+async fn orphan_cleanup_touches_only_its_own_sandboxes() {
+    let f = sandbox().await;
+    let pids = PathBuf::from("/sys/fs/cgroup/pids/codepod");
+    if !pids.join(f.id.as_str()).exists() {
+        eprintln!("no cgroups here: nothing shared to protect");
+        return;
+    }
+    // The other server, with a leftover of its own and nothing running.
+    let other_root = tempfile::tempdir().unwrap();
+    let other = LocalRuntime::new(LocalConfig::new(
+        other_root.path().to_path_buf(),
+        agent_bin(),
+    ));
+    let leftover = SandboxId::parse(&format!(
+        "{:08x}-0000-4000-8000-00000000000a",
+        std::process::id()
+    ))
+    .unwrap();
+    std::fs::create_dir(other_root.path().join(leftover.as_str())).unwrap();
+    std::fs::create_dir_all(pids.join(leftover.as_str())).unwrap();
+    // A cgroup the first server has just made for a sandbox about to join it: empty.
+    let starting = SandboxId::parse(&format!(
+        "{:08x}-0000-4000-8000-00000000000b",
+        std::process::id()
+    ))
+    .unwrap();
+    std::fs::create_dir_all(pids.join(starting.as_str())).unwrap();
+
+    assert_eq!(other.cleanup_orphans().await.unwrap(), 1);
+    assert!(!other_root.path().join(leftover.as_str()).exists());
+    assert!(
+        !pids.join(leftover.as_str()).exists(),
+        "its own leftover cgroup is gone"
+    );
+    assert!(
+        pids.join(starting.as_str()).exists(),
+        "another server's new cgroup is left alone"
+    );
+    assert!(pids.join(f.id.as_str()).exists());
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    assert!(run(&mut client, "echo alive").await.contains("alive"));
+    let _ = std::fs::remove_dir(pids.join(starting.as_str()));
+}

@@ -126,10 +126,15 @@ pub async fn control_until(
     socket: &mut Socket,
     want: impl Fn(&ServerMessage) -> bool,
 ) -> ServerMessage {
+    // The last status seen, for the failure message: it says why a start failed.
+    let mut status = None;
     loop {
         match receive(socket).await {
             Received::Control(message) if want(&message) => return message,
-            Received::Closed(code) => panic!("closed ({code:?}) while waiting"),
+            Received::Control(ServerMessage::Status { status: seen }) => status = Some(seen),
+            Received::Closed(code) => {
+                panic!("closed ({code:?}) while waiting; last status: {status:?}")
+            }
             _ => {}
         }
     }
