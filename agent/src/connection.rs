@@ -1,27 +1,22 @@
 //! One client connection: the version handshake, then requests in and responses and
-//! terminal output out. Outgoing frames pass through a bounded queue; a forwarder per
-//! attached terminal moves live output into it.
+//! terminal output out. Everything outgoing goes through the connection's [`Outbox`]: the
+//! terminals it is attached to put their output there themselves, and one writer task
+//! drains it.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use protocol::{
-    ErrorCode, Frame, Message, ReadError, TerminalId, VERSION, read_frame, write_frame,
-};
+use protocol::{ErrorCode, Frame, Message, ReadError, VERSION, read_frame};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    sync::{broadcast::error::RecvError, mpsc},
+    sync::broadcast::error::RecvError,
     task::JoinHandle,
 };
 
 use crate::{
     files::{FileError, Workspace},
-    terminals::{self, Event, Terminals},
+    outbox::Outbox,
+    terminals::{self, Terminals},
 };
-
-/// Frames queued for one client before the forwarders wait for it.
-pub const OUTGOING_FRAMES: usize = 256;
-/// Output already waiting is joined into frames of up to this many bytes.
-pub const COALESCE: usize = 64 * 1024;
 
 fn error(id: u32, code: ErrorCode, message: impl Into<String>) -> Frame {
     Frame::new(
@@ -53,15 +48,8 @@ pub async fn serve<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (out, mut queue) = mpsc::channel::<Frame>(OUTGOING_FRAMES);
-    let writer_task = tokio::spawn(async move {
-        let mut writer = writer;
-        while let Some(frame) = queue.recv().await {
-            if write_frame(&mut writer, &frame).await.is_err() {
-                break;
-            }
-        }
-    });
+    let out = Outbox::new();
+    let writer_task = tokio::spawn(out.clone().write_to(writer));
 
     // Handshake: the first frame must be Hello with our version.
     match read_frame(&mut reader).await {
@@ -70,7 +58,7 @@ pub async fn serve<R, W>(
             message: Message::Hello { version },
         })) if version == VERSION => {
             let _ = out
-                .send(Frame::new(id, Message::Hello { version: VERSION }))
+                .send(&Frame::new(id, Message::Hello { version: VERSION }))
                 .await;
         }
         Ok(Some(Frame {
@@ -78,32 +66,34 @@ pub async fn serve<R, W>(
             message: Message::Hello { version },
         })) => {
             let _ = out
-                .send(error(
+                .send(&error(
                     id,
                     ErrorCode::UnsupportedVersion,
                     format!("agent speaks {VERSION}, not {version}"),
                 ))
                 .await;
-            drop(out);
+            out.close();
             let _ = writer_task.await;
             return;
         }
         Ok(Some(frame)) => {
             let _ = out
-                .send(error(
+                .send(&error(
                     frame.id,
                     ErrorCode::UnsupportedVersion,
                     "the first frame must be Hello",
                 ))
                 .await;
-            drop(out);
+            out.close();
             let _ = writer_task.await;
             return;
         }
-        _ => return,
+        _ => {
+            out.close();
+            return;
+        }
     }
 
-    let mut forwarders: HashMap<TerminalId, JoinHandle<()>> = HashMap::new();
     let mut watchers: Vec<JoinHandle<()>> = Vec::new();
     loop {
         let frame = match read_frame(&mut reader).await {
@@ -115,7 +105,7 @@ pub async fn serve<R, W>(
                     protocol::DecodeError::Malformed { id, .. } => (id, ErrorCode::MalformedFrame),
                     protocol::DecodeError::BadLength(_) => (0, ErrorCode::MalformedFrame),
                 };
-                if out.send(error(id, code, decode.to_string())).await.is_err() {
+                if out.send(&error(id, code, decode.to_string())).await.is_err() {
                     break;
                 }
                 continue;
@@ -123,7 +113,7 @@ pub async fn serve<R, W>(
             Err(failure) => {
                 tracing::warn!(error = %failure, "closing a connection that broke the protocol");
                 let _ = out
-                    .send(error(0, ErrorCode::MalformedFrame, failure.to_string()))
+                    .send(&error(0, ErrorCode::MalformedFrame, failure.to_string()))
                     .await;
                 break;
             }
@@ -151,7 +141,7 @@ pub async fn serve<R, W>(
                                 Ok(message) => message,
                                 Err(RecvError::Lagged(missed)) => {
                                     let _ = out
-                                        .send(error(
+                                        .send(&error(
                                             0,
                                             ErrorCode::Lagged,
                                             format!(
@@ -163,7 +153,7 @@ pub async fn serve<R, W>(
                                 }
                                 Err(RecvError::Closed) => return,
                             };
-                            if out.send(Frame::new(0, message)).await.is_err() {
+                            if out.send(&Frame::new(0, message)).await.is_err() {
                                 return;
                             }
                         }
@@ -184,17 +174,8 @@ pub async fn serve<R, W>(
                 Ok(terminal) => Frame::new(id, Message::TerminalOpened { terminal }),
                 Err(failure) => terminal_error(id, &failure),
             }),
-            Message::Attach { terminal } => Some(match terminals.attach(terminal) {
-                Ok(attached) => {
-                    if let Some(old) = forwarders.remove(&terminal) {
-                        old.abort();
-                    }
-                    forwarders.insert(
-                        terminal,
-                        tokio::spawn(forward(terminal, attached, out.clone())),
-                    );
-                    Frame::new(id, Message::Ok)
-                }
+            Message::Attach { terminal } => Some(match terminals.attach(terminal, &out) {
+                Ok(()) => Frame::new(id, Message::Ok),
                 Err(failure) => terminal_error(id, &failure),
             }),
             // The hot path: no reply unless something is wrong.
@@ -256,18 +237,16 @@ pub async fn serve<R, W>(
             )),
         };
         if let Some(reply) = reply
-            && out.send(reply).await.is_err()
+            && out.send(&reply).await.is_err()
         {
             break;
         }
     }
-    for (_, forwarder) in forwarders {
-        forwarder.abort();
-    }
+    terminals.detach_all(&out);
     for watcher in watchers {
         watcher.abort();
     }
-    drop(out);
+    out.close();
     let _ = writer_task.await;
 }
 
@@ -291,97 +270,5 @@ fn file_reply(id: u32, result: Result<(), FileError>) -> Frame {
     match result {
         Ok(()) => Frame::new(id, Message::Ok),
         Err(failure) => error(id, failure.code, failure.message),
-    }
-}
-
-/// Sends a terminal's scrollback, then its live output, to one client.
-async fn forward(terminal: TerminalId, attached: terminals::Attached, out: mpsc::Sender<Frame>) {
-    let mut events = attached.events;
-    if !attached.replay.is_empty()
-        && out
-            .send(Frame::new(
-                0,
-                Message::Output {
-                    terminal,
-                    data: attached.replay,
-                },
-            ))
-            .await
-            .is_err()
-    {
-        return;
-    }
-    if let Some(result) = attached.finished {
-        let finished = Message::RunFinished {
-            terminal,
-            exit_code: result.exit_code,
-            wall_ms: result.wall_ms,
-            peak_rss_kib: result.peak_rss_kib,
-        };
-        if out.send(Frame::new(0, finished)).await.is_err() {
-            return;
-        }
-    }
-    if let Some(status) = attached.exited {
-        let _ = out
-            .send(Frame::new(0, Message::TerminalExited { terminal, status }))
-            .await;
-        return;
-    }
-    // An event taken while coalescing output, to handle next.
-    let mut held: Option<Event> = None;
-    loop {
-        let event = match held.take() {
-            Some(event) => Ok(event),
-            None => events.recv().await,
-        };
-        let frame = match event {
-            Ok(Event::Output(data)) => {
-                // Whatever else is already waiting goes in the same frame: under a flood
-                // one frame carries up to COALESCE bytes instead of one PTY read each.
-                let mut data = data.to_vec();
-                while data.len() < COALESCE {
-                    match events.try_recv() {
-                        Ok(Event::Output(more)) => data.extend_from_slice(&more),
-                        Ok(other) => {
-                            held = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                Frame::new(0, Message::Output { terminal, data })
-            }
-            Ok(Event::Finished(result)) => Frame::new(
-                0,
-                Message::RunFinished {
-                    terminal,
-                    exit_code: result.exit_code,
-                    wall_ms: result.wall_ms,
-                    peak_rss_kib: result.peak_rss_kib,
-                },
-            ),
-            Ok(Event::Exited(status)) => {
-                let _ = out
-                    .send(Frame::new(0, Message::TerminalExited { terminal, status }))
-                    .await;
-                return;
-            }
-            Err(RecvError::Lagged(missed)) => {
-                // Too slow to keep up: detach rather than buffer without bound.
-                let _ = out
-                    .send(error(
-                        0,
-                        ErrorCode::Lagged,
-                        format!("terminal {terminal}: {missed} chunks behind; attach again"),
-                    ))
-                    .await;
-                return;
-            }
-            Err(RecvError::Closed) => return,
-        };
-        if out.send(frame).await.is_err() {
-            return;
-        }
     }
 }

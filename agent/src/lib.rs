@@ -3,14 +3,15 @@
 //! of clients over the [`protocol`] on a Unix socket. Terminals outlive their clients: a
 //! client that disconnects and attaches again gets the scrollback replayed, then live output.
 //!
-//! Memory is bounded everywhere: the scrollback is a fixed-size ring, live output reaches
-//! each client through a bounded broadcast (a client that falls behind by more than
-//! [`terminals::LIVE_CHUNKS`] chunks is told so and detached, never buffered for), and each
-//! connection's outgoing frames go through a bounded queue.
+//! Memory is bounded everywhere: the scrollback is a fixed-size ring, and each connection's
+//! outgoing bytes wait in an [`outbox::Outbox`] bounded in bytes (a client that falls
+//! behind by more than [`outbox::LIMIT`] is told so and detached from the terminal, never
+//! buffered for; it attaches again from the scrollback).
 
 pub mod connection;
 pub mod egress;
 pub mod files;
+pub mod outbox;
 pub mod ring;
 pub mod terminals;
 pub mod watch;

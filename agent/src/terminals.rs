@@ -1,5 +1,6 @@
 //! The terminals of one workspace: a bash login shell per terminal on a PTY, its scrollback
-//! ring, and a bounded broadcast of live output to the attached clients.
+//! ring, and the clients attached to it. Each read from the PTY goes into the ring and, in
+//! the same step, into every attached client's [`Outbox`].
 
 use std::{
     collections::HashMap,
@@ -7,20 +8,21 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use protocol::TerminalId;
+use protocol::{ErrorCode, Frame, Message, TerminalId};
 use pty_process::{OwnedWritePty, Size};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    sync::{broadcast, oneshot, watch},
+    sync::{oneshot, watch},
 };
 
-use crate::ring::Ring;
+use crate::{
+    outbox::{Outbox, Refused},
+    ring::Ring,
+};
 
 /// Scrollback kept per terminal and replayed on attach.
 pub const SCROLLBACK_BYTES: usize = 256 * 1024;
-/// Live output chunks a client may fall behind by before it is detached.
-pub const LIVE_CHUNKS: usize = 1024;
-/// Largest single read from a PTY (and so the largest `Output` frame).
+/// Largest single read from a PTY.
 const READ_CHUNK: usize = 16 * 1024;
 /// Most terminals one workspace may have open.
 pub const MAX_TERMINALS: usize = 16;
@@ -70,27 +72,63 @@ impl RunResult {
     }
 }
 
-/// What a client receives from a terminal it is attached to.
-#[derive(Debug, Clone)]
-pub enum Event {
-    Output(Arc<[u8]>),
-    /// A run's measurements, just before its `Exited`.
-    Finished(RunResult),
-    Exited(i32),
+impl RunResult {
+    fn message(self, terminal: TerminalId) -> Message {
+        Message::RunFinished {
+            terminal,
+            exit_code: self.exit_code,
+            wall_ms: self.wall_ms,
+            peak_rss_kib: self.peak_rss_kib,
+        }
+    }
 }
 
 struct Terminal {
     writer: tokio::sync::Mutex<OwnedWritePty>,
     /// Fired by `close` to kill the shell.
     kill: Mutex<Option<oneshot::Sender<()>>>,
-    /// Scrollback, and the lock that makes "replay, then subscribe" gap-free.
-    ring: Mutex<Ring>,
-    events: broadcast::Sender<Event>,
+    /// Scrollback and clients, under one lock: that makes "replay, then attach" gap-free.
+    output: Mutex<Output>,
     exit: watch::Receiver<Option<i32>>,
-    /// A run's result, kept for clients that attach after it ended.
-    finished: Mutex<Option<RunResult>>,
     /// The command of a run; `None` for a shell.
     command: Option<String>,
+}
+
+struct Output {
+    ring: Ring,
+    clients: Vec<Arc<Outbox>>,
+    /// A run's result, kept for clients that attach after it ended.
+    finished: Option<RunResult>,
+}
+
+impl Terminal {
+    fn output(&self) -> std::sync::MutexGuard<'_, Output> {
+        self.output.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Output {
+    /// Into the ring and out to every client; a client too far behind is detached.
+    fn publish(&mut self, terminal: TerminalId, data: &[u8]) {
+        self.ring.push(data);
+        self.clients.retain(|client| match client.output(terminal, data) {
+            Ok(()) => true,
+            Err(Refused::Behind) => {
+                client.force(&Frame::new(
+                    0,
+                    Message::Error {
+                        code: ErrorCode::Lagged,
+                        message: format!(
+                            "terminal {terminal}: more than {} KiB behind; attach again",
+                            crate::outbox::LIMIT / 1024
+                        ),
+                    },
+                ));
+                false
+            }
+            Err(Refused::Closed) => false,
+        });
+    }
 }
 
 /// All terminals of the workspace. Cheap to clone.
@@ -103,16 +141,6 @@ pub struct Terminals {
 struct Inner {
     next_id: TerminalId,
     terminals: HashMap<TerminalId, Arc<Terminal>>,
-}
-
-/// An attachment: the scrollback at the moment of attaching, and the live events after it.
-pub struct Attached {
-    pub replay: Vec<u8>,
-    pub events: broadcast::Receiver<Event>,
-    /// `Some(status)` if the shell had already exited when attaching.
-    pub exited: Option<i32>,
-    /// A run's result, if it had already ended.
-    pub finished: Option<RunResult>,
 }
 
 impl Terminals {
@@ -179,16 +207,17 @@ impl Terminals {
         }
         let mut child = command.spawn(pts)?;
         let (mut reader, writer) = pty.into_split();
-        let (events, _) = broadcast::channel(LIVE_CHUNKS);
         let (exit_tx, exit) = watch::channel(None);
         let (kill_tx, mut kill_rx) = oneshot::channel();
         let terminal = Arc::new(Terminal {
             writer: tokio::sync::Mutex::new(writer),
             kill: Mutex::new(Some(kill_tx)),
-            finished: Mutex::new(None),
             command: run.map(str::to_owned),
-            ring: Mutex::new(Ring::new(SCROLLBACK_BYTES)),
-            events,
+            output: Mutex::new(Output {
+                ring: Ring::new(SCROLLBACK_BYTES),
+                clients: Vec::new(),
+                finished: None,
+            }),
             exit,
         });
         let id = {
@@ -198,7 +227,7 @@ impl Terminals {
             inner.terminals.insert(id, terminal.clone());
             id
         };
-        // Pump: PTY output → ring + live subscribers. Ends when the shell's side closes.
+        // Pump: PTY output → ring + attached clients. Ends when the shell's side closes.
         tokio::spawn(async move {
             let mut buffer = vec![0u8; READ_CHUNK];
             loop {
@@ -206,13 +235,7 @@ impl Terminals {
                     read = reader.read(&mut buffer) => match read {
                         // EIO once the shell side has closed.
                         Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let chunk: Arc<[u8]> = Arc::from(&buffer[..n]);
-                            let mut ring = terminal.ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                            ring.push(&chunk);
-                            // No receivers is fine: output is kept in the ring for later.
-                            let _ = terminal.events.send(Event::Output(chunk));
-                        }
+                        Ok(n) => terminal.output().publish(id, &buffer[..n]),
                     },
                     _ = &mut kill_rx => {
                         let _ = child.start_kill();
@@ -231,42 +254,60 @@ impl Terminals {
                 let _ = std::fs::remove_file(file);
                 result
             });
-            let _ring = terminal
-                .ring
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(finished) = finished {
-                *terminal
-                    .finished
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished);
-                let _ = terminal.events.send(Event::Finished(finished));
-            }
+            let mut output = terminal.output();
+            output.finished = finished;
             let _ = exit_tx.send(Some(status));
-            let _ = terminal.events.send(Event::Exited(status));
+            for client in std::mem::take(&mut output.clients) {
+                if let Some(finished) = finished {
+                    client.force(&Frame::new(0, finished.message(id)));
+                }
+                client.force(&Frame::new(0, Message::TerminalExited { terminal: id, status }));
+            }
+            drop(output);
             tracing::info!(terminal = id, status, "shell exited");
         });
         Ok(id)
     }
 
-    /// Attaches to a terminal: its scrollback, then live events, with nothing lost or
-    /// doubled in between.
-    pub fn attach(&self, id: TerminalId) -> Result<Attached, Error> {
+    /// Attaches a client to a terminal: its scrollback goes out first, then live output,
+    /// with nothing lost or doubled in between; an ended terminal's end goes out at once.
+    /// Attaching again replays again.
+    pub fn attach(&self, id: TerminalId, client: &Arc<Outbox>) -> Result<(), Error> {
         let terminal = self.get(id)?;
-        let ring = terminal
-            .ring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let finished = *terminal
-            .finished
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(Attached {
-            replay: ring.contents(),
-            events: terminal.events.subscribe(),
-            exited: *terminal.exit.borrow(),
-            finished,
-        })
+        let mut output = terminal.output();
+        output.clients.retain(|other| !Arc::ptr_eq(other, client));
+        let replay = output.ring.contents();
+        if !replay.is_empty() {
+            client.force(&Frame::new(
+                0,
+                Message::Output {
+                    terminal: id,
+                    data: replay,
+                },
+            ));
+        }
+        if let Some(finished) = output.finished {
+            client.force(&Frame::new(0, finished.message(id)));
+        }
+        match *terminal.exit.borrow() {
+            Some(status) => client.force(&Frame::new(
+                0,
+                Message::TerminalExited { terminal: id, status },
+            )),
+            None => output.clients.push(client.clone()),
+        }
+        Ok(())
+    }
+
+    /// Detaches a client from every terminal (its connection ended).
+    pub fn detach_all(&self, client: &Arc<Outbox>) {
+        let terminals: Vec<_> = self.lock().terminals.values().cloned().collect();
+        for terminal in terminals {
+            terminal
+                .output()
+                .clients
+                .retain(|other| !Arc::ptr_eq(other, client));
+        }
     }
 
     pub async fn input(&self, id: TerminalId, data: &[u8]) -> Result<(), Error> {

@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::message::{Message, Tag};
+use crate::message::{Message, Tag, TerminalId};
 
 /// The largest frame, counting everything after the length field. Terminal output is sent
 /// in chunks well below this; file contents up to the file size limit fit.
@@ -72,6 +72,19 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), std::io::Error> {
     Ok(())
 }
 
+/// Appends an [`Message::Output`] event frame for `data` without building the message:
+/// the same bytes as encoding `Frame::new(0, Message::Output { terminal, data })`. `data`
+/// must stay under [`MAX_FRAME`] (terminal output is sent in far smaller pieces).
+pub fn encode_output(terminal: TerminalId, data: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(Tag::Output as u16).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    crate::message::put_data(terminal, data, out);
+    let length = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&length.to_be_bytes());
+}
+
 fn check_length(length: usize) -> Result<(), DecodeError> {
     if !(HEADER_LEN..=MAX_FRAME).contains(&length) {
         return Err(DecodeError::BadLength(length));
@@ -95,6 +108,9 @@ fn parse(body: &[u8]) -> Result<Frame, DecodeError> {
 #[derive(Debug, Default)]
 pub struct Decoder {
     buffer: Vec<u8>,
+    /// Where the undecoded bytes start: decoded frames are dropped in one go when more
+    /// bytes arrive, not one at a time.
+    start: usize,
 }
 
 impl Decoder {
@@ -104,33 +120,33 @@ impl Decoder {
 
     /// Adds received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next complete frame, `Ok(None)` if more bytes are needed. After a recoverable
     /// error the bad frame has been consumed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
-        if self.buffer.len() < 4 {
+        let rest = &self.buffer[self.start..];
+        if rest.len() < 4 {
             return Ok(None);
         }
-        let length = u32::from_be_bytes([
-            self.buffer[0],
-            self.buffer[1],
-            self.buffer[2],
-            self.buffer[3],
-        ]) as usize;
+        let length = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         check_length(length)?;
-        if self.buffer.len() < 4 + length {
+        if rest.len() < 4 + length {
             return Ok(None);
         }
-        let result = parse(&self.buffer[4..4 + length]);
-        self.buffer.drain(..4 + length);
+        let result = parse(&rest[4..4 + length]);
+        self.start += 4 + length;
         result.map(Some)
     }
 
     /// Bytes received but not yet decoded.
     pub fn buffered(&self) -> usize {
-        self.buffer.len()
+        self.buffer.len() - self.start
     }
 }
 
@@ -414,6 +430,24 @@ mod tests {
             let mut decoder = Decoder::new();
             decoder.push(&bytes);
             prop_assert_eq!(decoder.next_frame().unwrap(), Some(frame));
+        }
+
+        #[test]
+        fn terminal_data_is_encoded_as_postcard_would(terminal in any::<u32>(), data in proptest::collection::vec(any::<u8>(), 0..20_000), id in any::<u32>()) {
+            let reference = |tag: Tag, id: u32, data: &[u8]| {
+                let payload = postcard::to_allocvec(&crate::message::DataP { terminal, data: data.to_vec() }).unwrap();
+                let mut bytes = ((HEADER_LEN + payload.len()) as u32).to_be_bytes().to_vec();
+                bytes.extend_from_slice(&(tag as u16).to_be_bytes());
+                bytes.extend_from_slice(&id.to_be_bytes());
+                bytes.extend_from_slice(&payload);
+                bytes
+            };
+            let mut fast = vec![7u8];
+            encode_output(terminal, &data, &mut fast);
+            prop_assert_eq!(&fast[1..], &reference(Tag::Output, 0, &data)[..]);
+            let mut input = Vec::new();
+            encode(&Frame::new(id, Message::Input { terminal, data: data.clone() }), &mut input).unwrap();
+            prop_assert_eq!(input, reference(Tag::Input, id, &data));
         }
 
         #[test]

@@ -300,6 +300,21 @@ pub(crate) struct ChangedP {
     pub data: Option<Vec<u8>>,
 }
 
+/// Appends a `DataP` payload as postcard encodes it: the terminal id and the data length as
+/// LEB128 varints, then the bytes.
+pub(crate) fn put_data(terminal: TerminalId, data: &[u8], out: &mut Vec<u8>) {
+    fn varint(mut value: u64, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+    varint(u64::from(terminal), out);
+    varint(data.len() as u64, out);
+    out.extend_from_slice(data);
+}
+
 impl Message {
     pub fn tag(&self) -> Tag {
         match self {
@@ -340,6 +355,12 @@ impl Message {
             let bytes = postcard::to_allocvec(value)?;
             out.extend_from_slice(&bytes);
             Ok(())
+        }
+        // The hot path (keystrokes and terminal output) is written without copying the
+        // data twice; the bytes are postcard's (a test checks they are the same).
+        if let Self::Input { terminal, data } | Self::Output { terminal, data } = self {
+            put_data(*terminal, data, out);
+            return Ok(());
         }
         match self.clone() {
             Self::Hello { version } => put(&HelloP { version }, out),

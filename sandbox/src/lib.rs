@@ -64,6 +64,10 @@ pub struct Limits {
     /// CPU time per process, in seconds (a runaway loop ends; an interactive shell does not
     /// accumulate CPU time).
     pub cpu_seconds: u64,
+    /// CPU share of all its processes together, in thousandths of a core (1000 = one
+    /// core); 0 for no cap. Capped or not, each sandbox is scheduled as one group, so a
+    /// busy sandbox cannot starve its neighbours' shells by running many processes.
+    pub cpu_millis: u32,
 }
 
 impl Default for Limits {
@@ -75,6 +79,7 @@ impl Default for Limits {
             max_file_bytes: 256 * 1024 * 1024,
             workspace_bytes: 512 * 1024 * 1024,
             cpu_seconds: 3600,
+            cpu_millis: 1000,
         }
     }
 }

@@ -9,7 +9,9 @@
 //!
 //! Limits: memory and process count through cgroup v1 (`memory`, `pids`) where the machine
 //! lets us create groups, open files, file size and CPU time through rlimits (`prlimit`);
-//! without cgroups, address space and process count fall back to rlimits.
+//! without cgroups, address space and process count fall back to rlimits. Where the `cpu`
+//! controller is there too, each sandbox is its own CPU group (equal shares, so one
+//! sandbox's busy processes cannot crowd out another's shell) with a CFS quota.
 
 use std::{
     collections::HashMap,
@@ -174,7 +176,35 @@ impl LocalRuntime {
             made.push(dir);
         }
         *usable = Some(true);
+        drop(usable);
+        made.extend(self.make_cpu_cgroup(id));
         made
+    }
+
+    /// The sandbox's CPU group, with its quota; `None` (and a warning) where the `cpu`
+    /// controller cannot be used, as sandboxes work without it.
+    fn make_cpu_cgroup(&self, id: &SandboxId) -> Option<PathBuf> {
+        let controller = self.config.cgroup_root.join("cpu");
+        if !controller.join("cpu.cfs_quota_us").exists() {
+            tracing::warn!("no cgroup v1 cpu controller here; sandboxes have no CPU cap");
+            return None;
+        }
+        let dir = controller.join("codepod").join(id.as_str());
+        let period: u64 = 100_000;
+        let quota = match self.config.limits.cpu_millis {
+            0 => "-1".to_owned(),
+            millis => (u64::from(millis) * period / 1000).max(1000).to_string(),
+        };
+        let made = std::fs::create_dir_all(&dir).is_ok()
+            && std::fs::write(dir.join("cpu.cfs_period_us"), period.to_string()).is_ok()
+            && std::fs::write(dir.join("cpu.cfs_quota_us"), quota).is_ok();
+        if made {
+            Some(dir)
+        } else {
+            tracing::warn!(dir = %dir.display(), "cannot make a CPU cgroup; this sandbox has no CPU cap");
+            let _ = std::fs::remove_dir(&dir);
+            None
+        }
     }
 
     fn bwrap_args(&self, id: &SandboxId) -> Vec<String> {
@@ -317,7 +347,7 @@ impl LocalRuntime {
                 if running.contains_key(&id) {
                     continue;
                 }
-                for controller in ["pids", "memory"] {
+                for controller in ["pids", "memory", "cpu"] {
                     let group = self
                         .config
                         .cgroup_root

@@ -411,11 +411,64 @@ async fn stop_removes_the_sandbox_and_its_cgroups() {
     f.runtime.stop(&f.id).await.unwrap();
     assert!(f.runtime.connect(&f.id).await.is_err());
     assert!(!f.root.path().join(f.id.as_str()).exists());
-    assert!(
-        !PathBuf::from("/sys/fs/cgroup/pids/codepod")
-            .join(f.id.as_str())
-            .exists()
+    for controller in ["pids", "memory", "cpu"] {
+        assert!(
+            !PathBuf::from(format!("/sys/fs/cgroup/{controller}/codepod"))
+                .join(f.id.as_str())
+                .exists(),
+            "{controller}"
+        );
+    }
+    f.runtime.stop(&f.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn busy_loops_are_held_to_the_sandbox_cpu_cap() {
+    let f = sandbox_with(Limits {
+        cpu_millis: 200,
+        ..Limits::default()
+    })
+    .await;
+    let group = PathBuf::from(format!("/sys/fs/cgroup/cpu/codepod/{}", f.id));
+    if !group.exists() {
+        eprintln!("no cpu cgroup here; sandboxes run uncapped");
+        f.runtime.stop(&f.id).await.unwrap();
+        return;
+    }
+    assert_eq!(
+        std::fs::read_to_string(group.join("cpu.cfs_quota_us"))
+            .unwrap()
+            .trim(),
+        "20000"
     );
+    let mut client = f.runtime.connect(&f.id).await.unwrap();
+    // Two busy loops (more processes do not get more CPU) for 3 s of wall time; bash says
+    // how much CPU they had between them.
+    let out = run(
+        &mut client,
+        "TIMEFORMAT='cpu=%U+%S'; time { timeout 3 sh -c 'while :; do :; done' & \
+         timeout 3 sh -c 'while :; do :; done'; wait; }",
+    )
+    .await;
+    let used: f64 = out
+        .split("cpu=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no time in {out:?}"))
+        .split('+')
+        .map(|part| part.parse::<f64>().unwrap())
+        .sum();
+    // The cap allows 0.2 s per second: 0.6 s in all. Uncapped, two loops take what the
+    // machine's cores give them, up to 6 s.
+    assert!(used < 1.0, "the loops used {used} s of CPU in 3 s: {out}");
+    let stat = std::fs::read_to_string(group.join("cpu.stat")).unwrap();
+    let throttled: u64 = stat
+        .lines()
+        .find_map(|line| line.strip_prefix("nr_throttled "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(throttled > 0, "{stat}");
     f.runtime.stop(&f.id).await.unwrap();
 }
 
@@ -472,7 +525,7 @@ async fn an_output_flood_to_a_client_that_stops_reading_keeps_the_agent_bounded(
         peak = peak.max(agent_rss_kib(&f.id));
     }
     eprintln!("agent RSS under the flood: {before} KiB before, {peak} KiB peak");
-    // Bounded: scrollback 256 KiB, live queue ≤ 1024 chunks, outgoing ≤ 256 frames.
+    // Bounded: scrollback 256 KiB, the client's outbox ≤ 4 MiB.
     assert!(
         peak < 64 * 1024,
         "agent RSS grew from {before} KiB to {peak} KiB"

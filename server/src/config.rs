@@ -189,6 +189,11 @@ pub struct SandboxConfig {
     #[arg(long, env = "CODEPOD_SANDBOX_PROCESSES", default_value_t = 256)]
     pub max_processes: u64,
 
+    /// CPU of all processes of one sandbox together, in cores (`1`, `0.5`, `500m`); `0`
+    /// for no cap.
+    #[arg(long, env = "CODEPOD_SANDBOX_CPUS", default_value = "1", value_parser = parse_cpus)]
+    pub cpu_millis: u32,
+
     /// Let sandboxes reach the internet (HTTP and HTTPS, e.g. `pip install`) through the
     /// server's filtering proxy: public addresses only, never this host's loopback, private
     /// ranges or the 169.254.169.254 metadata service. Off: no network at all.
@@ -450,6 +455,26 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// Parses a CPU amount in cores (`2`, `0.5`) or thousandths of one (`500m`) into
+/// thousandths.
+pub fn parse_cpus(text: &str) -> Result<u32, String> {
+    let invalid = || format!("`{text}` is not a CPU amount such as 1, 0.5 or 500m");
+    let millis = match text.trim().strip_suffix('m') {
+        Some(millis) => millis.parse::<u32>().map_err(|_| invalid())?,
+        None => {
+            let cores: f64 = text.trim().parse().map_err(|_| invalid())?;
+            if !(0.0..=1024.0).contains(&cores) {
+                return Err(invalid());
+            }
+            (cores * 1000.0).round() as u32
+        }
+    };
+    if millis > 0 && millis < 10 {
+        return Err(format!("`{text}` is under the smallest CPU cap, 10m"));
+    }
+    Ok(millis)
+}
+
 /// Parses `500ms`, `10s`, `5m`, `2h`, `7d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (text, number, unit) = number_and_unit(text, "a duration such as 30s, 5m or 2h")?;
@@ -483,6 +508,17 @@ mod tests {
         assert!(parse_duration("ten seconds").is_err());
         assert!(parse_duration("10w").is_err());
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn parse_cpus_accepts_cores_and_millicores() {
+        assert_eq!(parse_cpus("1"), Ok(1000));
+        assert_eq!(parse_cpus("0.5"), Ok(500));
+        assert_eq!(parse_cpus("250m"), Ok(250));
+        assert_eq!(parse_cpus("0"), Ok(0));
+        for bad in ["", "-1", "1.5x", "5m", "many", "NaN", "1e9"] {
+            assert!(parse_cpus(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl Application {
                 local.limits = sandbox::Limits {
                     memory_bytes: config.sandbox.memory_bytes,
                     max_processes: config.sandbox.max_processes,
+                    cpu_millis: config.sandbox.cpu_millis,
                     workspace_bytes: config.sandbox.disk_bytes,
                     ..sandbox::Limits::default()
                 };

@@ -67,6 +67,10 @@ const MAX_PENDING: usize = 256;
 const COALESCE: usize = 64 * 1024;
 /// Activity marks (which keep a sandbox from the idle cull) at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(1);
+/// After sending this much output at once the relay lets other sessions' tasks run: a
+/// flooding terminal would otherwise keep its worker thread for many sends in a row (its
+/// socket is always ready) while keystroke echoes of other sessions wait.
+const YIELD_AFTER: usize = 16 * 1024;
 
 /// Prometheus metrics of the WebSocket hub.
 #[derive(Clone, Default)]
@@ -521,6 +525,7 @@ async fn relay_out(
                 return;
             }
         };
+        let bulk = matches!(&message, WsMessage::Binary(data) if data.len() >= YIELD_AFTER);
         if !send_within(&mut sink, message, timeout).await {
             hub.metrics.slow_drops.inc();
             tracing::info!(workspace.id = %workspace, "dropping a WebSocket that stopped reading");
@@ -530,6 +535,9 @@ async fn relay_out(
             )
             .await;
             return;
+        }
+        if bulk {
+            tokio::task::yield_now().await;
         }
     }
 }

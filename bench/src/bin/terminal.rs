@@ -296,65 +296,59 @@ async fn type_concurrently(terms: Vec<Term>) -> (Samples, Vec<Term>) {
     (all, terms)
 }
 
+/// Everything measured for one peer, pooled over the rounds.
+#[derive(Default)]
 struct Results {
     create: Samples,
     single: Samples,
     fifty: Samples,
     flood: Samples,
-    flood_bytes: usize,
-    throughput_mb_s: f64,
+    flood_bytes: Vec<usize>,
+    throughput_mb_s: Vec<f64>,
     lagged: usize,
 }
 
-async fn measure(peer: &Peer) -> Results {
-    let name = peer.name();
-    println!("{name}: terminal creation → first output");
-    let mut create = Samples::default();
-    for i in 0..10 {
-        let (term, first) = Term::open(peer, 1000 + i).await;
-        create.push(first);
+/// Rounds of each measurement, taken in turn for each peer (A B A B …): a change in the
+/// machine's load during the run reaches both peers alike.
+const ROUNDS: usize = 4;
+const LOAD_ROUNDS: usize = 2;
+
+async fn create(peer: &Peer, results: &mut Results, round: usize) {
+    for i in 0..3 {
+        let (term, first) = Term::open(peer, 1000 + round * 10 + i).await;
+        results.create.push(first);
         drop(term);
     }
-    println!("  {}", create.summary());
+}
 
-    println!("{name}: keystroke → echo, 1 typist, {KEYSTROKES} keystrokes");
-    let (mut term, _) = Term::open(peer, 0).await;
-    for _ in 0..50 {
-        term.echo().await;
+async fn single(term: &mut Term, results: &mut Results) {
+    for _ in 0..KEYSTROKES / ROUNDS {
+        results.single.push(term.echo().await);
     }
-    let mut single = Samples::default();
-    for _ in 0..KEYSTROKES {
-        single.push(term.echo().await);
-    }
-    println!("  {}", single.summary());
+}
 
-    println!("{name}: output throughput, cat of a {FILE_BYTES}-byte file");
+async fn make_file(term: &mut Term) {
     term.keys(&format!(
         "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxy | head -c {FILE_BYTES} > big.txt; echo MA\"\"DE\r"
     ))
     .await;
     term.read_until(b"MADE").await;
     term.read_until(b"$ ").await;
+}
+
+async fn cat(term: &mut Term, results: &mut Results) {
     let started = Instant::now();
     term.keys("cat big.txt; echo DO\"\"NE\r").await;
     let bytes = term.read_until(b"DONE").await;
     term.read_until(b"$ ").await;
     let seconds = started.elapsed().as_secs_f64();
-    let throughput_mb_s = FILE_BYTES as f64 / 1e6 / seconds;
-    println!(
-        "  {throughput_mb_s:.1} MB/s ({bytes} bytes in {:.2} s, lagged {} times)",
-        seconds, term.lagged
-    );
-    term.keys("rm big.txt\r").await;
-    let lagged = term.lagged;
+    let rate = FILE_BYTES as f64 / 1e6 / seconds;
+    println!("  cat: {rate:.1} MB/s ({bytes} bytes in {seconds:.2} s)");
+    results.throughput_mb_s.push(rate);
+}
 
-    println!("{name}: keystroke → echo, {TYPISTS} concurrent typists");
-    let terms = typists(peer, TYPISTS, 100).await;
-    let (mut fifty, terms) = type_concurrently(terms).await;
-    println!("  {}", fifty.summary());
-
-    println!("{name}: the same {TYPISTS} typists while one more session floods output");
-    let (mut flooder, _) = Term::open(peer, 99).await;
+async fn flood(peer: &Peer, terms: Vec<Term>, results: &mut Results, round: usize) -> Vec<Term> {
+    let (mut flooder, _) = Term::open(peer, 90 + round).await;
     flooder.keys("yes flood-flood-flood-flood-flood\r").await;
     let reader = tokio::spawn(async move {
         let started = Instant::now();
@@ -372,27 +366,87 @@ async fn measure(peer: &Peer) -> Results {
         bytes
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (mut flood, _terms) = type_concurrently(terms).await;
+    let (samples, terms) = type_concurrently(terms).await;
     STOP.store(true, std::sync::atomic::Ordering::Relaxed);
     let flood_bytes = reader.await.expect("flood reader");
     STOP.store(false, std::sync::atomic::Ordering::Relaxed);
-    println!(
-        "  {}   (flood delivered {:.1} MB meanwhile)",
-        flood.summary(),
-        flood_bytes as f64 / 1e6
-    );
-    Results {
-        create,
-        single,
-        fifty,
-        flood,
-        flood_bytes,
-        throughput_mb_s,
-        lagged,
-    }
+    results.flood.extend(samples);
+    results.flood_bytes.push(flood_bytes);
+    terms
 }
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The ceiling: the same bash on a bare PTY on this machine, read by this process with no
+/// server in between (echo, and `cat` of the same file).
+async fn pty_alone(dir: &std::path::Path) -> (Samples, f64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut pty, pts) = pty_process::open().expect("pty");
+    pty.resize(pty_process::Size::new(40, 120)).expect("resize");
+    let mut child = pty_process::Command::new("bash")
+        .args(["--norc", "--noprofile"])
+        .current_dir(dir)
+        .env("PS1", "$ ")
+        .spawn(pts)
+        .expect("bash");
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut seen = Vec::new();
+    let mut read_until = async |pty: &mut pty_process::Pty, needle: &[u8]| {
+        seen.clear();
+        let mut total = 0;
+        loop {
+            let n = pty.read(&mut buffer).await.expect("read");
+            total += n;
+            seen.extend_from_slice(&buffer[..n]);
+            if seen.windows(needle.len()).any(|window| window == needle) {
+                return total;
+            }
+            if seen.len() > 8192 {
+                seen.drain(..seen.len() - needle.len());
+            }
+        }
+    };
+    pty.write_all(b"echo RE\"\"ADY\r").await.expect("write");
+    read_until(&mut pty, b"READY").await;
+    read_until(&mut pty, b"$ ").await;
+    let mut echo = Samples::default();
+    for i in 0..KEYSTROKES + 50 {
+        let started = Instant::now();
+        pty.write_all(b"x").await.expect("write");
+        read_until(&mut pty, b"x").await;
+        if i >= 50 {
+            echo.push(started.elapsed());
+        }
+        pty.write_all(b"\x7f").await.expect("write");
+        read_until(&mut pty, b"\x08").await;
+    }
+    pty.write_all(
+        format!(
+            "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxy | head -c {FILE_BYTES} > big.txt; echo MA\"\"DE\r"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    read_until(&mut pty, b"MADE").await;
+    read_until(&mut pty, b"$ ").await;
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        pty.write_all(b"cat big.txt; echo DO\"\"NE\r").await.expect("write");
+        read_until(&mut pty, b"DONE").await;
+        read_until(&mut pty, b"$ ").await;
+        rates.push(FILE_BYTES as f64 / 1e6 / started.elapsed().as_secs_f64());
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    (echo, median(&mut rates))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
 
 fn argument(name: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -413,59 +467,115 @@ fn ratio(ours: Duration, theirs: Duration) -> String {
 #[tokio::main]
 async fn main() {
     println!("machine: {}", machine());
-    let codepod = Peer::Codepod {
-        base: argument("--codepod"),
-    };
-    let jupyter = Peer::Jupyter {
-        base: argument("--jupyter"),
-        token: argument("--token"),
-    };
-    let mut ours = measure(&codepod).await;
-    let mut theirs = measure(&jupyter).await;
+    let peers = [
+        Peer::Codepod {
+            base: argument("--codepod"),
+        },
+        Peer::Jupyter {
+            base: argument("--jupyter"),
+            token: argument("--token"),
+        },
+    ];
+    let mut results = [Results::default(), Results::default()];
 
+    println!("terminal creation → first output, {ROUNDS} rounds of 3 each");
+    for round in 0..ROUNDS {
+        for (peer, results) in peers.iter().zip(&mut results) {
+            create(peer, results, round).await;
+        }
+    }
+
+    println!("keystroke → echo, 1 typist, {ROUNDS} rounds of {} keystrokes each", KEYSTROKES / ROUNDS);
+    let mut terms = Vec::new();
+    for peer in &peers {
+        let (mut term, _) = Term::open(peer, 0).await;
+        for _ in 0..50 {
+            term.echo().await;
+        }
+        terms.push(term);
+    }
+    for _ in 0..ROUNDS {
+        for (term, results) in terms.iter_mut().zip(&mut results) {
+            single(term, results).await;
+        }
+    }
+
+    println!("output throughput: cat of a {FILE_BYTES}-byte file, 3 rounds");
+    for term in &mut terms {
+        make_file(term).await;
+    }
+    for _ in 0..3 {
+        for ((term, results), peer) in terms.iter_mut().zip(&mut results).zip(&peers) {
+            print!("{}", peer.name());
+            cat(term, results).await;
+        }
+    }
+    for (term, results) in terms.iter_mut().zip(&mut results) {
+        term.keys("rm big.txt\r").await;
+        results.lagged = term.lagged;
+    }
+
+    println!("keystroke → echo, {TYPISTS} concurrent typists, {LOAD_ROUNDS} rounds");
+    let mut typing = Vec::new();
+    for peer in &peers {
+        typing.push(typists(peer, TYPISTS, 100).await);
+    }
+    for _ in 0..LOAD_ROUNDS {
+        for (terms, results) in typing.iter_mut().zip(&mut results) {
+            let (samples, back) = type_concurrently(std::mem::take(terms)).await;
+            results.fifty.extend(samples);
+            *terms = back;
+        }
+    }
+
+    println!("the same {TYPISTS} typists while one more session floods output, {LOAD_ROUNDS} rounds");
+    for round in 0..LOAD_ROUNDS {
+        for ((terms, results), peer) in typing.iter_mut().zip(&mut results).zip(&peers) {
+            *terms = flood(peer, std::mem::take(terms), results, round).await;
+        }
+    }
+    drop(typing);
+
+    println!("the same bash on a bare PTY, no server (the ceiling)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut pty_echo, pty_cat) = pty_alone(dir.path()).await;
+
+    let [ours, theirs] = &mut results;
     println!();
-    println!("| measure | Codepod | JupyterLab terminal | Codepod / peer |");
-    println!("|---|---|---|---|");
-    let row = |label: &str, a: &mut Samples, b: &mut Samples| {
+    println!("| measure | Codepod | JupyterLab terminal | Codepod / peer | bash on a bare PTY |");
+    println!("|---|---|---|---|---|");
+    let mut row = |label: &str, a: &mut Samples, b: &mut Samples, bare: Option<&mut Samples>| {
+        let mut bare = bare;
         for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
             let (x, y) = (a.quantile(q), b.quantile(q));
+            let alone = bare
+                .as_mut()
+                .map_or(String::new(), |samples| format!("{:.3} ms", ms(samples.quantile(q))));
             println!(
-                "| {label} {name} | {:.3} ms | {:.3} ms | {} |",
+                "| {label} {name} | {:.3} ms | {:.3} ms | {} | {alone} |",
                 ms(x),
                 ms(y),
                 ratio(x, y)
             );
         }
     };
-    row(
-        "terminal creation → first output",
-        &mut ours.create,
-        &mut theirs.create,
+    row("terminal creation → first output", &mut ours.create, &mut theirs.create, None);
+    row("echo, 1 typist", &mut ours.single, &mut theirs.single, Some(&mut pty_echo));
+    row(&format!("echo, {TYPISTS} typists"), &mut ours.fifty, &mut theirs.fifty, None);
+    row(&format!("echo, {TYPISTS} typists + 1 flood"), &mut ours.flood, &mut theirs.flood, None);
+    let (a, b) = (median(&mut ours.throughput_mb_s), median(&mut theirs.throughput_mb_s));
+    println!(
+        "| output throughput (cat 50 MB, median of 3) | {a:.1} MB/s | {b:.1} MB/s | {:.2}× | {pty_cat:.1} MB/s |",
+        a / b.max(1e-9)
     );
-    row("echo, 1 typist", &mut ours.single, &mut theirs.single);
-    row(
-        &format!("echo, {TYPISTS} typists"),
-        &mut ours.fifty,
-        &mut theirs.fifty,
-    );
-    row(
-        &format!("echo, {TYPISTS} typists + 1 flood"),
-        &mut ours.flood,
-        &mut theirs.flood,
+    let mb = |bytes: &[usize]| bytes.iter().sum::<usize>() as f64 / 1e6 / bytes.len().max(1) as f64;
+    println!(
+        "| flood delivered per typists' round | {:.1} MB | {:.1} MB | | |",
+        mb(&ours.flood_bytes),
+        mb(&theirs.flood_bytes)
     );
     println!(
-        "| output throughput (cat 50 MB) | {:.1} MB/s | {:.1} MB/s | {:.2}× |",
-        ours.throughput_mb_s,
-        theirs.throughput_mb_s,
-        ours.throughput_mb_s / theirs.throughput_mb_s.max(1e-9)
-    );
-    println!(
-        "| flood delivered during the typists' run | {:.1} MB | {:.1} MB | |",
-        ours.flood_bytes as f64 / 1e6,
-        theirs.flood_bytes as f64 / 1e6
-    );
-    println!(
-        "(Codepod's fast client was detached for lagging {} times during the cat)",
+        "(Codepod's fast client was detached for lagging {} times during the cats)",
         ours.lagged
     );
 }
