@@ -103,8 +103,10 @@ terminal() {
   token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   data=$(mktemp -d)
   jroot=$(mktemp -d)
+  # CODEPOD_BENCH_SERVER: another build's `codepod` (with its `codepod-agent` beside it), to
+  # compare builds with the same client.
   CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
-    CODEPOD_MAX_WORKSPACES_PER_USER=100 "$CARGO_TARGET_DIR/release/codepod" &
+    CODEPOD_MAX_WORKSPACES_PER_USER=100 "${CODEPOD_BENCH_SERVER:-$CARGO_TARGET_DIR/release/codepod}" &
   pid=$!
   (cd "$jroot" && exec "$venv/bin/jupyter-server" --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$jport \
     --IdentityProvider.token="$token" --allow-root --ServerApp.root_dir="$jroot" --ServerApp.log_level=WARN \
@@ -114,7 +116,7 @@ terminal() {
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
   for _ in $(seq 300); do curl -fs "http://127.0.0.1:$jport/api/status?token=$token" >/dev/null && break; sleep 0.1; done
   "$CARGO_TARGET_DIR/release/terminal" --codepod "http://127.0.0.1:$port" \
-    --jupyter "http://127.0.0.1:$jport" --token "$token"
+    --jupyter "http://127.0.0.1:$jport" --token "$token" ${CODEPOD_BENCH_ARGS:-}
 }
 
 browser() {

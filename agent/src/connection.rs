@@ -105,7 +105,11 @@ pub async fn serve<R, W>(
                     protocol::DecodeError::Malformed { id, .. } => (id, ErrorCode::MalformedFrame),
                     protocol::DecodeError::BadLength(_) => (0, ErrorCode::MalformedFrame),
                 };
-                if out.send(&error(id, code, decode.to_string())).await.is_err() {
+                if out
+                    .send(&error(id, code, decode.to_string()))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
                 continue;

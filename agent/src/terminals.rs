@@ -103,7 +103,9 @@ struct Output {
 
 impl Terminal {
     fn output(&self) -> std::sync::MutexGuard<'_, Output> {
-        self.output.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -111,23 +113,24 @@ impl Output {
     /// Into the ring and out to every client; a client too far behind is detached.
     fn publish(&mut self, terminal: TerminalId, data: &[u8]) {
         self.ring.push(data);
-        self.clients.retain(|client| match client.output(terminal, data) {
-            Ok(()) => true,
-            Err(Refused::Behind) => {
-                client.force(&Frame::new(
-                    0,
-                    Message::Error {
-                        code: ErrorCode::Lagged,
-                        message: format!(
-                            "terminal {terminal}: more than {} KiB behind; attach again",
-                            crate::outbox::LIMIT / 1024
-                        ),
-                    },
-                ));
-                false
-            }
-            Err(Refused::Closed) => false,
-        });
+        self.clients
+            .retain(|client| match client.output(terminal, data) {
+                Ok(()) => true,
+                Err(Refused::Behind) => {
+                    client.force(&Frame::new(
+                        0,
+                        Message::Error {
+                            code: ErrorCode::Lagged,
+                            message: format!(
+                                "terminal {terminal}: more than {} KiB behind; attach again",
+                                crate::outbox::LIMIT / 1024
+                            ),
+                        },
+                    ));
+                    false
+                }
+                Err(Refused::Closed) => false,
+            });
     }
 }
 
@@ -261,7 +264,13 @@ impl Terminals {
                 if let Some(finished) = finished {
                     client.force(&Frame::new(0, finished.message(id)));
                 }
-                client.force(&Frame::new(0, Message::TerminalExited { terminal: id, status }));
+                client.force(&Frame::new(
+                    0,
+                    Message::TerminalExited {
+                        terminal: id,
+                        status,
+                    },
+                ));
             }
             drop(output);
             tracing::info!(terminal = id, status, "shell exited");
@@ -292,7 +301,10 @@ impl Terminals {
         match *terminal.exit.borrow() {
             Some(status) => client.force(&Frame::new(
                 0,
-                Message::TerminalExited { terminal: id, status },
+                Message::TerminalExited {
+                    terminal: id,
+                    status,
+                },
             )),
             None => output.clients.push(client.clone()),
         }

@@ -23,8 +23,8 @@ mod codec;
 mod message;
 
 pub use codec::{
-    DecodeError, Decoder, Frame, HEADER_LEN, MAX_FRAME, ReadError, encode, encode_output, read_frame,
-    write_frame,
+    DecodeError, Decoder, Frame, HEADER_LEN, MAX_FRAME, ReadError, encode, encode_output,
+    read_frame, write_frame,
 };
 pub use message::{ErrorCode, FileInfo, Message, Tag, TerminalId, TerminalInfo};
 

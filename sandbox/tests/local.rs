@@ -525,7 +525,7 @@ async fn an_output_flood_to_a_client_that_stops_reading_keeps_the_agent_bounded(
         peak = peak.max(agent_rss_kib(&f.id));
     }
     eprintln!("agent RSS under the flood: {before} KiB before, {peak} KiB peak");
-    // Bounded: scrollback 256 KiB, the client's outbox ≤ 4 MiB.
+    // Bounded: scrollback 256 KiB, the client's outbox ≤ 8 MiB.
     assert!(
         peak < 64 * 1024,
         "agent RSS grew from {before} KiB to {peak} KiB"

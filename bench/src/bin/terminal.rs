@@ -61,6 +61,8 @@ struct Term {
     lagged: usize,
     /// Output read past the last needle, for the next read.
     pending: Vec<u8>,
+    /// Jupyter's terminal: its URL, to delete it.
+    jupyter_url: Option<(String, String)>,
 }
 
 fn ws_base(base: &str) -> String {
@@ -91,6 +93,7 @@ impl Term {
                     jupyter: false,
                     lagged: 0,
                     pending: Vec::new(),
+                    jupyter_url: None,
                 };
                 term.control_until(|m| matches!(m, ServerMessage::Terminals { .. }))
                     .await;
@@ -134,6 +137,7 @@ impl Term {
                     jupyter: true,
                     lagged: 0,
                     pending: Vec::new(),
+                    jupyter_url: Some((format!("{base}/api/terminals/{name}"), token.clone())),
                 };
                 term.send_json(&json!(["set_size", 40, 120, 800, 1200]))
                     .await;
@@ -245,6 +249,26 @@ impl Term {
             }
             if tail.len() > 4 * needle.len() + 4096 {
                 tail.drain(..tail.len() - needle.len());
+            }
+        }
+    }
+
+    /// Ends the shell and everything in it (a flood that is not read stays running).
+    async fn close(mut self) {
+        match self.jupyter_url.take() {
+            Some((url, token)) => {
+                reqwest::Client::new()
+                    .delete(url)
+                    .header("authorization", format!("token {token}"))
+                    .send()
+                    .await
+                    .expect("delete the jupyter terminal");
+            }
+            None => {
+                let terminal = self.terminal;
+                self.control(&ClientMessage::Close { terminal }).await;
+                self.control_until(|m| matches!(m, ServerMessage::Exited { .. }))
+                    .await;
             }
         }
     }
@@ -362,11 +386,12 @@ async fn flood(peer: &Peer, terms: Vec<Term>, results: &mut Results, round: usiz
                 bytes += data.len();
             }
         }
-        flooder.keys("\x03").await;
+        flooder.close().await;
         bytes
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (samples, terms) = type_concurrently(terms).await;
+    let (mut samples, terms) = type_concurrently(terms).await;
+    println!("  {}: {}", peer.name(), samples.summary());
     STOP.store(true, std::sync::atomic::Ordering::Relaxed);
     let flood_bytes = reader.await.expect("flood reader");
     STOP.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -377,70 +402,85 @@ async fn flood(peer: &Peer, terms: Vec<Term>, results: &mut Results, round: usiz
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The ceiling: the same bash on a bare PTY on this machine, read by this process with no
-/// server in between (echo, and `cat` of the same file).
-async fn pty_alone(dir: &std::path::Path) -> (Samples, f64) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut pty, pts) = pty_process::open().expect("pty");
+/// The ceiling: the same bash on a bare PTY on this machine, read with blocking reads by a
+/// thread of this process, no server in between (echo, and `cat` of the same file).
+fn pty_alone(dir: &std::path::Path) -> (Samples, f64) {
+    use std::io::Write;
+    let (pty, pts) = pty_process::blocking::open().expect("pty");
     pty.resize(pty_process::Size::new(40, 120)).expect("resize");
-    let mut child = pty_process::Command::new("bash")
+    let mut child = pty_process::blocking::Command::new("bash")
         .args(["--norc", "--noprofile"])
         .current_dir(dir)
         .env("PS1", "$ ")
         .spawn(pts)
         .expect("bash");
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut seen = Vec::new();
-    let mut read_until = async |pty: &mut pty_process::Pty, needle: &[u8]| {
-        seen.clear();
-        let mut total = 0;
+    let mut pty = BarePty {
+        pty,
+        buffer: vec![0u8; 64 * 1024],
+        pending: Vec::new(),
+    };
+    pty.pty.write_all(b"echo RE\"\"ADY\r").expect("write");
+    pty.read_until(b"READY");
+    pty.read_until(b"$ ");
+    let mut echo = Samples::default();
+    for i in 0..KEYSTROKES + 50 {
+        let started = Instant::now();
+        pty.pty.write_all(b"x").expect("write");
+        pty.read_until(b"x");
+        if i >= 50 {
+            echo.push(started.elapsed());
+        }
+        pty.pty.write_all(b"\x7f").expect("write");
+        pty.read_until(b"\x08");
+    }
+    let make = format!(
+        "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxy | head -c {FILE_BYTES} > big.txt; echo MA\"\"DE\r"
+    );
+    pty.pty.write_all(make.as_bytes()).expect("write");
+    pty.read_until(b"MADE");
+    pty.read_until(b"$ ");
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        pty.pty
+            .write_all(b"cat big.txt; echo DO\"\"NE\r")
+            .expect("write");
+        pty.read_until(b"DONE");
+        pty.read_until(b"$ ");
+        rates.push(FILE_BYTES as f64 / 1e6 / started.elapsed().as_secs_f64());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (echo, median(&mut rates))
+}
+
+struct BarePty {
+    pty: pty_process::blocking::Pty,
+    buffer: Vec<u8>,
+    /// Output read past the last needle, for the next read.
+    pending: Vec<u8>,
+}
+
+impl BarePty {
+    /// Reads until `needle` (what follows it is kept for the next read).
+    fn read_until(&mut self, needle: &[u8]) {
+        use std::io::Read;
+        let mut seen = std::mem::take(&mut self.pending);
         loop {
-            let n = pty.read(&mut buffer).await.expect("read");
-            total += n;
-            seen.extend_from_slice(&buffer[..n]);
-            if seen.windows(needle.len()).any(|window| window == needle) {
-                return total;
+            if let Some(at) = seen
+                .windows(needle.len())
+                .position(|window| window == needle)
+            {
+                self.pending = seen.split_off(at + needle.len());
+                return;
             }
             if seen.len() > 8192 {
                 seen.drain(..seen.len() - needle.len());
             }
+            let n = self.pty.read(&mut self.buffer).expect("read");
+            seen.extend_from_slice(&self.buffer[..n]);
         }
-    };
-    pty.write_all(b"echo RE\"\"ADY\r").await.expect("write");
-    read_until(&mut pty, b"READY").await;
-    read_until(&mut pty, b"$ ").await;
-    let mut echo = Samples::default();
-    for i in 0..KEYSTROKES + 50 {
-        let started = Instant::now();
-        pty.write_all(b"x").await.expect("write");
-        read_until(&mut pty, b"x").await;
-        if i >= 50 {
-            echo.push(started.elapsed());
-        }
-        pty.write_all(b"\x7f").await.expect("write");
-        read_until(&mut pty, b"\x08").await;
     }
-    pty.write_all(
-        format!(
-            "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxy | head -c {FILE_BYTES} > big.txt; echo MA\"\"DE\r"
-        )
-        .as_bytes(),
-    )
-    .await
-    .expect("write");
-    read_until(&mut pty, b"MADE").await;
-    read_until(&mut pty, b"$ ").await;
-    let mut rates = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        pty.write_all(b"cat big.txt; echo DO\"\"NE\r").await.expect("write");
-        read_until(&mut pty, b"DONE").await;
-        read_until(&mut pty, b"$ ").await;
-        rates.push(FILE_BYTES as f64 / 1e6 / started.elapsed().as_secs_f64());
-    }
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-    (echo, median(&mut rates))
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -478,41 +518,58 @@ async fn main() {
     ];
     let mut results = [Results::default(), Results::default()];
 
-    println!("terminal creation → first output, {ROUNDS} rounds of 3 each");
-    for round in 0..ROUNDS {
-        for (peer, results) in peers.iter().zip(&mut results) {
-            create(peer, results, round).await;
-        }
-    }
+    // `--only load`: just the typists with and without a flood (quicker, for experiments).
+    let everything = std::env::args().all(|arg| arg != "--only");
+    let mut pty_echo = Samples::default();
+    let mut pty_cat = 0.0;
+    if everything {
+        println!("the same bash on a bare PTY, no server (the ceiling)");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_owned();
+        (pty_echo, pty_cat) = tokio::task::spawn_blocking(move || pty_alone(&path))
+            .await
+            .expect("bare pty");
+        println!("  echo {}; cat {pty_cat:.1} MB/s", pty_echo.summary());
 
-    println!("keystroke → echo, 1 typist, {ROUNDS} rounds of {} keystrokes each", KEYSTROKES / ROUNDS);
-    let mut terms = Vec::new();
-    for peer in &peers {
-        let (mut term, _) = Term::open(peer, 0).await;
-        for _ in 0..50 {
-            term.echo().await;
+        println!("terminal creation → first output, {ROUNDS} rounds of 3 each");
+        for round in 0..ROUNDS {
+            for (peer, results) in peers.iter().zip(&mut results) {
+                create(peer, results, round).await;
+            }
         }
-        terms.push(term);
-    }
-    for _ in 0..ROUNDS {
+
+        println!(
+            "keystroke → echo, 1 typist, {ROUNDS} rounds of {} keystrokes each",
+            KEYSTROKES / ROUNDS
+        );
+        let mut terms = Vec::new();
+        for peer in &peers {
+            let (mut term, _) = Term::open(peer, 0).await;
+            for _ in 0..50 {
+                term.echo().await;
+            }
+            terms.push(term);
+        }
+        for _ in 0..ROUNDS {
+            for (term, results) in terms.iter_mut().zip(&mut results) {
+                single(term, results).await;
+            }
+        }
+
+        println!("output throughput: cat of a {FILE_BYTES}-byte file, 3 rounds");
+        for term in &mut terms {
+            make_file(term).await;
+        }
+        for _ in 0..3 {
+            for ((term, results), peer) in terms.iter_mut().zip(&mut results).zip(&peers) {
+                print!("{}", peer.name());
+                cat(term, results).await;
+            }
+        }
         for (term, results) in terms.iter_mut().zip(&mut results) {
-            single(term, results).await;
+            term.keys("rm big.txt\r").await;
+            results.lagged = term.lagged;
         }
-    }
-
-    println!("output throughput: cat of a {FILE_BYTES}-byte file, 3 rounds");
-    for term in &mut terms {
-        make_file(term).await;
-    }
-    for _ in 0..3 {
-        for ((term, results), peer) in terms.iter_mut().zip(&mut results).zip(&peers) {
-            print!("{}", peer.name());
-            cat(term, results).await;
-        }
-    }
-    for (term, results) in terms.iter_mut().zip(&mut results) {
-        term.keys("rm big.txt\r").await;
-        results.lagged = term.lagged;
     }
 
     println!("keystroke → echo, {TYPISTS} concurrent typists, {LOAD_ROUNDS} rounds");
@@ -528,7 +585,9 @@ async fn main() {
         }
     }
 
-    println!("the same {TYPISTS} typists while one more session floods output, {LOAD_ROUNDS} rounds");
+    println!(
+        "the same {TYPISTS} typists while one more session floods output, {LOAD_ROUNDS} rounds"
+    );
     for round in 0..LOAD_ROUNDS {
         for ((terms, results), peer) in typing.iter_mut().zip(&mut results).zip(&peers) {
             *terms = flood(peer, std::mem::take(terms), results, round).await;
@@ -536,21 +595,17 @@ async fn main() {
     }
     drop(typing);
 
-    println!("the same bash on a bare PTY, no server (the ceiling)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (mut pty_echo, pty_cat) = pty_alone(dir.path()).await;
-
     let [ours, theirs] = &mut results;
     println!();
     println!("| measure | Codepod | JupyterLab terminal | Codepod / peer | bash on a bare PTY |");
     println!("|---|---|---|---|---|");
-    let mut row = |label: &str, a: &mut Samples, b: &mut Samples, bare: Option<&mut Samples>| {
+    let row = |label: &str, a: &mut Samples, b: &mut Samples, bare: Option<&mut Samples>| {
         let mut bare = bare;
         for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
             let (x, y) = (a.quantile(q), b.quantile(q));
-            let alone = bare
-                .as_mut()
-                .map_or(String::new(), |samples| format!("{:.3} ms", ms(samples.quantile(q))));
+            let alone = bare.as_mut().map_or(String::new(), |samples| {
+                format!("{:.3} ms", ms(samples.quantile(q)))
+            });
             println!(
                 "| {label} {name} | {:.3} ms | {:.3} ms | {} | {alone} |",
                 ms(x),
@@ -559,11 +614,34 @@ async fn main() {
             );
         }
     };
-    row("terminal creation → first output", &mut ours.create, &mut theirs.create, None);
-    row("echo, 1 typist", &mut ours.single, &mut theirs.single, Some(&mut pty_echo));
-    row(&format!("echo, {TYPISTS} typists"), &mut ours.fifty, &mut theirs.fifty, None);
-    row(&format!("echo, {TYPISTS} typists + 1 flood"), &mut ours.flood, &mut theirs.flood, None);
-    let (a, b) = (median(&mut ours.throughput_mb_s), median(&mut theirs.throughput_mb_s));
+    row(
+        "terminal creation → first output",
+        &mut ours.create,
+        &mut theirs.create,
+        None,
+    );
+    row(
+        "echo, 1 typist",
+        &mut ours.single,
+        &mut theirs.single,
+        Some(&mut pty_echo),
+    );
+    row(
+        &format!("echo, {TYPISTS} typists"),
+        &mut ours.fifty,
+        &mut theirs.fifty,
+        None,
+    );
+    row(
+        &format!("echo, {TYPISTS} typists + 1 flood"),
+        &mut ours.flood,
+        &mut theirs.flood,
+        None,
+    );
+    let (a, b) = (
+        median(&mut ours.throughput_mb_s),
+        median(&mut theirs.throughput_mb_s),
+    );
     println!(
         "| output throughput (cat 50 MB, median of 3) | {a:.1} MB/s | {b:.1} MB/s | {:.2}× | {pty_cat:.1} MB/s |",
         a / b.max(1e-9)
