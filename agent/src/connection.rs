@@ -178,10 +178,11 @@ pub async fn serve<R, W>(
                 Ok(terminal) => Frame::new(id, Message::TerminalOpened { terminal }),
                 Err(failure) => terminal_error(id, &failure),
             }),
-            Message::Attach { terminal } => Some(match terminals.attach(terminal, &out) {
-                Ok(()) => Frame::new(id, Message::Ok),
-                Err(failure) => terminal_error(id, &failure),
-            }),
+            // Answered inside `attach`, ahead of the replay.
+            Message::Attach { terminal } => terminals
+                .attach(terminal, &out, &Frame::new(id, Message::Ok))
+                .err()
+                .map(|failure| terminal_error(id, &failure)),
             // The hot path: no reply unless something is wrong.
             Message::Input { terminal, data } => terminals
                 .input(terminal, &data)

@@ -278,12 +278,18 @@ impl Terminals {
         Ok(id)
     }
 
-    /// Attaches a client to a terminal: its scrollback goes out first, then live output,
-    /// with nothing lost or doubled in between; an ended terminal's end goes out at once.
-    /// Attaching again replays again.
-    pub fn attach(&self, id: TerminalId, client: &Arc<Outbox>) -> Result<(), Error> {
+    /// Attaches a client to a terminal: `answer` (the reply to its request) goes out first,
+    /// then the scrollback, then live output, with nothing lost or doubled in between; an
+    /// ended terminal's end goes out at once. Attaching again replays again.
+    pub fn attach(
+        &self,
+        id: TerminalId,
+        client: &Arc<Outbox>,
+        answer: &Frame,
+    ) -> Result<(), Error> {
         let terminal = self.get(id)?;
         let mut output = terminal.output();
+        client.force(answer);
         output.clients.retain(|other| !Arc::ptr_eq(other, client));
         let replay = output.ring.contents();
         if !replay.is_empty() {
