@@ -15,6 +15,8 @@
 #                           against the agent's Unix socket: connect, echo, output, memory
 #
 # Needs a release site (`./x build --release`); builds a release server itself.
+# terminal: CODEPOD_BENCH_SERVER=path/to/codepod measures another build's server (its agent
+# beside it) with the same client; CODEPOD_BENCH_ARGS="--only load" runs only the typists.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 
