@@ -179,11 +179,10 @@ impl Outbox {
             self.room.notify_waiters();
             if !written {
                 let mut state = self.lock();
-                state.closed = true;
                 state.encoded = Vec::new();
                 state.tail = None;
                 drop(state);
-                self.room.notify_waiters();
+                self.close();
                 break;
             }
         }

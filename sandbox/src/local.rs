@@ -152,27 +152,17 @@ impl LocalRuntime {
         ];
         let mut made = Vec::new();
         for (controller, settings) in groups {
-            let dir = self
-                .config
-                .cgroup_root
-                .join(controller)
-                .join("codepod")
-                .join(id.as_str());
-            let ok = std::fs::create_dir_all(&dir).is_ok()
-                && settings.iter().enumerate().all(|(i, (file, value))| {
-                    std::fs::write(dir.join(file), value).is_ok() || i > 0
-                });
-            if !ok {
+            let Some(dir) = self.make_group(controller, id, &settings) else {
                 tracing::warn!(
                     controller,
                     "cgroups are not usable here; falling back to rlimits"
                 );
                 *usable = Some(false);
-                for dir in made.iter().chain([&dir]) {
+                for dir in &made {
                     let _ = std::fs::remove_dir(dir);
                 }
                 return Vec::new();
-            }
+            };
             made.push(dir);
         }
         *usable = Some(true);
@@ -181,30 +171,55 @@ impl LocalRuntime {
         made
     }
 
-    /// The sandbox's CPU group, with its quota; `None` (and a warning) where the `cpu`
-    /// controller cannot be used, as sandboxes work without it.
-    fn make_cpu_cgroup(&self, id: &SandboxId) -> Option<PathBuf> {
-        let controller = self.config.cgroup_root.join("cpu");
-        if !controller.join("cpu.cfs_quota_us").exists() {
-            tracing::warn!("no cgroup v1 cpu controller here; sandboxes have no CPU cap");
-            return None;
-        }
-        let dir = controller.join("codepod").join(id.as_str());
-        let period: u64 = 100_000;
-        let quota = match self.config.limits.cpu_millis {
-            0 => "-1".to_owned(),
-            millis => (u64::from(millis) * period / 1000).max(1000).to_string(),
-        };
-        let made = std::fs::create_dir_all(&dir).is_ok()
-            && std::fs::write(dir.join("cpu.cfs_period_us"), period.to_string()).is_ok()
-            && std::fs::write(dir.join("cpu.cfs_quota_us"), quota).is_ok();
-        if made {
+    /// Makes `<cgroup root>/<controller>/codepod/<id>` and writes its settings (the first
+    /// must take, the others are best effort); `None`, leaving nothing behind, if it cannot.
+    fn make_group(
+        &self,
+        controller: &str,
+        id: &SandboxId,
+        settings: &[(&str, String)],
+    ) -> Option<PathBuf> {
+        let dir = self
+            .config
+            .cgroup_root
+            .join(controller)
+            .join("codepod")
+            .join(id.as_str());
+        let ok = std::fs::create_dir_all(&dir).is_ok()
+            && settings
+                .iter()
+                .enumerate()
+                .all(|(i, (file, value))| std::fs::write(dir.join(file), value).is_ok() || i > 0);
+        if ok {
             Some(dir)
         } else {
-            tracing::warn!(dir = %dir.display(), "cannot make a CPU cgroup; this sandbox has no CPU cap");
             let _ = std::fs::remove_dir(&dir);
             None
         }
+    }
+
+    /// The sandbox's CPU group, with its quota; `None` (and a warning) where the `cpu`
+    /// controller cannot be used, as sandboxes work without it.
+    fn make_cpu_cgroup(&self, id: &SandboxId) -> Option<PathBuf> {
+        if !self
+            .config
+            .cgroup_root
+            .join("cpu/cpu.cfs_quota_us")
+            .exists()
+        {
+            tracing::warn!("no cgroup v1 cpu controller here; sandboxes have no CPU cap");
+            return None;
+        }
+        // A new group's period is the kernel's default, 100 ms.
+        let quota = match self.config.limits.cpu_millis {
+            0 => "-1".to_owned(),
+            millis => (u64::from(millis) * 100).max(1000).to_string(),
+        };
+        let made = self.make_group("cpu", id, &[("cpu.cfs_quota_us", quota)]);
+        if made.is_none() {
+            tracing::warn!("cannot make a CPU cgroup; this sandbox has no CPU cap");
+        }
+        made
     }
 
     fn bwrap_args(&self, id: &SandboxId) -> Vec<String> {

@@ -351,11 +351,15 @@ async fn single(term: &mut Term, results: &mut Results) {
     }
 }
 
-async fn make_file(term: &mut Term) {
-    term.keys(&format!(
+/// Writes the `FILE_BYTES` file the `cat`s read, then prints MADE.
+fn make_file_command() -> String {
+    format!(
         "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxy | head -c {FILE_BYTES} > big.txt; echo MA\"\"DE\r"
-    ))
-    .await;
+    )
+}
+
+async fn make_file(term: &mut Term) {
+    term.keys(&make_file_command()).await;
     term.read_until(b"MADE").await;
     term.read_until(b"$ ").await;
 }
@@ -433,10 +437,9 @@ fn pty_alone(dir: &std::path::Path) -> (Samples, f64) {
         pty.pty.write_all(b"\x7f").expect("write");
         pty.read_until(b"\x08");
     }
-    let make = format!(
-        "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxy | head -c {FILE_BYTES} > big.txt; echo MA\"\"DE\r"
-    );
-    pty.pty.write_all(make.as_bytes()).expect("write");
+    pty.pty
+        .write_all(make_file_command().as_bytes())
+        .expect("write");
     pty.read_until(b"MADE");
     pty.read_until(b"$ ");
     let mut rates = Vec::new();
