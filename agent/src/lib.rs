@@ -13,6 +13,7 @@ pub mod egress;
 pub mod files;
 pub mod outbox;
 pub mod ring;
+pub mod signals;
 pub mod terminals;
 pub mod watch;
 

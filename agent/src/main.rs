@@ -257,9 +257,24 @@ async fn serve() -> std::process::ExitCode {
         .chain(env)
         .collect(),
     });
+    // Before the first shell starts: its jobs get every signal at its default.
+    let mut signals = match agent::signals::Signals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("codepod-agent: cannot handle signals: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     tracing::info!(socket = %args.socket.display(), workspace = %args.workspace.display(), "agent ready");
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            signal = signals.stop() => {
+                tracing::info!(signal, "stopping");
+                return std::process::ExitCode::SUCCESS;
+            }
+        };
+        match accepted {
             Ok((stream, _)) => {
                 let (reader, writer) = stream.into_split();
                 // Buffered: a frame's length and body (and often the next frames) in one

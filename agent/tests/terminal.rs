@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, start_agent};
+use common::{Client, start_agent, start_agent_ignoring};
 
 use protocol::{ErrorCode, Frame, Message, TerminalInfo, VERSION, read_frame, write_frame};
 use tokio::net::UnixStream;
@@ -402,4 +402,60 @@ async fn attach_relays_stdio_to_the_agent_over_pipes_and_over_other_streams() {
         .await
         .unwrap();
     assert!(!status.success());
+}
+
+/// Whoever starts the server may leave signals ignored (`nohup codepod &`, `&` in a
+/// script), and `exec` passes that on to the agent. Its shells' jobs must still get them
+/// at their defaults: with SIGINT ignored, ^C stopped nothing in any terminal.
+#[tokio::test]
+async fn shells_get_signals_at_their_defaults_whatever_the_agent_inherited() {
+    let agent = start_agent_ignoring("HUP INT QUIT TSTP TTIN TTOU USR1 USR2 ALRM").await;
+    let mut client = Client::connect(&agent).await;
+    let terminal = client.open(80, 24).await;
+    assert_eq!(
+        client.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    // A job's ignored signals (`grep`'s, a job of its own), masked to those the agent was
+    // started with.
+    client
+        .send(Message::Input {
+            terminal,
+            data: b"grep ^SigIgn /proc/self/status > ign; echo ignored=$(( 0x$(cut -f2 ign) & 0x382A07 ))\r"
+                .to_vec(),
+        })
+        .await;
+    client.output_until(terminal, "ignored=0\r\n").await;
+
+    // And ^C stops a job (if it did not, the output would stop and `next` time out).
+    client
+        .send(Message::Input {
+            terminal,
+            data: b"sleep 600\r".to_vec(),
+        })
+        .await;
+    client.output_until(terminal, "sleep 600\r\n").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // (Apart: the interrupt flushes what was typed with it.)
+    for keys in ["\x03", "echo after-$((2+3))\r"] {
+        client
+            .send(Message::Input {
+                terminal,
+                data: keys.as_bytes().to_vec(),
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.output_until(terminal, "after-5").await;
+}
+
+/// SIGTERM (a pod being deleted, where the agent is the container's first process and
+/// has no default action) stops the agent at once.
+#[tokio::test]
+async fn the_agent_stops_on_sigterm() {
+    let mut agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    client.open(80, 24).await;
+    let status = agent.signal_and_wait("TERM").await;
+    assert!(status.success(), "{status}");
 }

@@ -86,6 +86,11 @@ impl Drop for Running {
     }
 }
 
+/// How long a sandbox's cgroup may stay empty before orphan cleanup removes it, though no
+/// sandbox directory names it: a new cgroup is empty until its sandbox joins it, moments
+/// after it is made.
+const STALE_CGROUP: Duration = Duration::from_secs(600);
+
 /// Bubblewrap sandboxes on this machine.
 pub struct LocalRuntime {
     config: LocalConfig,
@@ -376,7 +381,32 @@ impl LocalRuntime {
                 }
             }
         }
+        self.remove_stale_cgroups();
         Ok(removed)
+    }
+
+    /// Removes sandbox cgroups of any server that have been empty since long before now:
+    /// those of sandboxes whose directory is gone with their server (a killed test run, a
+    /// deleted data directory). A cgroup with a process in it cannot be removed, and one
+    /// made moments ago (its sandbox about to join it) is younger than [`STALE_CGROUP`].
+    fn remove_stale_cgroups(&self) {
+        for controller in ["pids", "memory", "cpu"] {
+            let parent = self.config.cgroup_root.join(controller).join("codepod");
+            let Ok(groups) = std::fs::read_dir(&parent) else {
+                continue;
+            };
+            for group in groups.flatten() {
+                let stale = group
+                    .metadata()
+                    .and_then(|meta| meta.modified())
+                    .is_ok_and(|made| made.elapsed().is_ok_and(|age| age >= STALE_CGROUP));
+                let name = group.file_name();
+                if stale && SandboxId::parse(&name.to_string_lossy()).is_ok() {
+                    // Fails (EBUSY) while a process is in it.
+                    let _ = std::fs::remove_dir(group.path());
+                }
+            }
+        }
     }
 }
 

@@ -660,7 +660,8 @@ async fn with_egress_pip_install_user_works_through_the_proxy() {
 /// Two servers on one machine (two data directories) share the cgroup hierarchy. One's
 /// orphan cleanup must never remove the other's cgroups — least of all one it has just made
 /// and not yet joined (its sandbox would then fail to start) — and still removes its own
-/// leftovers.
+/// leftovers, and cgroups that have been empty for long (their server and its directory
+/// gone).
 #[tokio::test]
 async fn orphan_cleanup_touches_only_its_own_sandboxes() {
     let f = sandbox().await;
@@ -689,8 +690,29 @@ async fn orphan_cleanup_touches_only_its_own_sandboxes() {
     ))
     .unwrap();
     std::fs::create_dir_all(pids.join(starting.as_str())).unwrap();
+    // A cgroup left empty long ago by a server whose sandbox directory is gone too.
+    let stale = SandboxId::parse(&format!(
+        "{:08x}-0000-4000-8000-00000000000c",
+        std::process::id()
+    ))
+    .unwrap();
+    std::fs::create_dir_all(pids.join(stale.as_str())).unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(pids.join(stale.as_str()))
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    // The running sandbox's cgroup, made long ago too: it has processes, so it stays.
+    std::fs::File::open(pids.join(f.id.as_str()))
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
 
     assert_eq!(other.cleanup_orphans().await.unwrap(), 1);
+    assert!(
+        !pids.join(stale.as_str()).exists(),
+        "a long-empty cgroup is gone"
+    );
     assert!(!other_root.path().join(leftover.as_str()).exists());
     assert!(
         !pids.join(leftover.as_str()).exists(),

@@ -78,7 +78,12 @@ async fn a_browser_that_stops_reading_a_flood_is_dropped_and_memory_stays_bounde
     type_in(&mut again, terminal, "\x03").await;
     type_in(&mut again, terminal, "echo calm-$((3*3))\r").await;
     let mut tail: Vec<u8> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the flood goes on two minutes after ^C"
+        );
         match receive(&mut again).await {
             Received::Data(t, data) if t == terminal => {
                 tail.extend_from_slice(&data);

@@ -26,11 +26,34 @@ impl Drop for Agent {
 }
 
 pub async fn start_agent() -> Agent {
+    start(None).await
+}
+
+/// The agent started by a shell that ignores `signals` (say `"INT QUIT"`), as `nohup` or
+/// `&` in a script start a program: it inherits them ignored.
+pub async fn start_agent_ignoring(signals: &str) -> Agent {
+    start(Some(signals)).await
+}
+
+async fn start(ignoring: Option<&str>) -> Agent {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agent.sock");
     let workspace = dir.path().join("workspace");
     std::fs::create_dir(&workspace).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_codepod-agent"))
+    let agent = env!("CARGO_BIN_EXE_codepod-agent");
+    let mut command = match ignoring {
+        None => tokio::process::Command::new(agent),
+        Some(signals) => {
+            let mut command = tokio::process::Command::new("sh");
+            command.args([
+                "-c",
+                &format!("trap '' {signals}; exec \"$0\" \"$@\""),
+                agent,
+            ]);
+            command
+        }
+    };
+    let child = command
         .args([
             "--socket",
             socket.to_str().unwrap(),
@@ -53,6 +76,23 @@ pub async fn start_agent() -> Agent {
         socket,
         workspace,
         dir,
+    }
+}
+
+impl Agent {
+    /// Sends the agent `signal` (say `"TERM"`) and waits for it to exit.
+    pub async fn signal_and_wait(&mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = tokio::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("the agent exits")
+            .unwrap()
     }
 }
 
