@@ -521,11 +521,22 @@ async fn main() {
     ];
     let mut results = [Results::default(), Results::default()];
 
-    // `--only load`: just the typists with and without a flood (quicker, for experiments).
-    let everything = std::env::args().all(|arg| arg != "--only");
+    // `--only load`: just the typists with and without a flood; `--only echo`: just the
+    // bare PTY and one typist (quicker, for experiments).
+    let only = std::env::args()
+        .any(|arg| arg == "--only")
+        .then(|| argument("--only"));
+    let (everything, load) = match only.as_deref() {
+        None => (true, true),
+        Some("load") => (false, true),
+        Some("echo") => (false, false),
+        Some(other) => panic!("--only load or --only echo, not {other}"),
+    };
     let mut pty_echo = Samples::default();
     let mut pty_cat = 0.0;
-    if everything {
+    // One terminal per peer, for the typist and the `cat`s.
+    let mut terms = Vec::new();
+    if everything || !load {
         println!("the same bash on a bare PTY, no server (the ceiling)");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().to_owned();
@@ -533,19 +544,20 @@ async fn main() {
             .await
             .expect("bare pty");
         println!("  echo {}; cat {pty_cat:.1} MB/s", pty_echo.summary());
-
+    }
+    if everything {
         println!("terminal creation → first output, {ROUNDS} rounds of 3 each");
         for round in 0..ROUNDS {
             for (peer, results) in peers.iter().zip(&mut results) {
                 create(peer, results, round).await;
             }
         }
-
+    }
+    if everything || !load {
         println!(
             "keystroke → echo, 1 typist, {ROUNDS} rounds of {} keystrokes each",
             KEYSTROKES / ROUNDS
         );
-        let mut terms = Vec::new();
         for peer in &peers {
             let (mut term, _) = Term::open(peer, 0).await;
             for _ in 0..50 {
@@ -558,7 +570,8 @@ async fn main() {
                 single(term, results).await;
             }
         }
-
+    }
+    if everything {
         println!("output throughput: cat of a {FILE_BYTES}-byte file, 3 rounds");
         for term in &mut terms {
             make_file(term).await;
@@ -575,28 +588,30 @@ async fn main() {
         }
     }
 
-    println!("keystroke → echo, {TYPISTS} concurrent typists, {LOAD_ROUNDS} rounds");
-    let mut typing = Vec::new();
-    for peer in &peers {
-        typing.push(typists(peer, TYPISTS, 100).await);
-    }
-    for _ in 0..LOAD_ROUNDS {
-        for (terms, results) in typing.iter_mut().zip(&mut results) {
-            let (samples, back) = type_concurrently(std::mem::take(terms)).await;
-            results.fifty.extend(samples);
-            *terms = back;
+    if load {
+        println!("keystroke → echo, {TYPISTS} concurrent typists, {LOAD_ROUNDS} rounds");
+        let mut typing = Vec::new();
+        for peer in &peers {
+            typing.push(typists(peer, TYPISTS, 100).await);
         }
-    }
+        for _ in 0..LOAD_ROUNDS {
+            for (terms, results) in typing.iter_mut().zip(&mut results) {
+                let (samples, back) = type_concurrently(std::mem::take(terms)).await;
+                results.fifty.extend(samples);
+                *terms = back;
+            }
+        }
 
-    println!(
-        "the same {TYPISTS} typists while one more session floods output, {LOAD_ROUNDS} rounds"
-    );
-    for round in 0..LOAD_ROUNDS {
-        for ((terms, results), peer) in typing.iter_mut().zip(&mut results).zip(&peers) {
-            *terms = flood(peer, std::mem::take(terms), results, round).await;
+        println!(
+            "the same {TYPISTS} typists while one more session floods output, {LOAD_ROUNDS} rounds"
+        );
+        for round in 0..LOAD_ROUNDS {
+            for ((terms, results), peer) in typing.iter_mut().zip(&mut results).zip(&peers) {
+                *terms = flood(peer, std::mem::take(terms), results, round).await;
+            }
         }
+        drop(typing);
     }
-    drop(typing);
 
     let [ours, theirs] = &mut results;
     println!();
