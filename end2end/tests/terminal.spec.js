@@ -132,3 +132,70 @@ test('several terminal tabs, and a dropped socket reconnects to the same shells'
   await expectText(page, 'back-25');
   await page.screenshot({ path: `${artifacts}terminal-tabs.png` });
 });
+
+test('links in the output open, Ctrl+Shift+C copies, a paste is typed, and a lost socket says reconnecting…', async ({
+  page,
+  baseURL,
+}) => {
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  // Every IDE socket passes through Playwright; while `refuse` is set, new ones are cut at once.
+  const sockets = [];
+  let refuse = false;
+  await page.routeWebSocket(/\/ws\/workspaces\//, (ws) => {
+    sockets.push(ws);
+    if (refuse) {
+      ws.close({ code: 3002, reason: 'still down' });
+    } else {
+      ws.connectToServer();
+    }
+  });
+  const id = await workspaceFor(page, baseURL, 'links_user');
+  await page.goto(`/w/${id}`);
+  await expectText(page, '$', 30_000);
+
+  // A URL in the output is a link: hovering underlines it, a click opens it in a new tab.
+  const url = `${baseURL}/healthz?from=terminal`;
+  await page.locator('.xterm-host.active').click();
+  await page.keyboard.type(`echo ${url.replace('?', '"?"')}`);
+  await page.keyboard.press('Enter');
+  await expectLine(page, url);
+  const row = page.locator('.xterm-host.active .xterm-rows > div', { hasText: new RegExp(`^${url.replace(/[?.]/g, '\\$&')}`) });
+  const box = await row.locator('span').first().boundingBox();
+  await page.mouse.move(box.x + 20, box.y + box.height / 2);
+  const [popup] = await Promise.all([
+    page.waitForEvent('popup'),
+    page.mouse.click(box.x + 20, box.y + box.height / 2),
+  ]);
+  await popup.waitForURL(url);
+  await popup.close();
+
+  // Ctrl+Shift+C copies the selection (a double-click selects a word); Ctrl+C stays ^C.
+  await page.keyboard.type('echo copy-me-$((7*6))');
+  await page.keyboard.press('Enter');
+  await expectLine(page, 'copy-me-42');
+  // (At the word's place on screen: xterm's layers above the rows take the mouse.)
+  const word = page.locator('.xterm-host.active .xterm-rows > div', { hasText: /^copy-me-42/ });
+  const at = await word.locator('span').first().boundingBox();
+  await page.mouse.dblclick(at.x + 10, at.y + at.height / 2);
+  await page.keyboard.press('Control+Shift+C');
+  await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe('copy-me-42');
+
+  // A paste (Ctrl+Shift+V, the browser's own paste) reaches the shell as typed input.
+  await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((3*4))'));
+  await page.locator('.xterm-host.active').click();
+  await page.keyboard.press('Control+Shift+V');
+  await expectText(page, 'echo pasted-$((3*4))');
+  await page.keyboard.press('Enter');
+  await expectLine(page, 'pasted-12');
+
+  // The socket drops and the server cannot be reached for a while: the status says so,
+  // and the page gets back to the same shell once it can.
+  refuse = true;
+  await sockets[0].close({ code: 3001, reason: 'network trouble' });
+  await expect(page.locator('#sandbox-state')).toHaveText(/reconnecting…/);
+  await expect.poll(() => sockets.length, { timeout: 15_000 }).toBeGreaterThan(2);
+  refuse = false;
+  await expect(page.locator('#sandbox-state')).toHaveText('sandbox ready', { timeout: 20_000 });
+  await expectText(page, 'pasted-12');
+  await page.screenshot({ path: `${artifacts}terminal-links.png` });
+});
