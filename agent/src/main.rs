@@ -47,15 +47,29 @@ fn parse_args() -> Result<Args, String> {
 /// `codepod-agent measure RESULT_FILE -- PROGRAM ARGS…`: runs the program on this
 /// process's terminal, then writes `exit wall_ms peak_rss_kib` to RESULT_FILE and exits
 /// with the program's code. The agent runs `Run` requests through it: only a parent that
-/// waited for the program can read its peak memory (`getrusage(RUSAGE_CHILDREN)`).
-fn measure(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
+/// waited for the program can read its peak memory (`getrusage(RUSAGE_CHILDREN)`). Like a
+/// shell waiting for a job, it outlives the ^C (or ^\) that stops the program — it is in
+/// the terminal's foreground too — and reports the program's end (130 for SIGINT).
+#[tokio::main(flavor = "current_thread")]
+async fn measure(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
     let (Some(result_file), Some(_dashes), Some(program)) = (args.next(), args.next(), args.next())
     else {
         eprintln!("usage: codepod-agent measure RESULT_FILE -- PROGRAM [ARGS…]");
         return std::process::ExitCode::from(2);
     };
+    // Caught and dropped while the program runs, which starts with them at their defaults.
+    let _signals = match agent::signals::Signals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("codepod-agent measure: cannot handle signals: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let started = std::time::Instant::now();
-    let status = std::process::Command::new(&program).args(args).status();
+    let status = tokio::process::Command::new(&program)
+        .args(args)
+        .status()
+        .await;
     let wall_ms = started.elapsed().as_millis();
     let code = match &status {
         Ok(status) => status.code().unwrap_or_else(|| {

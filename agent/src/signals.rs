@@ -31,7 +31,9 @@ const IGNORED: [Number; 6] = [
 ];
 
 impl Signals {
-    /// Installs the handlers; call it before starting any shell.
+    /// Installs the handlers; call it before starting any shell. Held without calling
+    /// [`Signals::stop`], every one of them is caught and dropped (what `measure` does while
+    /// it waits for its program).
     pub fn install() -> std::io::Result<Self> {
         Ok(Self {
             hangup: signal(SignalKind::hangup())?,

@@ -459,3 +459,43 @@ async fn the_agent_stops_on_sigterm() {
     let status = agent.signal_and_wait("TERM").await;
     assert!(status.success(), "{status}");
 }
+
+/// ^C in a run's terminal stops the command, and the run still reports how it ended
+/// (130: killed by SIGINT), as a shell would show it.
+#[tokio::test]
+async fn an_interrupted_run_still_reports_its_end() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    let terminal = match client
+        .request(Message::Run {
+            command: "echo started; sleep 600".into(),
+            cols: 80,
+            rows: 24,
+        })
+        .await
+    {
+        Message::TerminalOpened { terminal } => terminal,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        client.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    client.output_until(terminal, "started").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    client
+        .send(Message::Input {
+            terminal,
+            data: b"\x03".to_vec(),
+        })
+        .await;
+    let (mut finished, mut exited) = (None, None);
+    while exited.is_none() {
+        match client.next().await.message {
+            Message::RunFinished { exit_code, .. } => finished = Some(exit_code),
+            Message::TerminalExited { status, .. } => exited = Some(status),
+            _ => {}
+        }
+    }
+    assert_eq!((finished, exited), (Some(130), Some(130)));
+}
