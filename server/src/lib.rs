@@ -326,8 +326,19 @@ impl Application {
 /// Slack over the largest file for JSON framing and base64 (4/3) in `/api/files/write`.
 const JSON_OVERHEAD: u64 = 64 * 1024;
 
+/// The app's routes, worked out once per process. Leptos works them out by rendering the
+/// app with resource loading switched off — for the whole process (a global flag in
+/// `leptos_server`) — so a page rendering meanwhile in another server of the same process
+/// (tests run many) would wait forever for its data; once, before any server exists, it
+/// cannot overlap a render.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 fn router(state: AppState, config: &Config) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let shell = {
         let options = state.leptos_options.clone();
         let assets = state.site_assets.clone();

@@ -313,3 +313,39 @@ async fn ide_pages_always_arrive_whole() {
         assert!(html.contains("</html>"), "no document end");
     }
 }
+
+/// Leptos works out a server's routes by rendering the app with resource loading switched
+/// off for the whole process. A page rendering while another server of the process started
+/// then waited forever for its data (about one run of this file in ten hung): pages must
+/// render while other servers start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_servers_start() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let starting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let pages = tokio::spawn({
+        let (ada, starting) = (ada.clone(), starting.clone());
+        let url = ada.url(&format!("/w/{ws}"));
+        async move {
+            let mut rendered = 0;
+            while starting.load(std::sync::atomic::Ordering::Relaxed) || rendered < 10 {
+                let page = async { ada.http.get(&url).send().await?.text().await };
+                let html = tokio::time::timeout(std::time::Duration::from_secs(30), page)
+                    .await
+                    .expect("the page arrives")
+                    .unwrap();
+                assert!(html.contains("</html>"), "no document end");
+                rendered += 1;
+            }
+            rendered
+        }
+    });
+    let mut others = Vec::new();
+    for _ in 0..10 {
+        others.push(spawn_app().await);
+    }
+    starting.store(false, std::sync::atomic::Ordering::Relaxed);
+    let rendered = pages.await.unwrap();
+    println!("{rendered} pages while 10 servers started");
+}
