@@ -313,15 +313,40 @@ async fn a_fork_bomb_hits_the_process_cap_and_the_host_stays_responsive() {
     })
     .await;
     let mut client = f.runtime.connect(&f.id).await.unwrap();
+    // The bomb forks until /tmp/stop exists. With the process table full nothing else can
+    // fork, so everything after it is a bash builtin: `read -t` on the silent terminal
+    // waits, a glob over /proc counts what is left. (A `timeout` around the bomb raced
+    // with it: a child forked as the signal went out kept the table full, and the test
+    // hung once.)
     let out = run(
         &mut client,
-        "timeout 10 bash -c ':(){ :|:& };:' 2>&1 | head -3; sleep 2",
+        "rm -f /tmp/stop; (:(){ [ -e /tmp/stop ] || { :|:& }; }; :) 2>/dev/null; read -t 8 _; \
+         : > /tmp/stop; for ((i = 0; i < 45; i++)); do p=(/proc/[0-9]*); \
+         (( ${#p[@]} < 8 )) && break; read -t 1 _; done; echo left=${#p[@]}",
     )
     .await;
     let stats = f.runtime.stats(&f.id).await.unwrap();
     if let Some(processes) = stats.processes {
         assert!(processes <= 64, "{processes} processes");
     }
+    // It did hit the cap (where the pids cgroup is there to count it), and died out.
+    let events = PathBuf::from("/sys/fs/cgroup/pids/codepod")
+        .join(f.id.as_str())
+        .join("pids.events");
+    if let Ok(events) = std::fs::read_to_string(&events) {
+        let refused: u64 = events.trim().trim_start_matches("max ").parse().unwrap();
+        assert!(refused > 0, "the bomb never hit the cap: {events}");
+    }
+    let left: usize = out
+        .split("left=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        left < 8,
+        "the bomb did not die out: {left} processes left\n{out}"
+    );
     // The host can still start processes.
     let started = std::process::Command::new("true").status().unwrap();
     assert!(started.success());
