@@ -243,21 +243,7 @@ async fn a_run_reports_its_exit_code_wall_time_and_peak_memory() {
     let agent = start_agent().await;
     let mut client = Client::connect(&agent).await;
     let command = "python3 -c 'import sys; b = bytearray(64 * 1024 * 1024); print(\"ran\", len(b) >> 20); sys.exit(3)'";
-    let terminal = match client
-        .request(Message::Run {
-            command: command.into(),
-            cols: 80,
-            rows: 24,
-        })
-        .await
-    {
-        Message::TerminalOpened { terminal } => terminal,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
+    let terminal = client.run_attached(command).await;
     let mut output = String::new();
     let finished = loop {
         match client.next().await.message {
@@ -288,21 +274,7 @@ async fn a_run_reports_its_exit_code_wall_time_and_peak_memory() {
             break;
         }
     }
-    let ok = match client
-        .request(Message::Run {
-            command: "true".into(),
-            cols: 80,
-            rows: 24,
-        })
-        .await
-    {
-        Message::TerminalOpened { terminal } => terminal,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(
-        client.request(Message::Attach { terminal: ok }).await,
-        Message::Ok
-    );
+    client.run_attached("true").await;
     loop {
         if let Message::RunFinished { exit_code, .. } = client.next().await.message {
             assert_eq!(exit_code, 0);
@@ -466,21 +438,7 @@ async fn the_agent_stops_on_sigterm() {
 async fn an_interrupted_run_still_reports_its_end() {
     let agent = start_agent().await;
     let mut client = Client::connect(&agent).await;
-    let terminal = match client
-        .request(Message::Run {
-            command: "echo started; sleep 600".into(),
-            cols: 80,
-            rows: 24,
-        })
-        .await
-    {
-        Message::TerminalOpened { terminal } => terminal,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
+    let terminal = client.run_attached("echo started; sleep 600").await;
     client.output_until(terminal, "started").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     client

@@ -147,6 +147,26 @@ impl Client {
         }
     }
 
+    /// Runs `command` in a new terminal (a `Run` request) and attaches to it.
+    pub async fn run_attached(&mut self, command: &str) -> TerminalId {
+        let terminal = match self
+            .request(Message::Run {
+                command: command.into(),
+                cols: 80,
+                rows: 24,
+            })
+            .await
+        {
+            Message::TerminalOpened { terminal } => terminal,
+            other => panic!("expected TerminalOpened, got {other:?}"),
+        };
+        assert_eq!(
+            self.request(Message::Attach { terminal }).await,
+            Message::Ok
+        );
+        terminal
+    }
+
     /// Reads terminal output until it contains `needle`; returns all of it.
     pub async fn output_until(&mut self, terminal: TerminalId, needle: &str) -> String {
         let mut seen = String::new();
