@@ -86,6 +86,9 @@ impl Drop for Running {
     }
 }
 
+/// The cgroup v1 controllers a sandbox may have a group in.
+const CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
+
 /// How long a sandbox's cgroup may stay empty before orphan cleanup removes it, though no
 /// sandbox directory names it: a new cgroup is empty until its sandbox joins it, moments
 /// after it is made.
@@ -184,12 +187,7 @@ impl LocalRuntime {
         id: &SandboxId,
         settings: &[(&str, String)],
     ) -> Option<PathBuf> {
-        let dir = self
-            .config
-            .cgroup_root
-            .join(controller)
-            .join("codepod")
-            .join(id.as_str());
+        let dir = self.cgroups_of(controller).join(id.as_str());
         let ok = std::fs::create_dir_all(&dir).is_ok()
             && settings
                 .iter()
@@ -201,6 +199,11 @@ impl LocalRuntime {
             let _ = std::fs::remove_dir(&dir);
             None
         }
+    }
+
+    /// Where a controller's sandbox cgroups live: `<cgroup root>/<controller>/codepod`.
+    fn cgroups_of(&self, controller: &str) -> PathBuf {
+        self.config.cgroup_root.join(controller).join("codepod")
     }
 
     /// The sandbox's CPU group, with its quota; `None` (and a warning) where the `cpu`
@@ -367,14 +370,8 @@ impl LocalRuntime {
                 if running.contains_key(&id) {
                     continue;
                 }
-                for controller in ["pids", "memory", "cpu"] {
-                    let group = self
-                        .config
-                        .cgroup_root
-                        .join(controller)
-                        .join("codepod")
-                        .join(id.as_str());
-                    let _ = std::fs::remove_dir(group);
+                for controller in CONTROLLERS {
+                    let _ = std::fs::remove_dir(self.cgroups_of(controller).join(id.as_str()));
                 }
                 if std::fs::remove_dir_all(entry.path()).is_ok() {
                     removed += 1;
@@ -390,9 +387,8 @@ impl LocalRuntime {
     /// deleted data directory). A cgroup with a process in it cannot be removed, and one
     /// made moments ago (its sandbox about to join it) is younger than [`STALE_CGROUP`].
     fn remove_stale_cgroups(&self) {
-        for controller in ["pids", "memory", "cpu"] {
-            let parent = self.config.cgroup_root.join(controller).join("codepod");
-            let Ok(groups) = std::fs::read_dir(&parent) else {
+        for controller in CONTROLLERS {
+            let Ok(groups) = std::fs::read_dir(self.cgroups_of(controller)) else {
                 continue;
             };
             for group in groups.flatten() {

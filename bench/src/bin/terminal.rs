@@ -526,17 +526,18 @@ async fn main() {
     let only = std::env::args()
         .any(|arg| arg == "--only")
         .then(|| argument("--only"));
-    let (everything, load) = match only.as_deref() {
-        None => (true, true),
-        Some("load") => (false, true),
-        Some("echo") => (false, false),
+    // What runs: the bare PTY and one typist; terminal creation and the `cat`s; the typists.
+    let (echo, rest, load) = match only.as_deref() {
+        None => (true, true, true),
+        Some("load") => (false, false, true),
+        Some("echo") => (true, false, false),
         Some(other) => panic!("--only load or --only echo, not {other}"),
     };
     let mut pty_echo = Samples::default();
     let mut pty_cat = 0.0;
     // One terminal per peer, for the typist and the `cat`s.
     let mut terms = Vec::new();
-    if everything || !load {
+    if echo {
         println!("the same bash on a bare PTY, no server (the ceiling)");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().to_owned();
@@ -545,7 +546,7 @@ async fn main() {
             .expect("bare pty");
         println!("  echo {}; cat {pty_cat:.1} MB/s", pty_echo.summary());
     }
-    if everything {
+    if rest {
         println!("terminal creation → first output, {ROUNDS} rounds of 3 each");
         for round in 0..ROUNDS {
             for (peer, results) in peers.iter().zip(&mut results) {
@@ -553,7 +554,7 @@ async fn main() {
             }
         }
     }
-    if everything || !load {
+    if echo {
         println!(
             "keystroke → echo, 1 typist, {ROUNDS} rounds of {} keystrokes each",
             KEYSTROKES / ROUNDS
@@ -571,7 +572,7 @@ async fn main() {
             }
         }
     }
-    if everything {
+    if rest {
         println!("output throughput: cat of a {FILE_BYTES}-byte file, 3 rounds");
         for term in &mut terms {
             make_file(term).await;
