@@ -11,6 +11,7 @@
 pub mod connection;
 pub mod egress;
 pub mod files;
+pub mod init;
 pub mod outbox;
 pub mod ring;
 pub mod signals;

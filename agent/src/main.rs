@@ -193,6 +193,12 @@ fn main() -> std::process::ExitCode {
         }
         _ => {}
     }
+    if agent::init::is_first_process() {
+        return agent::init::supervise().unwrap_or_else(|error| {
+            eprintln!("codepod-agent: cannot start as the first process: {error}");
+            std::process::ExitCode::FAILURE
+        });
+    }
     serve()
 }
 

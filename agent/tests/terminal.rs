@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, start_agent, start_agent_ignoring};
+use common::{Client, start_agent, start_agent_as_first_process, start_agent_ignoring};
 
 use protocol::{ErrorCode, Frame, Message, TerminalInfo, VERSION, read_frame, write_frame};
 use tokio::net::UnixStream;
@@ -428,6 +428,32 @@ async fn the_agent_stops_on_sigterm() {
     let mut agent = start_agent().await;
     let mut client = Client::connect(&agent).await;
     client.open(80, 24).await;
+    let status = agent.signal_and_wait("TERM").await;
+    assert!(status.success(), "{status}");
+}
+
+/// On Kubernetes the agent is its container's first process, which inherits every orphan:
+/// one that ends must be waited for, or it stays a zombie until the pod ends. And the
+/// kubelet's SIGTERM (which a first process gets only if it handles or blocks it) stops it.
+#[tokio::test]
+async fn as_the_first_process_the_agent_reaps_orphans_and_stops_on_sigterm() {
+    let mut agent = start_agent_as_first_process().await;
+    let mut client = Client::connect(&agent).await;
+    let terminal = client.open(80, 24).await;
+    assert_eq!(
+        client.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    // `sleep`'s parent (the subshell) exits at once: it ends as the first process's child.
+    client
+        .send(Message::Input {
+            terminal,
+            data: b"(sleep 0.1 &); sleep 1; echo zombies=$(awk '$3 == \"Z\"' /proc/[0-9]*/stat | wc -l)\r"
+                .to_vec(),
+        })
+        .await;
+    client.output_until(terminal, "zombies=0\r\n").await;
+
     let status = agent.signal_and_wait("TERM").await;
     assert!(status.success(), "{status}");
 }

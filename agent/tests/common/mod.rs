@@ -14,6 +14,7 @@ use tokio::net::UnixStream;
 
 pub struct Agent {
     child: tokio::process::Child,
+    first_process: bool,
     pub socket: PathBuf,
     pub workspace: PathBuf,
     pub dir: tempfile::TempDir,
@@ -26,28 +27,57 @@ impl Drop for Agent {
 }
 
 pub async fn start_agent() -> Agent {
-    start(None).await
+    start(Launch::Plain).await
 }
 
 /// The agent started by a shell that ignores `signals` (say `"INT QUIT"`), as `nohup` or
 /// `&` in a script start a program: it inherits them ignored.
 pub async fn start_agent_ignoring(signals: &str) -> Agent {
-    start(Some(signals)).await
+    start(Launch::Ignoring(signals)).await
 }
 
-async fn start(ignoring: Option<&str>) -> Agent {
+/// The agent as the first process (PID 1) of a new PID namespace with its own `/proc`, as
+/// a sandbox pod's container starts it. The child process is `bwrap`, outside.
+pub async fn start_agent_as_first_process() -> Agent {
+    start(Launch::FirstProcess).await
+}
+
+enum Launch<'a> {
+    Plain,
+    Ignoring(&'a str),
+    FirstProcess,
+}
+
+async fn start(launch: Launch<'_>) -> Agent {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agent.sock");
     let workspace = dir.path().join("workspace");
     std::fs::create_dir(&workspace).unwrap();
     let agent = env!("CARGO_BIN_EXE_codepod-agent");
-    let mut command = match ignoring {
-        None => tokio::process::Command::new(agent),
-        Some(signals) => {
+    let first_process = matches!(launch, Launch::FirstProcess);
+    let mut command = match launch {
+        Launch::Plain => tokio::process::Command::new(agent),
+        Launch::Ignoring(signals) => {
             let mut command = tokio::process::Command::new("sh");
             command.args([
                 "-c",
                 &format!("trap '' {signals}; exec \"$0\" \"$@\""),
+                agent,
+            ]);
+            command
+        }
+        Launch::FirstProcess => {
+            let mut command = tokio::process::Command::new("bwrap");
+            command.args([
+                "--dev-bind",
+                "/",
+                "/",
+                "--unshare-pid",
+                "--as-pid-1",
+                "--proc",
+                "/proc",
+                "--die-with-parent",
+                "--",
                 agent,
             ]);
             command
@@ -73,6 +103,7 @@ async fn start(ignoring: Option<&str>) -> Agent {
     }
     Agent {
         child,
+        first_process,
         socket,
         workspace,
         dir,
@@ -80,9 +111,32 @@ async fn start(ignoring: Option<&str>) -> Agent {
 }
 
 impl Agent {
+    /// The host's pid of the agent's first process, when started by
+    /// [`start_agent_as_first_process`]: `bwrap`'s one child.
+    fn first_process_pid(&self) -> u32 {
+        let bwrap = self.child.id().unwrap();
+        let children =
+            std::fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).unwrap();
+        let mut pids = children.split_whitespace();
+        let pid = pids
+            .next()
+            .expect("bwrap has started the agent")
+            .parse()
+            .unwrap();
+        assert_eq!(pids.next(), None, "bwrap has one child");
+        pid
+    }
+
     /// Sends the agent `signal` (say `"TERM"`) and waits for it to exit.
+    /// (For one started by [`start_agent_as_first_process`], its first process; and waits
+    /// for `bwrap`.)
     pub async fn signal_and_wait(&mut self, signal: &str) -> std::process::ExitStatus {
-        let pid = self.child.id().unwrap().to_string();
+        let pid = if self.first_process {
+            self.first_process_pid()
+        } else {
+            self.child.id().unwrap()
+        }
+        .to_string();
         let sent = tokio::process::Command::new("kill")
             .args([&format!("-{signal}"), &pid])
             .status()
