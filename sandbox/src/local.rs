@@ -550,6 +550,13 @@ impl Runtime for LocalRuntime {
         self.remove_orphans().await
     }
 
+    /// Cgroups go stale while the server runs too (another server's, killed): removed on
+    /// every reaper tick, not only at the next start.
+    async fn maintain(&self) -> Result<()> {
+        self.remove_stale_cgroups();
+        Ok(())
+    }
+
     async fn stats(&self, id: &SandboxId) -> Result<Stats> {
         let running = self.running.lock().await;
         let sandbox = running.get(id).ok_or(Error::NotFound)?;

@@ -750,5 +750,19 @@ async fn orphan_cleanup_touches_only_its_own_sandboxes() {
     assert!(pids.join(f.id.as_str()).exists());
     let mut client = f.runtime.connect(&f.id).await.unwrap();
     assert!(run(&mut client, "echo alive").await.contains("alive"));
+
+    // While the servers run, their housekeeping removes cgroups that went stale since.
+    std::fs::create_dir_all(pids.join(stale.as_str())).unwrap();
+    std::fs::File::open(pids.join(stale.as_str()))
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    f.runtime.maintain().await.unwrap();
+    assert!(
+        !pids.join(stale.as_str()).exists(),
+        "a cgroup empty since long ago is gone"
+    );
+    assert!(pids.join(starting.as_str()).exists());
+    assert!(pids.join(f.id.as_str()).exists());
     let _ = std::fs::remove_dir(pids.join(starting.as_str()));
 }
