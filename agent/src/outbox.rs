@@ -2,10 +2,15 @@
 //!
 //! Terminal output goes in straight from the PTY pump that read it — no task or queue in
 //! between — and joins the output of the same terminal still waiting, so a flood leaves in
-//! frames of up to [`COALESCE`] bytes while a keystroke's echo leaves at once. The backlog
-//! is bounded in bytes: output that would take it over [`LIMIT`] is refused (the terminal
-//! then detaches that client, which attaches again from the scrollback), and replies wait
-//! for room, which stops the connection reading requests until the client reads.
+//! frames of up to [`COALESCE`] bytes while a keystroke's echo leaves at once.
+//!
+//! Flow control, as a terminal has it: once a client is [`HIGH_WATER`] bytes behind, the
+//! pumps of its terminals stop reading their PTYs until it catches up ([`Outbox::drained`]),
+//! so the program writing blocks and nothing is lost. A client that makes no progress for
+//! [`STALL`] is detached (it attaches again from the scrollback), so one stuck client does
+//! not hold a shell forever. The backlog is bounded in bytes: output that would take it
+//! over [`LIMIT`] is refused (then detached likewise), and replies wait for room, which
+//! stops the connection reading requests until the client reads.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -15,10 +20,16 @@ use tokio::{
     sync::Notify,
 };
 
-/// Bytes a client may fall behind by. A reader that keeps up on average still falls
-/// behind by a few MiB now and then during a `cat` of a big file (measured: 4 MiB was
-/// crossed once in three 50 MB cats on a busy 2-core machine).
+/// Bytes a client may fall behind by: a hard cap the pumps' flow control keeps well away
+/// from (several terminals and replays share one outbox).
 pub const LIMIT: usize = 8 * 1024 * 1024;
+/// Backlog at which the pumps of a client's terminals stop reading until it catches up.
+pub const HIGH_WATER: usize = 1024 * 1024;
+/// How long a client above [`HIGH_WATER`] may go without taking any bytes before the
+/// terminals waiting for it detach it.
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+/// The writer reports progress (wakes whoever waits for room) after each piece this big.
+const PROGRESS_PIECE: usize = 256 * 1024;
 /// Output of one terminal already waiting is joined into frames of up to this many bytes.
 pub const COALESCE: usize = 64 * 1024;
 /// A writer keeps at most this much buffer capacity between bursts.
@@ -143,6 +154,32 @@ impl Outbox {
         }
     }
 
+    /// Waits until the backlog is under [`HIGH_WATER`]: `Behind` if the client took no bytes
+    /// for [`STALL`] meanwhile, `Closed` if the connection ended.
+    pub async fn drained(&self) -> Result<(), Refused> {
+        self.drained_within(STALL).await
+    }
+
+    async fn drained_within(&self, stall: std::time::Duration) -> Result<(), Refused> {
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            {
+                let state = self.lock();
+                if state.closed {
+                    return Err(Refused::Closed);
+                }
+                if state.backlog() < HIGH_WATER {
+                    return Ok(());
+                }
+            }
+            if tokio::time::timeout(stall, room).await.is_err() {
+                return Err(Refused::Behind);
+            }
+        }
+    }
+
     /// Ends the connection's output once what is waiting has been written.
     pub fn close(&self) {
         self.lock().closed = true;
@@ -173,7 +210,15 @@ impl Outbox {
                 self.ready.notified().await;
                 continue;
             }
-            let written = writer.write_all(&batch).await.is_ok() && writer.flush().await.is_ok();
+            let mut written = true;
+            for piece in batch.chunks(PROGRESS_PIECE) {
+                written = writer.write_all(piece).await.is_ok();
+                if !written {
+                    break;
+                }
+                self.room.notify_waiters();
+            }
+            written = written && writer.flush().await.is_ok();
             batch.clear();
             batch.shrink_to(KEEP_CAPACITY);
             self.room.notify_waiters();
@@ -299,6 +344,43 @@ mod tests {
         outbox.close();
         assert_eq!(waiting.await.unwrap(), Err(Refused::Closed));
         assert_eq!(outbox.output(1, b"late"), Err(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_client_behind_is_waited_for_while_it_takes_bytes_and_refused_once_it_stops() {
+        let outbox = Outbox::new();
+        let chunk = vec![b'f'; 64 * 1024];
+        while outbox.backlog() < HIGH_WATER + 512 * 1024 {
+            outbox.output(1, &chunk).unwrap();
+        }
+        let stall = std::time::Duration::from_millis(300);
+        // Nobody writes: refused after the stall.
+        assert_eq!(outbox.drained_within(stall).await, Err(Refused::Behind));
+        // A slow reader (~3 MB/s: the first batch takes longer than the stall): the writer
+        // takes the backlog at once, then each piece it gets out is progress, so the wait
+        // ends drained however long it takes.
+        let (mut client, server) = tokio::io::duplex(16 * 1024);
+        let writer = tokio::spawn(outbox.clone().write_to(server));
+        let reader = tokio::spawn(async move {
+            let mut buffer = vec![0u8; 16 * 1024];
+            let mut total = 0;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                match tokio::io::AsyncReadExt::read(&mut client, &mut buffer).await {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n,
+                }
+            }
+        });
+        for _ in 0..40 {
+            outbox.output(1, &chunk).unwrap();
+        }
+        assert_eq!(outbox.drained_within(stall).await, Ok(()));
+        assert!(outbox.backlog() < HIGH_WATER);
+        outbox.close();
+        assert_eq!(outbox.drained_within(stall).await, Err(Refused::Closed));
+        writer.await.unwrap();
+        assert!(reader.await.unwrap() > HIGH_WATER + 512 * 1024 + 40 * chunk.len());
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use tokio::{
 };
 
 use crate::{
-    outbox::{Outbox, Refused},
+    outbox::{HIGH_WATER, Outbox, Refused},
     ring::Ring,
 };
 
@@ -110,28 +110,47 @@ impl Terminal {
 }
 
 impl Output {
-    /// Into the ring and out to every client; a client too far behind is detached.
-    fn publish(&mut self, terminal: TerminalId, data: &[u8]) {
+    /// Into the ring and out to every client; a client too far behind is detached. Returns
+    /// the clients now [`HIGH_WATER`] or more behind, for the pump to wait for.
+    fn publish(&mut self, terminal: TerminalId, data: &[u8]) -> Vec<Arc<Outbox>> {
         self.ring.push(data);
+        let mut behind = Vec::new();
         self.clients
             .retain(|client| match client.output(terminal, data) {
-                Ok(()) => true,
+                Ok(()) => {
+                    if client.backlog() >= HIGH_WATER {
+                        behind.push(client.clone());
+                    }
+                    true
+                }
                 Err(Refused::Behind) => {
-                    client.force(&Frame::new(
-                        0,
-                        Message::Error {
-                            code: ErrorCode::Lagged,
-                            message: format!(
-                                "terminal {terminal}: more than {} KiB behind; attach again",
-                                crate::outbox::LIMIT / 1024
-                            ),
-                        },
-                    ));
+                    lagged(client, terminal);
                     false
                 }
                 Err(Refused::Closed) => false,
             });
+        behind
     }
+
+    /// Detaches a client that stopped taking bytes (see [`Outbox::drained`]).
+    fn detach_stalled(&mut self, terminal: TerminalId, client: &Arc<Outbox>) {
+        let before = self.clients.len();
+        self.clients.retain(|other| !Arc::ptr_eq(other, client));
+        if self.clients.len() < before {
+            lagged(client, terminal);
+        }
+    }
+}
+
+/// Tells a client it was detached from `terminal` for falling behind.
+fn lagged(client: &Outbox, terminal: TerminalId) {
+    client.force(&Frame::new(
+        0,
+        Message::Error {
+            code: ErrorCode::Lagged,
+            message: format!("terminal {terminal}: fell behind its output; attach again"),
+        },
+    ));
 }
 
 /// All terminals of the workspace. Cheap to clone.
@@ -230,11 +249,12 @@ impl Terminals {
             inner.terminals.insert(id, terminal.clone());
             id
         };
-        // Pump: PTY output → ring + attached clients. Ends when the shell's side closes.
+        // Pump: PTY output → ring + attached clients, no faster than they take it (a client
+        // far behind pauses it: the shell's writes block). Ends when the shell's side closes.
         tokio::spawn(async move {
             let mut buffer = vec![0u8; READ_CHUNK];
-            loop {
-                tokio::select! {
+            'pump: loop {
+                let behind = tokio::select! {
                     read = reader.read(&mut buffer) => match read {
                         // EIO once the shell side has closed.
                         Ok(0) | Err(_) => break,
@@ -243,6 +263,17 @@ impl Terminals {
                     _ = &mut kill_rx => {
                         let _ = child.start_kill();
                         break;
+                    }
+                };
+                for client in behind {
+                    tokio::select! {
+                        drained = client.drained() => if drained == Err(Refused::Behind) {
+                            terminal.output().detach_stalled(id, &client);
+                        },
+                        _ = &mut kill_rx => {
+                            let _ = child.start_kill();
+                            break 'pump;
+                        }
                     }
                 }
             }

@@ -432,6 +432,49 @@ async fn the_agent_stops_on_sigterm() {
     assert!(status.success(), "{status}");
 }
 
+/// A client that stops reading a flood for a while pauses it — the program's writes block,
+/// as on a terminal — and then gets all of it, in order: no output is dropped, and the
+/// client is not detached (without flow control it fell 8 MiB behind and was).
+#[tokio::test]
+async fn a_client_that_falls_behind_pauses_the_output_and_then_gets_all_of_it() {
+    const LAST: u32 = 2_000_000;
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    let terminal = client.open(80, 24).await;
+    assert_eq!(
+        client.request(Message::Attach { terminal }).await,
+        Message::Ok
+    );
+    client
+        .send(Message::Input {
+            terminal,
+            data: format!("seq 1 {LAST}; echo EN''D\r").into_bytes(),
+        })
+        .await;
+    // ~15 MB of output; nothing read for three seconds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut output = Vec::new();
+    loop {
+        match client.next().await.message {
+            Message::Output { data, .. } => output.extend_from_slice(&data),
+            Message::Error { code, message } => panic!("{code:?}: {message}"),
+            _ => {}
+        }
+        let tail = &output[output.len().saturating_sub(64 * 1024)..];
+        if tail.windows(5).any(|window| window == b"END\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8(output).unwrap();
+    let numbers: Vec<u32> = text
+        .split("\r\n")
+        // (The first follows the shell's "bracketed paste off" and a carriage return.)
+        .filter_map(|line| line.rsplit('\r').next()?.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), LAST as usize);
+    assert!(numbers.iter().zip(1..).all(|(&n, expected)| n == expected));
+}
+
 /// On Kubernetes the agent is its container's first process, which inherits every orphan:
 /// one that ends must be waited for, or it stays a zombie until the pod ends. And the
 /// kubelet's SIGTERM (which a first process gets only if it handles or blocks it) stops it.
