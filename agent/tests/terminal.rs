@@ -20,34 +20,17 @@ use tokio::net::UnixStream;
 async fn a_shell_runs_commands_and_its_output_survives_a_reconnect() {
     let agent = start_agent().await;
     let mut first = Client::connect(&agent).await;
-    let terminal = first.open(80, 24).await;
-    assert_eq!(
-        first.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
-    first
-        .send(Message::Input {
-            terminal,
-            data: b"echo $((6*7))\r".to_vec(),
-        })
-        .await;
+    let terminal = first.open_attached().await;
+    first.keys(terminal, b"echo $((6*7))\r").await;
     first.output_until(terminal, "42\r\n").await;
     drop(first);
 
     // A new connection (a reload, a restarted server) sees the scrollback, then live output.
     let mut second = Client::connect(&agent).await;
-    assert_eq!(
-        second.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
+    second.attach(terminal).await;
     let replay = second.output_until(terminal, "42").await;
     assert!(replay.contains("echo $((6*7))"), "{replay}");
-    second
-        .send(Message::Input {
-            terminal,
-            data: b"echo still-$((40+2))\r".to_vec(),
-        })
-        .await;
+    second.keys(terminal, b"echo still-$((40+2))\r").await;
     second.output_until(terminal, "still-42").await;
 }
 
@@ -57,13 +40,9 @@ async fn two_clients_attached_to_one_terminal_both_see_its_output() {
     let mut a = Client::connect(&agent).await;
     let mut b = Client::connect(&agent).await;
     let terminal = a.open(80, 24).await;
-    assert_eq!(a.request(Message::Attach { terminal }).await, Message::Ok);
-    assert_eq!(b.request(Message::Attach { terminal }).await, Message::Ok);
-    a.send(Message::Input {
-        terminal,
-        data: b"echo shared-$((1+1))\r".to_vec(),
-    })
-    .await;
+    a.attach(terminal).await;
+    b.attach(terminal).await;
+    a.keys(terminal, b"echo shared-$((1+1))\r").await;
     a.output_until(terminal, "shared-2").await;
     b.output_until(terminal, "shared-2").await;
 }
@@ -72,11 +51,7 @@ async fn two_clients_attached_to_one_terminal_both_see_its_output() {
 async fn a_resize_reaches_the_shell() {
     let agent = start_agent().await;
     let mut client = Client::connect(&agent).await;
-    let terminal = client.open(80, 24).await;
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
+    let terminal = client.open_attached().await;
     assert_eq!(
         client
             .request(Message::Resize {
@@ -87,12 +62,7 @@ async fn a_resize_reaches_the_shell() {
             .await,
         Message::Ok
     );
-    client
-        .send(Message::Input {
-            terminal,
-            data: b"stty size\r".to_vec(),
-        })
-        .await;
+    client.keys(terminal, b"stty size\r").await;
     client.output_until(terminal, "43 132").await;
 }
 
@@ -107,12 +77,7 @@ async fn terminals_are_independent_and_close_with_an_exit_event() {
         client.request(Message::Attach { terminal: two }).await,
         Message::Ok
     );
-    client
-        .send(Message::Input {
-            terminal: two,
-            data: b"exit 3\r".to_vec(),
-        })
-        .await;
+    client.keys(two, b"exit 3\r").await;
     loop {
         if let Message::TerminalExited { terminal, status } = client.next().await.message {
             assert_eq!((terminal, status), (two, 3));
@@ -383,39 +348,19 @@ async fn attach_relays_stdio_to_the_agent_over_pipes_and_over_other_streams() {
 async fn shells_get_signals_at_their_defaults_whatever_the_agent_inherited() {
     let agent = start_agent_ignoring("HUP INT QUIT TSTP TTIN TTOU USR1 USR2 ALRM").await;
     let mut client = Client::connect(&agent).await;
-    let terminal = client.open(80, 24).await;
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
+    let terminal = client.open_attached().await;
     // A job's ignored signals (`grep`'s, a job of its own), masked to those the agent was
     // started with.
-    client
-        .send(Message::Input {
-            terminal,
-            data: b"grep ^SigIgn /proc/self/status > ign; echo ignored=$(( 0x$(cut -f2 ign) & 0x382A07 ))\r"
-                .to_vec(),
-        })
-        .await;
+    client.keys(terminal, b"grep ^SigIgn /proc/self/status > ign; echo ignored=$(( 0x$(cut -f2 ign) & 0x382A07 ))\r").await;
     client.output_until(terminal, "ignored=0\r\n").await;
 
     // And ^C stops a job (if it did not, the output would stop and `next` time out).
-    client
-        .send(Message::Input {
-            terminal,
-            data: b"sleep 600\r".to_vec(),
-        })
-        .await;
+    client.keys(terminal, b"sleep 600\r").await;
     client.output_until(terminal, "sleep 600\r\n").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // (Apart: the interrupt flushes what was typed with it.)
     for keys in ["\x03", "echo after-$((2+3))\r"] {
-        client
-            .send(Message::Input {
-                terminal,
-                data: keys.as_bytes().to_vec(),
-            })
-            .await;
+        client.keys(terminal, keys.as_bytes()).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     client.output_until(terminal, "after-5").await;
@@ -440,16 +385,9 @@ async fn a_client_that_falls_behind_pauses_the_output_and_then_gets_all_of_it() 
     const LAST: u32 = 2_000_000;
     let agent = start_agent().await;
     let mut client = Client::connect(&agent).await;
-    let terminal = client.open(80, 24).await;
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
+    let terminal = client.open_attached().await;
     client
-        .send(Message::Input {
-            terminal,
-            data: format!("seq 1 {LAST}; echo EN''D\r").into_bytes(),
-        })
+        .keys(terminal, format!("seq 1 {LAST}; echo EN''D\r"))
         .await;
     // ~15 MB of output; nothing read for three seconds.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -482,19 +420,9 @@ async fn a_client_that_falls_behind_pauses_the_output_and_then_gets_all_of_it() 
 async fn as_the_first_process_the_agent_reaps_orphans_and_stops_on_sigterm() {
     let mut agent = start_agent_as_first_process().await;
     let mut client = Client::connect(&agent).await;
-    let terminal = client.open(80, 24).await;
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await,
-        Message::Ok
-    );
+    let terminal = client.open_attached().await;
     // `sleep`'s parent (the subshell) exits at once: it ends as the first process's child.
-    client
-        .send(Message::Input {
-            terminal,
-            data: b"(sleep 0.1 &); sleep 1; echo zombies=$(awk '$3 == \"Z\"' /proc/[0-9]*/stat | wc -l)\r"
-                .to_vec(),
-        })
-        .await;
+    client.keys(terminal, b"(sleep 0.1 &); sleep 1; echo zombies=$(awk '$3 == \"Z\"' /proc/[0-9]*/stat | wc -l)\r").await;
     client.output_until(terminal, "zombies=0\r\n").await;
 
     let status = agent.signal_and_wait("TERM").await;
@@ -510,12 +438,7 @@ async fn an_interrupted_run_still_reports_its_end() {
     let terminal = client.run_attached("echo started; sleep 600").await;
     client.output_until(terminal, "started").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    client
-        .send(Message::Input {
-            terminal,
-            data: b"\x03".to_vec(),
-        })
-        .await;
+    client.keys(terminal, b"\x03").await;
     let (mut finished, mut exited) = (None, None);
     while exited.is_none() {
         match client.next().await.message {

@@ -194,6 +194,30 @@ impl Client {
         }
     }
 
+    /// Attaches to `terminal` (its scrollback, then live output).
+    pub async fn attach(&mut self, terminal: TerminalId) {
+        assert_eq!(
+            self.request(Message::Attach { terminal }).await,
+            Message::Ok
+        );
+    }
+
+    /// Opens an 80×24 terminal and attaches to it.
+    pub async fn open_attached(&mut self) -> TerminalId {
+        let terminal = self.open(80, 24).await;
+        self.attach(terminal).await;
+        terminal
+    }
+
+    /// Types `keys` into `terminal`.
+    pub async fn keys(&mut self, terminal: TerminalId, keys: impl Into<Vec<u8>>) {
+        self.send(Message::Input {
+            terminal,
+            data: keys.into(),
+        })
+        .await;
+    }
+
     pub async fn open(&mut self, cols: u16, rows: u16) -> TerminalId {
         match self.request(Message::OpenTerminal { cols, rows }).await {
             Message::TerminalOpened { terminal } => terminal,
@@ -214,10 +238,7 @@ impl Client {
             Message::TerminalOpened { terminal } => terminal,
             other => panic!("expected TerminalOpened, got {other:?}"),
         };
-        assert_eq!(
-            self.request(Message::Attach { terminal }).await,
-            Message::Ok
-        );
+        self.attach(terminal).await;
         terminal
     }
 
