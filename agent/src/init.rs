@@ -13,22 +13,14 @@ use std::process::ExitCode;
 use nix::{
     errno::Errno,
     sys::{
-        signal::{Signal, kill},
+        signal::kill,
         wait::{WaitPidFlag, WaitStatus, waitpid},
     },
     unistd::Pid,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Signals passed on to the agent: the kubelet's SIGTERM, and whatever an operator sends.
-const FORWARDED: [Signal; 6] = [
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
+use crate::signals::Signals;
 
 /// True when this process is the first of its PID namespace.
 pub fn is_first_process() -> bool {
@@ -43,22 +35,16 @@ pub async fn supervise() -> std::io::Result<ExitCode> {
     // for, and SIGCHLD may have been ignored by whoever started this one (then children
     // would vanish without a status). The child starts with them all at their defaults.
     let mut children = signal(SignalKind::child())?;
-    let (sender, mut forward) = tokio::sync::mpsc::unbounded_channel();
-    for number in FORWARDED {
-        let mut handler = signal(SignalKind::from_raw(number as i32))?;
-        let sender = sender.clone();
-        tokio::spawn(async move {
-            while handler.recv().await.is_some() && sender.send(number).is_ok() {}
-        });
-    }
+    let mut signals = Signals::install()?;
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(std::env::args_os().skip(1))
         .spawn()?;
     let agent = Pid::from_raw(i32::try_from(child.id()).map_err(std::io::Error::other)?);
     loop {
         tokio::select! {
-            Some(number) = forward.recv() => {
-                // It may have ended already; its status comes with SIGCHLD.
+            number = signals.any() => {
+                // Passed on: the kubelet's SIGTERM, whatever an operator sends. The agent
+                // may have ended already; its status comes with SIGCHLD.
                 let _ = kill(agent, number);
             }
             _ = children.recv() => {

@@ -290,7 +290,7 @@ async fn serve() -> std::process::ExitCode {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             signal = signals.stop() => {
-                tracing::info!(signal, "stopping");
+                tracing::info!(signal = signal.as_str(), "stopping");
                 return std::process::ExitCode::SUCCESS;
             }
         };

@@ -93,8 +93,8 @@ impl Outbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends a terminal's output without waiting.
-    pub fn output(&self, terminal: TerminalId, data: &[u8]) -> Result<(), Refused> {
+    /// Appends a terminal's output without waiting; the backlog it makes.
+    pub fn output(&self, terminal: TerminalId, data: &[u8]) -> Result<usize, Refused> {
         let mut state = self.lock();
         if state.closed {
             return Err(Refused::Closed);
@@ -115,9 +115,10 @@ impl Outbox {
                 state.tail = Some((terminal, tail));
             }
         }
+        let backlog = state.backlog();
         drop(state);
         self.ready.notify_one();
-        Ok(())
+        Ok(backlog)
     }
 
     /// Appends a frame whatever the backlog: the few that must not be lost or wait — a
@@ -316,7 +317,7 @@ mod tests {
         let mut taken = 0;
         let refused = loop {
             match outbox.output(1, &chunk) {
-                Ok(()) => taken += chunk.len(),
+                Ok(_) => taken += chunk.len(),
                 Err(refused) => break refused,
             }
         };

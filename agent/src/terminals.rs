@@ -117,8 +117,8 @@ impl Output {
         let mut behind = Vec::new();
         self.clients
             .retain(|client| match client.output(terminal, data) {
-                Ok(()) => {
-                    if client.backlog() >= HIGH_WATER {
+                Ok(backlog) => {
+                    if backlog >= HIGH_WATER {
                         behind.push(client.clone());
                     }
                     true
