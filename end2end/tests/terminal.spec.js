@@ -199,3 +199,37 @@ test('links in the output open, Ctrl+Shift+C copies, a paste is typed, and a los
   await expectText(page, 'pasted-12');
   await page.screenshot({ path: `${artifacts}terminal-links.png` });
 });
+
+test('a flood of output is drawn to its end, and acknowledged as it is drawn', async ({ page, baseURL }) => {
+  // What went over the IDE socket: output data bytes (after each 4-byte channel header)
+  // and the page's acknowledgements.
+  let received = 0;
+  const acks = [];
+  page.on('websocket', (ws) => {
+    if (!ws.url().includes('/ws/workspaces/')) return;
+    ws.on('framereceived', ({ payload }) => {
+      if (typeof payload !== 'string') received += payload.length - 4;
+    });
+    ws.on('framesent', ({ payload }) => {
+      if (typeof payload === 'string' && payload.includes('"ack"')) acks.push(JSON.parse(payload).bytes);
+    });
+  });
+  const id = await workspaceFor(page, baseURL, 'flood_user');
+  await page.goto(`/w/${id}`);
+  await expectText(page, '$', 30_000);
+  await page.locator('.xterm-host.active').click();
+  // 2 MB: twice the server's window, so it only all arrives if the page acknowledges.
+  await page.keyboard.type('seq 1 300000; echo fl""ood-$((4+5))');
+  await page.keyboard.press('Enter');
+  await expectLine(page, 'flood-9', 60_000);
+  expect(await lines(page)).toContain('300000');
+  expect(received).toBeGreaterThan(2_000_000);
+
+  // Held to the window from the start, then acknowledged step by step, never ahead.
+  expect(acks[0]).toBe(0);
+  expect(acks.length).toBeGreaterThan(10);
+  for (let i = 1; i < acks.length; i++) expect(acks[i]).toBeGreaterThan(acks[i - 1]);
+  expect(acks.at(-1)).toBeLessThanOrEqual(received);
+  expect(acks.at(-1)).toBeGreaterThan(received - 256 * 1024);
+  await page.screenshot({ path: `${artifacts}terminal-flood.png` });
+});

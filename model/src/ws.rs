@@ -57,7 +57,19 @@ pub enum ClientMessage {
     Close { terminal: TerminalId },
     /// Answered by `Pong` with the same `nonce` (latency probes, keeping proxies awake).
     Ping { nonce: u64 },
+    /// Flow control: this socket has taken in (for a browser: drawn) `bytes` bytes of
+    /// terminal output, counted over the data of every binary frame the server sent on
+    /// it, headers excluded. A socket that has sent one `Ack` is held to
+    /// [`ACK_WINDOW`]: the server sends no more output while that many bytes are
+    /// unacknowledged (the terminals pause, as for a slow reader). Send `{"bytes":0}`
+    /// first to be held from the start; a client that never sends one is bounded only by
+    /// its socket.
+    Ack { bytes: u64 },
 }
+
+/// Unacknowledged output bytes after which the server holds a socket's output, once the
+/// socket acknowledges ([`ClientMessage::Ack`]).
+pub const ACK_WINDOW: u64 = 1024 * 1024;
 
 /// One of the workspace's terminals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +155,9 @@ mod tests {
         assert_eq!(open, ClientMessage::Open { cols: 80, rows: 24 });
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"open","cols":80}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"sudo"}"#).is_err());
+        let ack: ClientMessage = serde_json::from_str(r#"{"type":"ack","bytes":131072}"#)?;
+        assert_eq!(ack, ClientMessage::Ack { bytes: 131_072 });
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"ack","bytes":-1}"#).is_err());
         let exited = serde_json::to_string(&ServerMessage::Exited {
             terminal: 3,
             status: 0,

@@ -6,10 +6,15 @@
 //!
 //! Memory is bounded by construction: nothing is queued without a limit. Output moves
 //! agent → browser one frame at a time; while the browser is slow the relay stops reading
-//! the agent, the agent's own bounded queues fill, and its terminal detaches this client
-//! (`lagged`, the browser re-attaches from the scrollback). A browser that stops reading
-//! altogether is dropped once a send has waited `send_timeout`, or once it has left two
-//! pings unanswered.
+//! the agent, the agent's own bounded queues fill, and its terminals pause (the programs
+//! writing block) or, after a long stall, detach this client (`lagged`, the browser
+//! re-attaches from the scrollback). A browser that stops reading altogether is dropped
+//! once a send has waited `send_timeout`, or once it has left two pings unanswered.
+//!
+//! "Slow" also counts what the browser has taken in but not yet drawn: a browser that
+//! acknowledges output (`ack`, as Codepod's does after xterm.js has parsed it) gets no more
+//! than [`ACK_WINDOW`] bytes ahead of its acknowledgements, so a flood cannot pile up in
+//! xterm.js's write buffer (which discards data past 50 MB) on a slow device.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -32,7 +37,10 @@ use axum::{
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use model::{
     SandboxState, SandboxStatus, WorkspaceId,
-    ws::{ClientMessage, ServerMessage, TerminalId, TerminalInfo, decode_data, encode_data},
+    ws::{
+        ACK_WINDOW, ClientMessage, ServerMessage, TerminalId, TerminalInfo, decode_data,
+        encode_data,
+    },
 };
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge},
@@ -244,6 +252,8 @@ async fn session(
     let (mut agent_tx, agent_rx) = agent.into_split();
     let shared = Arc::new(Mutex::new(Shared::default()));
     let (control_tx, control_rx) = mpsc::channel::<ServerMessage>(CONTROL_QUEUE);
+    // The browser's latest acknowledgement of output; `None` until it sends one.
+    let (acked_tx, acked_rx) = watch::channel(None::<u64>);
 
     match agent_tx.send(Message::ListTerminals).await {
         Ok(id) => {
@@ -256,6 +266,7 @@ async fn session(
         sink,
         agent_rx,
         control_rx,
+        acked_rx,
         shared.clone(),
         hub.clone(),
         services.clone(),
@@ -266,6 +277,7 @@ async fn session(
             &mut stream,
             &mut agent_tx,
             &control_tx,
+            &acked_tx,
             &shared,
             &hub,
             &services.sandboxes,
@@ -297,6 +309,7 @@ async fn relay_in(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
     agent: &mut sandbox::AgentSender,
     control: &mpsc::Sender<ServerMessage>,
+    acked: &watch::Sender<Option<u64>>,
     shared: &Mutex<Shared>,
     hub: &Hub,
     sandboxes: &services::Sandboxes,
@@ -336,6 +349,17 @@ async fn relay_in(
                     if control.try_send(ServerMessage::Pong { nonce }).is_err() {
                         return false;
                     }
+                    continue;
+                }
+                Ok(ClientMessage::Ack { bytes }) => {
+                    // Only forward: an older acknowledgement arriving late changes nothing.
+                    acked.send_if_modified(|acked| {
+                        let newer = acked.is_none_or(|before| bytes > before);
+                        if newer {
+                            *acked = Some(bytes);
+                        }
+                        newer
+                    });
                     continue;
                 }
                 Ok(request) => {
@@ -423,8 +447,8 @@ fn translate(
             Message::CloseTerminal { terminal },
             Some(Pending::Terminal(terminal)),
         ),
-        // Answered without the agent, before we get here.
-        ClientMessage::Ping { .. } => (Message::Ping, None),
+        // Handled without the agent, before we get here.
+        ClientMessage::Ping { .. } | ClientMessage::Ack { .. } => (Message::Ping, None),
     }
 }
 
@@ -455,6 +479,7 @@ async fn relay_out(
     mut sink: Sink,
     mut agent: sandbox::AgentReceiver,
     mut control: mpsc::Receiver<ServerMessage>,
+    mut acked: watch::Receiver<Option<u64>>,
     shared: Arc<Mutex<Shared>>,
     hub: Hub,
     services: services::Services,
@@ -469,11 +494,20 @@ async fn relay_out(
     let mut last_touch = Instant::now();
     // A frame taken while coalescing output, to handle next.
     let mut held: Option<protocol::Frame> = None;
+    // Terminal output sent (data bytes, the unit of the browser's acknowledgements).
+    let mut sent: u64 = 0;
     loop {
-        let next = held.take().map(Some);
+        // Nothing more from the agent while the browser is a window behind.
+        let open = acked
+            .borrow_and_update()
+            .is_none_or(|acked| sent.saturating_sub(acked) < ACK_WINDOW);
+        let next = match open {
+            true => held.take().map(Some),
+            false => None,
+        };
         let message = tokio::select! {
             biased;
-            frame = async { match next { Some(frame) => frame, None => agent.recv().await } } => match frame {
+            frame = async { match next { Some(frame) => frame, None => agent.recv().await } }, if open => match frame {
                 Some(mut frame) => {
                     if let Message::Output { terminal, data } = &mut frame.message {
                         while data.len() < COALESCE {
@@ -490,11 +524,12 @@ async fn relay_out(
                             }
                         }
                     }
-                    if matches!(frame.message, Message::Output { .. })
-                        && last_touch.elapsed() >= TOUCH_EVERY
-                    {
-                        sandboxes.touch(workspace);
-                        last_touch = Instant::now();
+                    if let Message::Output { data, .. } = &frame.message {
+                        sent += data.len() as u64;
+                        if last_touch.elapsed() >= TOUCH_EVERY {
+                            sandboxes.touch(workspace);
+                            last_touch = Instant::now();
+                        }
                     }
                     match to_browser(frame, &shared) {
                         Some(message) => message,
@@ -509,6 +544,7 @@ async fn relay_out(
                     return;
                 }
             },
+            Ok(()) = acked.changed(), if !open => continue,
             Some(reply) = control.recv() => text(&reply),
             event = file_events.recv() => text(&match event {
                 Ok(FileEvent::Changed { path, version }) => ServerMessage::FileChanged { path, version },

@@ -12,7 +12,9 @@ mod common;
 
 use common::{spawn_app_configured, ws_client::*};
 use futures_util::SinkExt;
-use model::ws::{ClientMessage, ServerMessage};
+use std::time::Duration;
+
+use model::ws::{ACK_WINDOW, ClientMessage, ServerMessage};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message as Ws, protocol::frame::coding::CloseCode};
 
@@ -234,6 +236,72 @@ async fn bad_requests_get_errors_and_the_socket_goes_on() {
     // After all that, the shell still answers.
     type_in(&mut socket, terminal, "echo fine-$((2*3))\r").await;
     output_until(&mut socket, terminal, "fine-6").await;
+}
+
+#[tokio::test]
+async fn a_browser_that_acknowledges_output_is_sent_no_more_than_a_window_ahead() {
+    let app = spawn_app_configured(|_| {}).await;
+    let (cookie, ws) = user_with_workspace(&app, "ada").await;
+    let mut socket = connect(&app, &cookie, &ws).await;
+    send(&mut socket, ClientMessage::Ack { bytes: 0 }).await;
+    let terminal = ready_with_terminal(&mut socket).await;
+    type_in(&mut socket, terminal, "echo go-$((1+1))\r").await;
+    let mut seen = output_until(&mut socket, terminal, "go-2\r\n").await.len() as u64;
+
+    // 2.7 MB of output, read as fast as it comes but not acknowledged: it stops a window
+    // (plus at most the one message in flight) past the last acknowledgement.
+    type_in(
+        &mut socket,
+        terminal,
+        "seq 1 400000; echo E\"\"ND-$((1+1))\r",
+    )
+    .await;
+    let mut output = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_millis(1500), receive(&mut socket)).await;
+        match next {
+            Err(_) => break,
+            Ok(Received::Data(t, data)) if t == terminal => output.extend_from_slice(&data),
+            Ok(Received::Closed(code)) => panic!("closed {code:?}"),
+            Ok(_) => {}
+        }
+    }
+    let held = seen + output.len() as u64;
+    assert!(
+        (ACK_WINDOW..=ACK_WINDOW + 128 * 1024).contains(&held),
+        "{held} bytes sent on an acknowledgement of 0 (window {ACK_WINDOW})"
+    );
+    assert!(!String::from_utf8_lossy(&output).contains("END-2"));
+    // An older acknowledgement changes nothing.
+    send(&mut socket, ClientMessage::Ack { bytes: 0 }).await;
+    let more = tokio::time::timeout(Duration::from_millis(1000), receive(&mut socket)).await;
+    assert!(
+        !matches!(more, Ok(Received::Data(..))),
+        "output after a stale acknowledgement"
+    );
+
+    // Acknowledging as it draws, the browser gets all of it, in order.
+    seen = held;
+    send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
+    while !output.windows(5).any(|w| w == b"END-2") {
+        match receive(&mut socket).await {
+            Received::Data(t, data) if t == terminal => {
+                seen += data.len() as u64;
+                output.extend_from_slice(&data);
+                send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
+            }
+            Received::Closed(code) => panic!("closed {code:?}"),
+            _ => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&output);
+    let start = text.find("1\r\n2\r\n3\r\n").unwrap();
+    let numbers: Vec<u32> = text[start..]
+        .split("\r\n")
+        .filter_map(|line| line.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 400_000);
+    assert!(numbers.iter().zip(1..).all(|(n, i)| *n == i));
 }
 
 #[tokio::test]

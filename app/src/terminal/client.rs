@@ -1,5 +1,10 @@
 //! The browser side of the IDE WebSocket for terminals: one socket per tab, one xterm.js
 //! per terminal, reattach and replay after every (re)connect.
+//!
+//! Flow control: output is acknowledged once xterm.js has parsed it (its write callback,
+//! asked for once per [`ACK_EVERY`] bytes), so the server never gets more than
+//! [`ACK_WINDOW`] ahead of what is on screen — a flood waits in the paused PTY, not in
+//! this tab's memory.
 
 use std::{
     cell::{Cell, RefCell},
@@ -12,7 +17,10 @@ use js_sys::{ArrayBuffer, Uint8Array};
 use leptos::prelude::*;
 use model::{
     SandboxState, WorkspaceId,
-    ws::{CHANNEL_HEADER, ClientMessage, ServerMessage, TerminalId, TerminalInfo, encode_data},
+    ws::{
+        ACK_WINDOW, CHANNEL_HEADER, ClientMessage, ServerMessage, TerminalId, TerminalInfo,
+        encode_data,
+    },
 };
 use wasm_bindgen::{JsCast, prelude::*};
 use web_sys::{BinaryType, CloseEvent, HtmlElement, MessageEvent, ResizeObserver, WebSocket};
@@ -24,6 +32,9 @@ const CLOSE_SANDBOX_STOPPED: u16 = 4000;
 const CLOSE_START_FAILED: u16 = 4002;
 /// Reconnect delays, then the last one forever.
 const BACKOFF_MS: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
+/// Output is acknowledged in steps of this many bytes (well inside the server's window, so
+/// it always has an acknowledgement on the way before it stops).
+const ACK_EVERY: u64 = ACK_WINDOW / 8;
 
 /// One terminal: its xterm.js, the element it draws in, and its listeners.
 struct Term {
@@ -74,6 +85,12 @@ pub struct Client {
     terms: RefCell<BTreeMap<TerminalId, Term>>,
     connection: RefCell<Option<Connection>>,
     attempts: Cell<u32>,
+    /// Counts sockets, so that a late write callback of the last one acknowledges nothing.
+    generation: Cell<u64>,
+    /// Terminal output received on this socket (data bytes, as the server counts them).
+    received: Cell<u64>,
+    /// Where the next acknowledgement is due.
+    next_ack: Cell<u64>,
     disposed: Cell<bool>,
     observer: RefCell<Option<Observer>>,
     this: Weak<Client>,
@@ -108,6 +125,9 @@ impl Client {
             terms: RefCell::default(),
             connection: RefCell::default(),
             attempts: Cell::new(0),
+            generation: Cell::new(0),
+            received: Cell::new(0),
+            next_ack: Cell::new(ACK_EVERY),
             disposed: Cell::new(false),
             observer: RefCell::default(),
             this: this.clone(),
@@ -180,6 +200,9 @@ impl Client {
             return;
         };
         socket.set_binary_type(BinaryType::Arraybuffer);
+        self.generation.set(self.generation.get() + 1);
+        self.received.set(0);
+        self.next_ack.set(ACK_EVERY);
         if self.attempts.get() == 0 {
             self.link.set(Link::Connecting);
         }
@@ -267,9 +290,21 @@ impl Client {
                 .subarray(0, CHANNEL_HEADER as u32)
                 .copy_to(&mut header);
             let terminal = TerminalId::from_be_bytes(header);
-            if let Some(term) = self.terms.borrow().get(&terminal) {
-                term.xterm
-                    .write_bytes(&bytes.subarray(CHANNEL_HEADER as u32, bytes.length()));
+            let data = bytes.subarray(CHANNEL_HEADER as u32, bytes.length());
+            let received = self.received.get() + u64::from(data.length());
+            self.received.set(received);
+            let due = received >= self.next_ack.get();
+            if due {
+                self.next_ack.set(received + ACK_EVERY);
+            }
+            match self.terms.borrow().get(&terminal) {
+                Some(term) if due => term
+                    .xterm
+                    .write_bytes_then(&data, self.acknowledge_later(received).unchecked_ref()),
+                Some(term) => term.xterm.write_bytes(&data),
+                // Nothing to draw it in: taken in already.
+                None if due => self.send(&ClientMessage::Ack { bytes: received }),
+                None => {}
             }
         } else if let Some(text) = data.as_string() {
             match serde_json::from_str::<ServerMessage>(&text) {
@@ -352,9 +387,25 @@ impl Client {
         }
     }
 
+    /// A write callback that acknowledges `bytes` once xterm.js has parsed everything up
+    /// to there (it parses writes in order) — unless the socket has changed since.
+    fn acknowledge_later(&self, bytes: u64) -> JsValue {
+        let weak = self.this.clone();
+        let generation = self.generation.get();
+        Closure::once_into_js(move || {
+            if let Some(client) = weak.upgrade()
+                && client.generation.get() == generation
+            {
+                client.send(&ClientMessage::Ack { bytes });
+            }
+        })
+    }
+
     /// After a (re)connect: keep and replay the terminals that still exist, drop the ones
     /// that do not, open one if there are none.
     fn resume(&self, terminals: Vec<TerminalInfo>) {
+        // Held to the server's window from the first byte of output on.
+        self.send(&ClientMessage::Ack { bytes: 0 });
         let gone: Vec<TerminalId> = self
             .terms
             .borrow()
@@ -524,6 +575,12 @@ impl Client {
 
     fn forget(&self, terminal: TerminalId) {
         self.terms.borrow_mut().remove(&terminal);
+        // Its xterm.js may go with write callbacks never called: acknowledge what came.
+        if self.received.get() > 0 {
+            self.send(&ClientMessage::Ack {
+                bytes: self.received.get(),
+            });
+        }
         self.tabs
             .update(|tabs| tabs.retain(|tab| tab.terminal != terminal));
         if self.active.get_untracked() == Some(terminal) {

@@ -23,6 +23,10 @@ extern "C" {
     #[wasm_bindgen(method, js_name = write)]
     pub fn write_bytes(this: &Terminal, data: &Uint8Array);
 
+    /// Writes bytes; `callback` runs once xterm.js has parsed them (and all before them).
+    #[wasm_bindgen(method, js_name = write)]
+    pub fn write_bytes_then(this: &Terminal, data: &Uint8Array, callback: &js_sys::Function);
+
     #[wasm_bindgen(method, js_name = write)]
     pub fn write_str(this: &Terminal, data: &str);
 
