@@ -17,7 +17,8 @@
 # Needs a release site (`./x build --release`); builds a release server itself.
 # terminal: CODEPOD_BENCH_SERVER=path/to/codepod measures another build's server (its agent
 # beside it) with the same client; CODEPOD_BENCH_ARGS="--only load" runs only the typists,
-# "--only echo" only the bare PTY and one typist.
+# "--only echo" only the bare PTY and one typist; "--no-ack" has Codepod's client not
+# acknowledge output (no browser flow-control window).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 

@@ -251,9 +251,7 @@ async fn session(
     };
     let (mut agent_tx, agent_rx) = agent.into_split();
     let shared = Arc::new(Mutex::new(Shared::default()));
-    let (control_tx, control_rx) = mpsc::channel::<ServerMessage>(CONTROL_QUEUE);
-    // The browser's latest acknowledgement of output; `None` until it sends one.
-    let (acked_tx, acked_rx) = watch::channel(None::<u64>);
+    let (to_out, from_in) = half_link();
 
     match agent_tx.send(Message::ListTerminals).await {
         Ok(id) => {
@@ -265,8 +263,7 @@ async fn session(
     let mut outbound = tokio::spawn(relay_out(
         sink,
         agent_rx,
-        control_rx,
-        acked_rx,
+        from_in,
         shared.clone(),
         hub.clone(),
         services.clone(),
@@ -276,8 +273,7 @@ async fn session(
         let silent = relay_in(
             &mut stream,
             &mut agent_tx,
-            &control_tx,
-            &acked_tx,
+            &to_out,
             &shared,
             &hub,
             &services.sandboxes,
@@ -303,18 +299,44 @@ fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// What the browser → agent half passes to the other half.
+struct ToRelayOut {
+    /// Replies it makes itself (pongs, errors).
+    control: mpsc::Sender<ServerMessage>,
+    /// The browser's latest acknowledgement of output; `None` until it sends one.
+    acked: watch::Sender<Option<u64>>,
+}
+
+/// The receiving ends of [`ToRelayOut`].
+struct FromRelayIn {
+    control: mpsc::Receiver<ServerMessage>,
+    acked: watch::Receiver<Option<u64>>,
+}
+
+fn half_link() -> (ToRelayOut, FromRelayIn) {
+    let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
+    let (acked_tx, acked) = watch::channel(None);
+    (
+        ToRelayOut {
+            control: control_tx,
+            acked: acked_tx,
+        },
+        FromRelayIn { control, acked },
+    )
+}
+
 /// Browser → agent: keystrokes and control requests. Returns when the browser goes away or
 /// breaks the protocol (`false`), or stays silent for two ping intervals (`true`).
 async fn relay_in(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
     agent: &mut sandbox::AgentSender,
-    control: &mpsc::Sender<ServerMessage>,
-    acked: &watch::Sender<Option<u64>>,
+    out: &ToRelayOut,
     shared: &Mutex<Shared>,
     hub: &Hub,
     sandboxes: &services::Sandboxes,
     workspace: WorkspaceId,
 ) -> bool {
+    let ToRelayOut { control, acked } = out;
     let mut last_touch = Instant::now();
     loop {
         let message = match tokio::time::timeout(hub.ping_interval * 2, stream.next()).await {
@@ -478,14 +500,17 @@ fn error_code(code: ErrorCode) -> &'static str {
 async fn relay_out(
     mut sink: Sink,
     mut agent: sandbox::AgentReceiver,
-    mut control: mpsc::Receiver<ServerMessage>,
-    mut acked: watch::Receiver<Option<u64>>,
+    from_in: FromRelayIn,
     shared: Arc<Mutex<Shared>>,
     hub: Hub,
     services: services::Services,
     workspace: WorkspaceId,
 ) {
     let timeout = hub.send_timeout;
+    let FromRelayIn {
+        mut control,
+        mut acked,
+    } = from_in;
     let (events, sandboxes) = (services.events, services.sandboxes);
     let mut file_events = events.subscribe(workspace);
     let mut shutdown = hub.shutdown.clone();

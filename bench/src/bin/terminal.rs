@@ -10,6 +10,10 @@
 //!
 //! Arguments: `--codepod http://HOST:PORT --jupyter http://HOST:PORT --token TOKEN`.
 //! Prints p50/p99 for each and the Codepod/peer ratios; asserts nothing.
+//!
+//! Codepod's client acknowledges output as the IDE does (`ack` every 128 KiB; it "draws"
+//! at once), so the server holds it to the same flow-control window as a browser;
+//! `--no-ack` leaves that out (the server then paces it by its socket alone).
 
 #![allow(
     clippy::expect_used,
@@ -21,11 +25,11 @@ use std::time::{Duration, Instant};
 
 use codepod_bench::{Samples, machine, ms};
 use futures_util::{SinkExt, StreamExt};
-use model::ws::{ClientMessage, ServerMessage, decode_data, encode_data};
+use model::ws::{ACK_WINDOW, ClientMessage, ServerMessage, decode_data, encode_data};
 use serde_json::json;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message as Ws, client::IntoClientRequest},
+    tungstenite::{self, Message as Ws, client::IntoClientRequest},
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -36,6 +40,8 @@ const KEYSTROKES_EACH: usize = 60;
 /// Pause between one typist's keystrokes: 20 keys/s, a fast typist.
 const THINK: Duration = Duration::from_millis(50);
 const FILE_BYTES: usize = 50_000_000;
+/// Codepod's client acknowledges output in these steps, as the IDE's does.
+const ACK_EVERY: u64 = ACK_WINDOW / 8;
 
 #[derive(Clone)]
 enum Peer {
@@ -59,6 +65,9 @@ struct Term {
     terminal: u32,
     jupyter: bool,
     lagged: usize,
+    /// Codepod's output bytes received on this socket, and where the next `ack` is due.
+    received: u64,
+    next_ack: u64,
     /// Output read past the last needle, for the next read.
     pending: Vec<u8>,
     /// Jupyter's terminal: its URL, to delete it.
@@ -92,11 +101,16 @@ impl Term {
                     terminal: 0,
                     jupyter: false,
                     lagged: 0,
+                    received: 0,
+                    next_ack: ACK_EVERY,
                     pending: Vec::new(),
                     jupyter_url: None,
                 };
                 term.control_until(|m| matches!(m, ServerMessage::Terminals { .. }))
                     .await;
+                if ACKS.load(std::sync::atomic::Ordering::Relaxed) {
+                    term.control(&ClientMessage::Ack { bytes: 0 }).await;
+                }
                 term.control(&ClientMessage::Open {
                     cols: 120,
                     rows: 40,
@@ -136,6 +150,8 @@ impl Term {
                     terminal: 0,
                     jupyter: true,
                     lagged: 0,
+                    received: 0,
+                    next_ack: u64::MAX,
                     pending: Vec::new(),
                     jupyter_url: Some((format!("{base}/api/terminals/{name}"), token.clone())),
                 };
@@ -169,9 +185,28 @@ impl Term {
         self.socket.send(Ws::text(text)).await.expect("send");
     }
 
+    /// The next message on the socket. Codepod's output is counted, and acknowledged once
+    /// taken in: before waiting for more (so no acknowledgement is left unsent when a read
+    /// is cancelled, and a server waiting for one always gets it).
+    async fn next_message(&mut self) -> Option<Result<Ws, tungstenite::Error>> {
+        if self.received >= self.next_ack && ACKS.load(std::sync::atomic::Ordering::Relaxed) {
+            let bytes = self.received;
+            self.control(&ClientMessage::Ack { bytes }).await;
+            self.next_ack = bytes + ACK_EVERY;
+        }
+        let message = self.socket.next().await;
+        if !self.jupyter
+            && let Some(Ok(Ws::Binary(frame))) = &message
+            && let Some((_, data)) = decode_data(frame)
+        {
+            self.received += data.len() as u64;
+        }
+        message
+    }
+
     async fn control_until(&mut self, want: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
         loop {
-            match self.socket.next().await {
+            match self.next_message().await {
                 Some(Ok(Ws::Text(text))) => {
                     let message: ServerMessage = serde_json::from_str(&text).expect("control");
                     if want(&message) {
@@ -200,7 +235,7 @@ impl Term {
             return std::mem::take(&mut self.pending);
         }
         loop {
-            match self.socket.next().await {
+            match self.next_message().await {
                 Some(Ok(Ws::Binary(frame))) if !self.jupyter => {
                     if let Some((_, data)) = decode_data(&frame)
                         && !data.is_empty()
@@ -411,6 +446,8 @@ async fn flood(peer: &Peer, terms: Vec<Term>, results: &mut Results, round: usiz
 }
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether Codepod's client acknowledges output (`--no-ack` clears it).
+static ACKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// The ceiling: the same bash on a bare PTY on this machine, read with blocking reads by a
 /// thread of this process, no server in between (echo, and `cat` of the same file).
@@ -526,6 +563,10 @@ async fn main() {
         },
     ];
     let mut results = [Results::default(), Results::default()];
+    if std::env::args().any(|arg| arg == "--no-ack") {
+        ACKS.store(false, std::sync::atomic::Ordering::Relaxed);
+        println!("Codepod's client does not acknowledge output (--no-ack)");
+    }
 
     // `--only load`: just the typists with and without a flood; `--only echo`: just the
     // bare PTY and one typist (quicker, for experiments).
