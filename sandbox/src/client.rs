@@ -132,6 +132,12 @@ pub struct AgentSender {
 }
 
 impl AgentSender {
+    /// The request id the next [`AgentSender::send`] will use, to note what its answer is
+    /// for before the answer can arrive.
+    pub fn next_id(&self) -> u32 {
+        self.next_id
+    }
+
     /// Sends a message; returns its request id.
     pub async fn send(&mut self, message: Message) -> Result<u32> {
         let id = self.next_id;

@@ -410,11 +410,13 @@ async fn relay_in(
             tracing::warn!(workspace.id = %workspace, "too many requests in flight; dropping the socket");
             return false;
         }
-        let Ok(id) = agent.send(message).await else {
-            return false;
-        };
+        // Noted before it is sent: the answer can reach the other half before `send`
+        // returns here (a run's tab was then labelled `bash`).
         if let Some(pending) = pending {
-            lock(shared).pending.insert(id, pending);
+            lock(shared).pending.insert(agent.next_id(), pending);
+        }
+        if agent.send(message).await.is_err() {
+            return false;
         }
     }
 }

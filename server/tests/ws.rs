@@ -305,6 +305,60 @@ async fn a_browser_that_acknowledges_output_is_sent_no_more_than_a_window_ahead(
 }
 
 #[tokio::test]
+async fn a_browser_that_stops_acknowledging_is_detached_and_the_shell_goes_on() {
+    let app = spawn_app_configured(|_| {}).await;
+    let (cookie, ws) = user_with_workspace(&app, "ada").await;
+    let mut socket = connect(&app, &cookie, &ws).await;
+    send(&mut socket, ClientMessage::Ack { bytes: 0 }).await;
+    let terminal = ready_with_terminal(&mut socket).await;
+    type_in(&mut socket, terminal, "echo go-$((1+1))\r").await;
+    let mut seen = output_until(&mut socket, terminal, "go-2\r\n").await.len() as u64;
+
+    // Output is held at the window and no acknowledgement comes: past the agent's stall
+    // time (10 s) the terminal detaches this socket rather than wait for ever.
+    type_in(
+        &mut socket,
+        terminal,
+        "seq 1 400000; echo E\"\"ND-$((1+1))\r",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(13);
+    while let Ok(received) = tokio::time::timeout_at(deadline, receive(&mut socket)).await {
+        match received {
+            Received::Data(_, data) => seen += data.len() as u64,
+            Received::Closed(code) => panic!("closed {code:?}"),
+            Received::Control(_) => {}
+        }
+    }
+    // Acknowledging again, it gets what was on the way, then `lagged`.
+    send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
+    loop {
+        match receive(&mut socket).await {
+            Received::Data(_, data) => {
+                seen += data.len() as u64;
+                send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
+            }
+            Received::Control(ServerMessage::Lagged { .. }) => break,
+            Received::Control(_) => {}
+            Received::Closed(code) => panic!("closed {code:?} before lagged"),
+        }
+    }
+    // Meanwhile the shell went on without it: attaching again replays its end.
+    send(&mut socket, ClientMessage::Attach { terminal }).await;
+    let mut replay = Vec::new();
+    while !replay.windows(5).any(|w| w == b"END-2") {
+        if let Received::Data(_, data) = receive(&mut socket).await {
+            seen += data.len() as u64;
+            replay.extend_from_slice(&data);
+            send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
+        }
+    }
+    let replay = String::from_utf8_lossy(&replay);
+    let tail = &replay[replay.len().saturating_sub(200)..];
+    assert!(replay.contains("\r\n400000\r\n"), "{tail:?}");
+}
+
+#[tokio::test]
 async fn a_stopped_sandbox_closes_the_socket_with_a_code_that_says_do_not_reconnect() {
     let app = spawn_app_configured(|_| {}).await;
     let (cookie, ws) = user_with_workspace(&app, "ada").await;
