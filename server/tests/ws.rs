@@ -314,22 +314,57 @@ async fn a_browser_that_stops_acknowledging_is_detached_and_the_shell_goes_on() 
     type_in(&mut socket, terminal, "echo go-$((1+1))\r").await;
     let mut seen = output_until(&mut socket, terminal, "go-2\r\n").await.len() as u64;
 
-    // Output is held at the window and no acknowledgement comes: past the agent's stall
-    // time (10 s) the terminal detaches this socket rather than wait for ever.
+    // Another tab that reads everything (and acknowledges nothing, so it is not held).
+    let mut other = connect(&app, &cookie, &ws).await;
+    control_until(&mut other, |m| matches!(m, ServerMessage::Terminals { .. })).await;
+    send(&mut other, ClientMessage::Attach { terminal }).await;
+    output_until(&mut other, terminal, "go-2").await;
+
+    // 6.9 MB of output (more than every buffer on the way holds) is held at the first socket's window and it acknowledges nothing more: the
+    // shell waits for it until the agent's stall time (10 s) has passed, then detaches it
+    // and goes on — the other tab sees the end.
     type_in(
         &mut socket,
         terminal,
-        "seq 1 400000; echo E\"\"ND-$((1+1))\r",
+        "seq 1 1000000; echo E\"\"ND-$((1+1))\r",
     )
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(13);
-    while let Ok(received) = tokio::time::timeout_at(deadline, receive(&mut socket)).await {
-        match received {
-            Received::Data(_, data) => seen += data.len() as u64,
-            Received::Closed(code) => panic!("closed {code:?}"),
-            Received::Control(_) => {}
+    let started = std::time::Instant::now();
+    let other_tab = tokio::spawn(async move {
+        let mut tail = Vec::new();
+        while !tail.windows(5).any(|w| w == b"END-2") {
+            match tokio::time::timeout(Duration::from_secs(60), receive(&mut other)).await {
+                Ok(Received::Data(_, data)) => {
+                    tail.extend_from_slice(&data);
+                    if tail.len() > 4096 {
+                        tail.drain(..tail.len() - 64);
+                    }
+                }
+                Ok(Received::Closed(code)) => panic!("the other tab closed {code:?}"),
+                Ok(Received::Control(_)) => {}
+                Err(_) => panic!("the shell is still held after a minute"),
+            }
+        }
+    });
+    // (Reading on meanwhile, which answers the server's pings.)
+    while !other_tab.is_finished() {
+        if let Ok(received) =
+            tokio::time::timeout(Duration::from_millis(200), receive(&mut socket)).await
+        {
+            match received {
+                Received::Data(_, data) => seen += data.len() as u64,
+                Received::Closed(code) => panic!("closed {code:?}"),
+                Received::Control(_) => {}
+            }
         }
     }
+    other_tab.await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "the shell went on after {:?}, before the stall time",
+        started.elapsed()
+    );
+
     // Acknowledging again, it gets what was on the way, then `lagged`.
     send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
     loop {
@@ -343,19 +378,23 @@ async fn a_browser_that_stops_acknowledging_is_detached_and_the_shell_goes_on() 
             Received::Closed(code) => panic!("closed {code:?} before lagged"),
         }
     }
-    // Meanwhile the shell went on without it: attaching again replays its end.
+    // Attaching again replays the end it missed.
     send(&mut socket, ClientMessage::Attach { terminal }).await;
     let mut replay = Vec::new();
     while !replay.windows(5).any(|w| w == b"END-2") {
-        if let Received::Data(_, data) = receive(&mut socket).await {
-            seen += data.len() as u64;
-            replay.extend_from_slice(&data);
-            send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
+        match receive(&mut socket).await {
+            Received::Data(_, data) => {
+                seen += data.len() as u64;
+                replay.extend_from_slice(&data);
+                send(&mut socket, ClientMessage::Ack { bytes: seen }).await;
+            }
+            Received::Closed(code) => panic!("closed {code:?} during the replay"),
+            Received::Control(_) => {}
         }
     }
     let replay = String::from_utf8_lossy(&replay);
     let tail = &replay[replay.len().saturating_sub(200)..];
-    assert!(replay.contains("\r\n400000\r\n"), "{tail:?}");
+    assert!(replay.contains("\r\n1000000\r\n"), "{tail:?}");
 }
 
 #[tokio::test]

@@ -104,8 +104,10 @@ pub enum Received {
 }
 
 pub async fn receive(socket: &mut Socket) -> Received {
+    // One deadline for the message, not per frame: pings (every 20 s) are skipped here.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let next = tokio::time::timeout(Duration::from_secs(30), socket.next())
+        let next = tokio::time::timeout_at(deadline, socket.next())
             .await
             .expect("the server answers within 30 s");
         return match next {
