@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{spawn_app_configured, ws_client::*};
+use common::{TestApp, spawn_app_configured, ws_client::*};
 use futures_util::SinkExt;
 use std::time::Duration;
 
@@ -238,15 +238,22 @@ async fn bad_requests_get_errors_and_the_socket_goes_on() {
     output_until(&mut socket, terminal, "fine-6").await;
 }
 
+/// A socket held to the flow-control window from its first byte (`ack 0`), with a shell
+/// at its prompt: the socket, the terminal, and the output bytes it has had so far.
+async fn acknowledging_shell(app: &TestApp, cookie: &str, ws: &str) -> (Socket, u32, u64) {
+    let mut socket = connect(app, cookie, ws).await;
+    send(&mut socket, ClientMessage::Ack { bytes: 0 }).await;
+    let terminal = ready_with_terminal(&mut socket).await;
+    type_in(&mut socket, terminal, "echo go-$((1+1))\r").await;
+    let seen = output_until(&mut socket, terminal, "go-2\r\n").await.len() as u64;
+    (socket, terminal, seen)
+}
+
 #[tokio::test]
 async fn a_browser_that_acknowledges_output_is_sent_no_more_than_a_window_ahead() {
     let app = spawn_app_configured(|_| {}).await;
     let (cookie, ws) = user_with_workspace(&app, "ada").await;
-    let mut socket = connect(&app, &cookie, &ws).await;
-    send(&mut socket, ClientMessage::Ack { bytes: 0 }).await;
-    let terminal = ready_with_terminal(&mut socket).await;
-    type_in(&mut socket, terminal, "echo go-$((1+1))\r").await;
-    let mut seen = output_until(&mut socket, terminal, "go-2\r\n").await.len() as u64;
+    let (mut socket, terminal, mut seen) = acknowledging_shell(&app, &cookie, &ws).await;
 
     // 2.7 MB of output, read as fast as it comes but not acknowledged: it stops a window
     // (plus at most the one message in flight) past the last acknowledgement.
@@ -308,11 +315,7 @@ async fn a_browser_that_acknowledges_output_is_sent_no_more_than_a_window_ahead(
 async fn a_browser_that_stops_acknowledging_is_detached_and_the_shell_goes_on() {
     let app = spawn_app_configured(|_| {}).await;
     let (cookie, ws) = user_with_workspace(&app, "ada").await;
-    let mut socket = connect(&app, &cookie, &ws).await;
-    send(&mut socket, ClientMessage::Ack { bytes: 0 }).await;
-    let terminal = ready_with_terminal(&mut socket).await;
-    type_in(&mut socket, terminal, "echo go-$((1+1))\r").await;
-    let mut seen = output_until(&mut socket, terminal, "go-2\r\n").await.len() as u64;
+    let (mut socket, terminal, mut seen) = acknowledging_shell(&app, &cookie, &ws).await;
 
     // Another tab that reads everything (and acknowledges nothing, so it is not held).
     let mut other = connect(&app, &cookie, &ws).await;
