@@ -71,6 +71,37 @@ pub enum ClientMessage {
 /// socket acknowledges ([`ClientMessage::Ack`]).
 pub const ACK_WINDOW: u64 = 1024 * 1024;
 
+/// A client's side of [`ClientMessage::Ack`]: counts the output it takes in and says when
+/// an acknowledgement is due — every eighth of the window, so one is always on the way
+/// well before the server stops. Start a new one for each socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Acknowledger {
+    received: u64,
+    acknowledged: u64,
+}
+
+impl Acknowledger {
+    /// Output data bytes taken in on this socket so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Counts `bytes` more of output (the data of a binary frame, header excluded).
+    pub fn take(&mut self, bytes: usize) {
+        self.received += bytes as u64;
+    }
+
+    /// The count to acknowledge, if a step has passed since the last acknowledgement.
+    pub fn due(&self) -> Option<u64> {
+        (self.received >= self.acknowledged + ACK_WINDOW / 8).then_some(self.received)
+    }
+
+    /// Notes that `bytes` has been (or is being) acknowledged.
+    pub fn acknowledged(&mut self, bytes: u64) {
+        self.acknowledged = self.acknowledged.max(bytes);
+    }
+}
+
 /// One of the workspace's terminals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminalInfo {
@@ -147,6 +178,23 @@ mod tests {
         assert_eq!(decode_data(&frame), Some((7, &b"ls\r"[..])));
         assert_eq!(decode_data(&[0, 0, 1]), None);
         assert_eq!(decode_data(&[0, 0, 0, 1]), Some((1, &b""[..])));
+    }
+
+    #[test]
+    fn acknowledgements_fall_due_every_eighth_of_the_window() {
+        let step = ACK_WINDOW / 8;
+        let mut acks = Acknowledger::default();
+        acks.take(usize::try_from(step).unwrap_or(usize::MAX) - 1);
+        assert_eq!(acks.due(), None);
+        acks.take(10);
+        assert_eq!(acks.due(), Some(step + 9));
+        // Still due until noted, so one cancelled send does not lose it.
+        assert_eq!(acks.due(), Some(step + 9));
+        acks.acknowledged(step + 9);
+        assert_eq!(acks.due(), None);
+        acks.take(usize::try_from(step).unwrap_or(usize::MAX));
+        assert_eq!(acks.due(), Some(2 * step + 9));
+        assert_eq!(acks.received(), 2 * step + 9);
     }
 
     #[test]

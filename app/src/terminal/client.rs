@@ -2,8 +2,8 @@
 //! per terminal, reattach and replay after every (re)connect.
 //!
 //! Flow control: output is acknowledged once xterm.js has parsed it (its write callback,
-//! asked for once per [`ACK_EVERY`] bytes), so the server never gets more than
-//! [`ACK_WINDOW`] ahead of what is on screen — a flood waits in the paused PTY, not in
+//! asked for only when an [`Acknowledger`] says one is due), so the server never gets more than
+//! [`ACK_WINDOW`](model::ws::ACK_WINDOW) ahead of what is on screen — a flood waits in the paused PTY, not in
 //! this tab's memory.
 
 use std::{
@@ -18,7 +18,7 @@ use leptos::prelude::*;
 use model::{
     SandboxState, WorkspaceId,
     ws::{
-        ACK_WINDOW, CHANNEL_HEADER, ClientMessage, ServerMessage, TerminalId, TerminalInfo,
+        Acknowledger, CHANNEL_HEADER, ClientMessage, ServerMessage, TerminalId, TerminalInfo,
         encode_data,
     },
 };
@@ -32,9 +32,6 @@ const CLOSE_SANDBOX_STOPPED: u16 = 4000;
 const CLOSE_START_FAILED: u16 = 4002;
 /// Reconnect delays, then the last one forever.
 const BACKOFF_MS: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
-/// Output is acknowledged in steps of this many bytes (well inside the server's window, so
-/// it always has an acknowledgement on the way before it stops).
-const ACK_EVERY: u64 = ACK_WINDOW / 8;
 
 /// One terminal: its xterm.js, the element it draws in, and its listeners.
 struct Term {
@@ -87,10 +84,8 @@ pub struct Client {
     attempts: Cell<u32>,
     /// Counts sockets, so that a late write callback of the last one acknowledges nothing.
     generation: Cell<u64>,
-    /// Terminal output received on this socket (data bytes, as the server counts them).
-    received: Cell<u64>,
-    /// Where the next acknowledgement is due.
-    next_ack: Cell<u64>,
+    /// Terminal output taken in on this socket, and when to acknowledge it.
+    acks: Cell<Acknowledger>,
     disposed: Cell<bool>,
     observer: RefCell<Option<Observer>>,
     this: Weak<Client>,
@@ -126,8 +121,7 @@ impl Client {
             connection: RefCell::default(),
             attempts: Cell::new(0),
             generation: Cell::new(0),
-            received: Cell::new(0),
-            next_ack: Cell::new(ACK_EVERY),
+            acks: Cell::default(),
             disposed: Cell::new(false),
             observer: RefCell::default(),
             this: this.clone(),
@@ -201,8 +195,7 @@ impl Client {
         };
         socket.set_binary_type(BinaryType::Arraybuffer);
         self.generation.set(self.generation.get() + 1);
-        self.received.set(0);
-        self.next_ack.set(ACK_EVERY);
+        self.acks.set(Acknowledger::default());
         if self.attempts.get() == 0 {
             self.link.set(Link::Connecting);
         }
@@ -291,20 +284,21 @@ impl Client {
                 .copy_to(&mut header);
             let terminal = TerminalId::from_be_bytes(header);
             let data = bytes.subarray(CHANNEL_HEADER as u32, bytes.length());
-            let received = self.received.get() + u64::from(data.length());
-            self.received.set(received);
-            let due = received >= self.next_ack.get();
-            if due {
-                self.next_ack.set(received + ACK_EVERY);
+            let mut acks = self.acks.get();
+            acks.take(data.length() as usize);
+            let due = acks.due();
+            if let Some(bytes) = due {
+                acks.acknowledged(bytes);
             }
-            match self.terms.borrow().get(&terminal) {
-                Some(term) if due => term
+            self.acks.set(acks);
+            match (self.terms.borrow().get(&terminal), due) {
+                (Some(term), Some(bytes)) => term
                     .xterm
-                    .write_bytes_then(&data, self.acknowledge_later(received).unchecked_ref()),
-                Some(term) => term.xterm.write_bytes(&data),
+                    .write_bytes_then(&data, self.acknowledge_later(bytes).unchecked_ref()),
+                (Some(term), None) => term.xterm.write_bytes(&data),
                 // Nothing to draw it in: taken in already.
-                None if due => self.send(&ClientMessage::Ack { bytes: received }),
-                None => {}
+                (None, Some(bytes)) => self.send(&ClientMessage::Ack { bytes }),
+                (None, None) => {}
             }
         } else if let Some(text) = data.as_string() {
             match serde_json::from_str::<ServerMessage>(&text) {
@@ -576,10 +570,9 @@ impl Client {
     fn forget(&self, terminal: TerminalId) {
         self.terms.borrow_mut().remove(&terminal);
         // Its xterm.js may go with write callbacks never called: acknowledge what came.
-        if self.received.get() > 0 {
-            self.send(&ClientMessage::Ack {
-                bytes: self.received.get(),
-            });
+        let received = self.acks.get().received();
+        if received > 0 {
+            self.send(&ClientMessage::Ack { bytes: received });
         }
         self.tabs
             .update(|tabs| tabs.retain(|tab| tab.terminal != terminal));

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use codepod_bench::{Samples, machine, ms};
 use futures_util::{SinkExt, StreamExt};
-use model::ws::{ACK_WINDOW, ClientMessage, ServerMessage, decode_data, encode_data};
+use model::ws::{Acknowledger, ClientMessage, ServerMessage, decode_data, encode_data};
 use serde_json::json;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
@@ -40,8 +40,6 @@ const KEYSTROKES_EACH: usize = 60;
 /// Pause between one typist's keystrokes: 20 keys/s, a fast typist.
 const THINK: Duration = Duration::from_millis(50);
 const FILE_BYTES: usize = 50_000_000;
-/// Codepod's client acknowledges output in these steps, as the IDE's does.
-const ACK_EVERY: u64 = ACK_WINDOW / 8;
 
 #[derive(Clone)]
 enum Peer {
@@ -65,9 +63,8 @@ struct Term {
     terminal: u32,
     jupyter: bool,
     lagged: usize,
-    /// Codepod's output bytes received on this socket, and where the next `ack` is due.
-    received: u64,
-    next_ack: u64,
+    /// Codepod's output taken in on this socket, and when to acknowledge it.
+    acks: Acknowledger,
     /// Output read past the last needle, for the next read.
     pending: Vec<u8>,
     /// Jupyter's terminal: its URL, to delete it.
@@ -101,8 +98,7 @@ impl Term {
                     terminal: 0,
                     jupyter: false,
                     lagged: 0,
-                    received: 0,
-                    next_ack: ACK_EVERY,
+                    acks: Acknowledger::default(),
                     pending: Vec::new(),
                     jupyter_url: None,
                 };
@@ -150,8 +146,7 @@ impl Term {
                     terminal: 0,
                     jupyter: true,
                     lagged: 0,
-                    received: 0,
-                    next_ack: u64::MAX,
+                    acks: Acknowledger::default(),
                     pending: Vec::new(),
                     jupyter_url: Some((format!("{base}/api/terminals/{name}"), token.clone())),
                 };
@@ -189,17 +184,18 @@ impl Term {
     /// taken in: before waiting for more (so no acknowledgement is left unsent when a read
     /// is cancelled, and a server waiting for one always gets it).
     async fn next_message(&mut self) -> Option<Result<Ws, tungstenite::Error>> {
-        if self.received >= self.next_ack && ACKS.load(std::sync::atomic::Ordering::Relaxed) {
-            let bytes = self.received;
+        if let Some(bytes) = self.acks.due()
+            && ACKS.load(std::sync::atomic::Ordering::Relaxed)
+        {
             self.control(&ClientMessage::Ack { bytes }).await;
-            self.next_ack = bytes + ACK_EVERY;
+            self.acks.acknowledged(bytes);
         }
         let message = self.socket.next().await;
         if !self.jupyter
             && let Some(Ok(Ws::Binary(frame))) = &message
             && let Some((_, data)) = decode_data(frame)
         {
-            self.received += data.len() as u64;
+            self.acks.take(data.len());
         }
         message
     }
