@@ -90,7 +90,7 @@ impl Drop for Running {
 
 /// `cpu.shares` of the group holding every sandbox's CPU group: a quarter of one task's
 /// weight (1024). Measured in docs/benchmarks.md: with 50 shells typing while another
-/// floods output, the typists' p99 echo went from 8–39 ms to 5–9 ms.
+/// floods output, the typists' p99 echo went from 6–39 ms to 3.5–9 ms.
 pub const SANDBOXES_CPU_SHARES: u32 = 256;
 
 /// The cgroup v1 controllers a sandbox may have a group in.
