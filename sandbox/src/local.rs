@@ -225,16 +225,6 @@ impl LocalRuntime {
             tracing::warn!("no cgroup v1 cpu controller here; sandboxes have no CPU cap");
             return None;
         }
-        // All sandboxes together weigh less than one of the server's threads (the parent
-        // group's shares against a task's 1024), so when the machine is short of CPU the
-        // server, the kernel's PTY workers and whatever carries output to the browser come
-        // first, and sandboxes share what is left; idle CPU still goes to them all. Best
-        // effort: written again for every sandbox, in case the group was made anew.
-        let _ = std::fs::create_dir_all(self.cgroups_of("cpu"));
-        let _ = std::fs::write(
-            self.cgroups_of("cpu").join("cpu.shares"),
-            SANDBOXES_CPU_SHARES.to_string(),
-        );
         // A new group's period is the kernel's default, 100 ms.
         let quota = match self.config.limits.cpu_millis {
             0 => "-1".to_owned(),
@@ -243,6 +233,17 @@ impl LocalRuntime {
         let made = self.make_group("cpu", id, &[("cpu.cfs_quota_us", quota)]);
         if made.is_none() {
             tracing::warn!("cannot make a CPU cgroup; this sandbox has no CPU cap");
+        } else {
+            // All sandboxes together weigh less than one of the server's threads (the
+            // parent group's shares against a task's 1024), so when the machine is short of
+            // CPU the server, the kernel's PTY workers and whatever carries output to the
+            // browser come first, and sandboxes share what is left; idle CPU still goes to
+            // them all. Best effort, and written with every sandbox: the parent group may
+            // have been made anew by the line above.
+            let _ = std::fs::write(
+                self.cgroups_of("cpu").join("cpu.shares"),
+                SANDBOXES_CPU_SHARES.to_string(),
+            );
         }
         made
     }

@@ -469,12 +469,7 @@ async fn busy_loops_are_held_to_the_sandbox_cpu_cap() {
     let mut client = f.runtime.connect(&f.id).await.unwrap();
     // Two busy loops (more processes do not get more CPU) for 3 s of wall time; bash says
     // how much CPU they had between them.
-    let out = run(
-        &mut client,
-        "TIMEFORMAT='cpu=%U+%S'; time { timeout 3 sh -c 'while :; do :; done' & \
-         timeout 3 sh -c 'while :; do :; done'; wait; }",
-    )
-    .await;
+    let out = run(&mut client, &busy_loops(2)).await;
     let used = cpu_seconds(&out);
     // The cap allows 0.2 s per second: 0.6 s in all. Uncapped, two loops take what the
     // machine's cores give them, up to 6 s.
@@ -502,9 +497,9 @@ fn cpu_seconds(out: &str) -> f64 {
         .sum()
 }
 
-/// As many busy loops as the machine has cores, for 3 s, timed by bash.
-fn busy_loops(cores: usize) -> String {
-    let loops = vec!["timeout 3 sh -c 'while :; do :; done' &"; cores].join(" ");
+/// `count` busy loops for 3 s, timed by bash (see [`cpu_seconds`]).
+fn busy_loops(count: usize) -> String {
+    let loops = vec!["timeout 3 sh -c 'while :; do :; done' &"; count].join(" ");
     format!("TIMEFORMAT='cpu=%U+%S'; time {{ {loops} wait; }}")
 }
 
