@@ -1,11 +1,15 @@
 //! The sandbox end of optional egress: a TCP listener on the sandbox's own loopback
-//! (`127.0.0.1:3128`, what `http_proxy` points at) that relays every connection to the
-//! host's filtering proxy through a Unix socket bound into the sandbox. The agent decides
-//! nothing here; the host side checks every destination (see `sandbox::egress`).
+//! (`127.0.0.1:3128`, what `http_proxy` points at) that hands every connection to the host's
+//! filtering proxy. The host gave the agent one end of a datagram socket pair at start (its
+//! stdout); per connection the agent makes a socket pair, passes one end over it
+//! (`SCM_RIGHTS`) and relays the TCP connection to the other. No path is shared with the
+//! host. The agent decides nothing here; the host side checks every destination (see
+//! `sandbox::egress`).
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{io::IoSlice, mem::MaybeUninit, net::SocketAddr, os::fd::AsFd};
 
-use tokio::net::{TcpListener, UnixStream};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use tokio::net::{TcpListener, UnixDatagram, UnixStream};
 
 /// Where programs in the sandbox find the proxy.
 pub const PROXY_ADDRESS: &str = "127.0.0.1:3128";
@@ -24,19 +28,39 @@ pub fn proxy_env() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Listens on `listen` and relays each connection to `upstream` until the agent ends.
-pub async fn relay(listen: SocketAddr, upstream: PathBuf) -> std::io::Result<()> {
+/// Listens on `listen` and hands each connection to the host over `channel` until the agent
+/// ends.
+pub async fn relay(listen: SocketAddr, channel: UnixDatagram) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
     loop {
         let (mut tcp, _) = listener.accept().await?;
-        let upstream = upstream.clone();
+        let (mut ours, theirs) = UnixStream::pair()?;
+        if let Err(error) = pass(&channel, theirs).await {
+            tracing::warn!(error = %error, "the egress proxy is unreachable");
+            continue;
+        }
         tokio::spawn(async move {
-            match UnixStream::connect(&upstream).await {
-                Ok(mut unix) => {
-                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
-                }
-                Err(error) => tracing::warn!(error = %error, "the egress proxy is unreachable"),
-            }
+            let _ = tokio::io::copy_bidirectional(&mut tcp, &mut ours).await;
         });
+    }
+}
+
+/// Sends `stream` to the host over `channel`.
+async fn pass(channel: &UnixDatagram, stream: UnixStream) -> std::io::Result<()> {
+    loop {
+        channel.writable().await?;
+        let sent = channel.try_io(tokio::io::Interest::WRITABLE, || {
+            let fds = [stream.as_fd()];
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            control.push(SendAncillaryMessage::ScmRights(&fds));
+            rustix::net::sendmsg(channel, &[IoSlice::new(&[0])], &mut control, SendFlags::empty())
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(error) => return Err(error),
+        }
     }
 }

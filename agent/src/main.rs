@@ -1,6 +1,9 @@
-//! `codepod-agent --socket PATH --workspace DIR [--home DIR] [--egress-socket PATH]`: serve
-//! the workspace's terminals on a Unix socket until killed. With `--egress-socket`, programs
-//! inside reach the network through the host's filtering proxy at that socket.
+//! `codepod-agent (--socket PATH | --listen-stdin) --workspace DIR [--home DIR]
+//! [--egress-stdout]`: serve the workspace's terminals on a Unix socket until killed — one
+//! it binds at PATH (a Kubernetes pod), or the listening socket it was given as its stdin
+//! (the local runtime makes it on the host, where the sandbox cannot touch its path). With
+//! `--egress-stdout`, programs inside reach the network through the host's filtering proxy,
+//! over the datagram socket given as its stdout.
 //!
 //! `codepod-agent attach SOCKET` relays stdin/stdout to a running agent (how the server
 //! reaches it through `kubectl exec`), `codepod-agent probe SOCKET` checks that one answers.
@@ -12,36 +15,67 @@ use std::sync::Arc;
 use agent::{ShellConfig, Terminals, Workspace, connection};
 use tokio::net::UnixListener;
 
+/// Where the agent takes connections.
+enum Listen {
+    /// Bind a socket here.
+    Path(PathBuf),
+    /// The listening socket is stdin.
+    Stdin,
+}
+
 struct Args {
-    socket: PathBuf,
+    listen: Listen,
     workspace: PathBuf,
     home: PathBuf,
-    egress_socket: Option<PathBuf>,
+    egress_stdout: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut socket = None;
+    let mut listen = None;
     let mut workspace = None;
     let mut home = None;
-    let mut egress_socket = None;
+    let mut egress_stdout = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
-            "--socket" => socket = Some(PathBuf::from(value)),
-            "--workspace" => workspace = Some(PathBuf::from(value)),
-            "--home" => home = Some(PathBuf::from(value)),
-            "--egress-socket" => egress_socket = Some(PathBuf::from(value)),
+            "--listen-stdin" => listen = Some(Listen::Stdin),
+            "--egress-stdout" => egress_stdout = true,
+            "--socket" | "--workspace" | "--home" => {
+                let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                match flag.as_str() {
+                    "--socket" => listen = Some(Listen::Path(PathBuf::from(value))),
+                    "--workspace" => workspace = Some(PathBuf::from(value)),
+                    _ => home = Some(PathBuf::from(value)),
+                }
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
     let workspace = workspace.ok_or("--workspace is required")?;
     Ok(Args {
-        socket: socket.ok_or("--socket is required")?,
+        listen: listen.ok_or("--socket or --listen-stdin is required")?,
         home: home.unwrap_or_else(|| workspace.clone()),
         workspace,
-        egress_socket,
+        egress_stdout,
     })
+}
+
+/// The listening socket handed over as stdin.
+fn stdin_listener() -> std::io::Result<UnixListener> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let listener = std::os::unix::net::UnixListener::from(fd);
+    listener.set_nonblocking(true)?;
+    UnixListener::from_std(listener)
+}
+
+/// The egress channel handed over as stdout.
+fn stdout_channel() -> std::io::Result<tokio::net::UnixDatagram> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
+    let channel = std::os::unix::net::UnixDatagram::from(fd);
+    channel.set_nonblocking(true)?;
+    tokio::net::UnixDatagram::from_std(channel)
 }
 
 /// `codepod-agent measure RESULT_FILE -- PROGRAM ARGS…`: runs the program on this
@@ -212,19 +246,22 @@ async fn serve() -> std::process::ExitCode {
         Ok(args) => args,
         Err(message) => {
             eprintln!(
-                "codepod-agent: {message}\nusage: codepod-agent --socket PATH --workspace DIR [--home DIR] [--egress-socket PATH]"
+                "codepod-agent: {message}\nusage: codepod-agent (--socket PATH | --listen-stdin) --workspace DIR [--home DIR] [--egress-stdout]"
             );
             return std::process::ExitCode::from(2);
         }
     };
-    let _ = std::fs::remove_file(&args.socket);
-    let listener = match UnixListener::bind(&args.socket) {
+    let bound = match &args.listen {
+        Listen::Path(path) => {
+            let _ = std::fs::remove_file(path);
+            UnixListener::bind(path)
+        }
+        Listen::Stdin => stdin_listener(),
+    };
+    let listener = match bound {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!(
-                "codepod-agent: cannot listen on {}: {error}",
-                args.socket.display()
-            );
+            eprintln!("codepod-agent: cannot listen: {error}");
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -247,12 +284,19 @@ async fn serve() -> std::process::ExitCode {
     };
     let home = args.home.to_string_lossy().into_owned();
     let mut env = Vec::new();
-    if let Some(upstream) = args.egress_socket.clone() {
+    if args.egress_stdout {
+        let channel = match stdout_channel() {
+            Ok(channel) => channel,
+            Err(error) => {
+                eprintln!("codepod-agent: no egress channel on stdout: {error}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
         let listen = agent::egress::PROXY_ADDRESS
             .parse()
             .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 3128)));
         tokio::spawn(async move {
-            if let Err(error) = agent::egress::relay(listen, upstream).await {
+            if let Err(error) = agent::egress::relay(listen, channel).await {
                 tracing::error!(error = %error, "egress relay stopped; no network inside");
             }
         });
@@ -285,7 +329,7 @@ async fn serve() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    tracing::info!(socket = %args.socket.display(), workspace = %args.workspace.display(), "agent ready");
+    tracing::info!(workspace = %args.workspace.display(), "agent ready");
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

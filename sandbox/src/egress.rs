@@ -1,10 +1,10 @@
 //! Optional outbound network for sandboxes, as an HTTP proxy on the host side.
 //!
 //! A sandbox never gets a network interface of its own (its network namespace holds only
-//! loopback). When the operator enables egress, the runtime serves this proxy on a Unix
-//! socket bound into the sandbox; the agent listens on `127.0.0.1:3128` inside and relays
-//! each connection to it, and the shells get `http_proxy`/`https_proxy` pointing there, so
-//! `pip install` works. The proxy resolves every destination itself and connects only to
+//! loopback). When the operator enables egress, the runtime hands the sandbox one end of a
+//! datagram socket pair at start and serves this proxy on the other; the agent listens on
+//! `127.0.0.1:3128` inside and passes the host a socket over the pair per connection, and
+//! the shells get `http_proxy`/`https_proxy` pointing there, so `pip install` works. The proxy resolves every destination itself and connects only to
 //! public unicast addresses: never the host's loopback, private or shared ranges, link-local
 //! (the `169.254.169.254` metadata service), multicast or reserved ones — also when they are
 //! reached by a name, or hidden in an IPv4-mapped or NAT64 IPv6 address. It connects to the
@@ -21,7 +21,7 @@ use std::{
 
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
-    net::{TcpStream, UnixListener, UnixStream},
+    net::{TcpStream, UnixDatagram, UnixStream},
     sync::Semaphore,
 };
 
@@ -87,16 +87,24 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] == 0x2001 && segments[1] == 0xdb8))
 }
 
-/// Serves the proxy on `listener` until the task is aborted (the sandbox stops).
-pub async fn serve(listener: UnixListener, sandbox: String) {
+/// Serves the proxy to one sandbox until the task is aborted (the sandbox stops) or the
+/// sandbox closes its end of `channel`. The sandbox's agent opens a connection by sending
+/// one end of a socket pair over `channel` (`SCM_RIGHTS`); the host never connects to
+/// anything of the sandbox's, nor resolves a path it can write.
+pub async fn serve(channel: UnixDatagram, sandbox: String) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        // Take a permit before accepting: extra connections wait in the listen backlog.
+        // Take a permit first: extra connections wait in the channel until one is free.
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
+        let stream = match receive_stream(&channel).await {
+            Ok(Some(stream)) => stream,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(sandbox.id = %sandbox, error = %error, "an egress connection was refused");
+                continue;
+            }
         };
         let sandbox = sandbox.clone();
         tokio::spawn(async move {
@@ -105,6 +113,56 @@ pub async fn serve(listener: UnixListener, sandbox: String) {
             }
             drop(permit);
         });
+    }
+}
+
+/// The next socket the sandbox passed over `channel`; `None` once it has closed its end.
+/// The sandbox could pass any descriptor it has: only a connected Unix stream socket is
+/// taken (a pipe, a file or a listening socket is closed and refused).
+async fn receive_stream(channel: &UnixDatagram) -> std::io::Result<Option<UnixStream>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let received = loop {
+        channel.readable().await?;
+        let result = channel.try_io(tokio::io::Interest::READABLE, || {
+            let mut byte = [0u8; 1];
+            let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let message = rustix::net::recvmsg(
+                channel,
+                &mut [std::io::IoSliceMut::new(&mut byte)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            )?;
+            // More than one descriptor does not fit: the kernel closes the rest (CTRUNC).
+            let fd = control.drain().find_map(|message| match message {
+                RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+                _ => None,
+            });
+            Ok((message.bytes, fd))
+        });
+        match result {
+            Ok(received) => break received,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(error) => return Err(error),
+        }
+    };
+    match received {
+        (0, None) => Ok(None),
+        (_, None) => Err(std::io::Error::other("a message without a socket")),
+        (_, Some(fd)) => {
+            let is_stream = rustix::fs::fstat(&fd).is_ok_and(|stat| {
+                rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket
+            }) && rustix::net::sockopt::socket_type(&fd)
+                .is_ok_and(|kind| kind == rustix::net::SocketType::STREAM)
+                && rustix::net::sockopt::socket_domain(&fd)
+                    .is_ok_and(|domain| domain == rustix::net::AddressFamily::UNIX);
+            if !is_stream {
+                return Err(std::io::Error::other("not a Unix stream socket"));
+            }
+            let stream = std::os::unix::net::UnixStream::from(fd);
+            stream.set_nonblocking(true)?;
+            UnixStream::from_std(stream).map(Some)
+        }
     }
 }
 

@@ -68,6 +68,9 @@ pub struct Limits {
     /// core); 0 for no cap. Capped or not, each sandbox is scheduled as one group, so a
     /// busy sandbox cannot starve its neighbours' shells by running many processes.
     pub cpu_millis: u32,
+    /// Files and folders in each of its writable file systems (workspace, home, /tmp,
+    /// /dev/shm), where the runtime can cap them.
+    pub max_inodes: u64,
 }
 
 impl Default for Limits {
@@ -80,6 +83,7 @@ impl Default for Limits {
             workspace_bytes: 512 * 1024 * 1024,
             cpu_seconds: 3600,
             cpu_millis: 1000,
+            max_inodes: 65_536,
         }
     }
 }
@@ -89,6 +93,25 @@ impl Default for Limits {
 pub struct Stats {
     pub memory_bytes: Option<u64>,
     pub processes: Option<u64>,
+    /// Forks refused because the sandbox was at its process cap.
+    pub process_limit_hits: Option<u64>,
+    /// Processes killed for exceeding the memory cap.
+    pub oom_kills: Option<u64>,
+    /// Scheduler periods in which the CPU cap held the sandbox back.
+    pub cpu_throttled_periods: Option<u64>,
+}
+
+/// How well a runtime contains its sandboxes on this machine: reported in the start log
+/// and by `/readyz`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Containment {
+    /// The layers in force ("seccomp", "cgroup v2 (memory, processes, CPU)"…).
+    pub layers: Vec<String>,
+    /// What is missing; empty when nothing is.
+    pub missing: Vec<String>,
+    /// Whether sandboxes start: `false` when something essential is missing and the
+    /// operator has not opted in to starting them anyway.
+    pub starts: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +132,9 @@ pub enum Error {
     ImagePull(String),
     #[error("agent protocol: {0}")]
     Protocol(String),
+    /// Sandboxes cannot be contained on this machine and the operator has not opted in.
+    #[error("sandboxes are disabled: {0}")]
+    Uncontained(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -120,6 +146,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait Runtime: Send + Sync + 'static {
     /// `local` or `kube`.
     fn name(&self) -> &'static str;
+    /// What contains its sandboxes here.
+    fn containment(&self) -> Containment;
     /// Starts the sandbox unless it runs already; returns when its agent answers.
     async fn ensure(&self, id: &SandboxId) -> Result<()>;
     /// A new connection to the sandbox's agent, past the handshake.

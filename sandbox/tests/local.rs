@@ -60,7 +60,7 @@ async fn sandbox_configured(adjust: impl FnOnce(&mut LocalConfig)) -> Fixture {
     let mut config = LocalConfig::new(root.path().to_path_buf(), agent_bin());
     config.python_env = Some(python_env());
     adjust(&mut config);
-    let runtime = LocalRuntime::new(config);
+    let runtime = LocalRuntime::new(config).unwrap();
     let id = SandboxId::parse(&format!(
         "{:08x}-0000-4000-8000-{:012x}",
         std::process::id(),
@@ -550,7 +550,7 @@ fn agent_rss_kib(id: &SandboxId) -> u64 {
         .unwrap();
     for pid in procs.lines() {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() == "agent" {
+        if comm.trim().starts_with("codepod-agent") {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
             let line = status
                 .lines()
@@ -749,7 +749,8 @@ async fn orphan_cleanup_touches_only_its_own_sandboxes() {
     let other = LocalRuntime::new(LocalConfig::new(
         other_root.path().to_path_buf(),
         agent_bin(),
-    ));
+    ))
+    .unwrap();
     let leftover = SandboxId::parse(&format!(
         "{:08x}-0000-4000-8000-00000000000a",
         std::process::id()

@@ -200,9 +200,25 @@ pub struct SandboxConfig {
     #[arg(long = "sandbox-egress", env = "CODEPOD_SANDBOX_EGRESS")]
     pub egress: bool,
 
-    /// Size of a sandbox's workspace (and of its home and /tmp).
+    /// Size of a sandbox's workspace (and of each of its home, /tmp and /dev/shm).
     #[arg(long, env = "CODEPOD_SANDBOX_DISK", default_value = "512MiB", value_parser = parse_size)]
     pub disk_bytes: u64,
+
+    /// Files and folders in each of those (local runtime, server running as root).
+    #[arg(long, env = "CODEPOD_SANDBOX_INODES", default_value_t = 65_536)]
+    pub max_inodes: u64,
+
+    /// Host uids for local sandboxes, one per running sandbox (`first-last`): the server,
+    /// running as root, refuses to start if any of them is a known user, group or
+    /// subordinate id.
+    #[arg(long, env = "CODEPOD_SANDBOX_UIDS", default_value = "1900000000-1900065535", value_parser = parse_uid_range)]
+    pub uids: std::ops::RangeInclusive<u32>,
+
+    /// Start local sandboxes even where no cgroup hierarchy can cap their memory, processes
+    /// and CPU (only rlimits then, which are no boundary). `/readyz` and the start log say
+    /// containment is degraded.
+    #[arg(long = "sandbox-uncontained", env = "CODEPOD_SANDBOX_UNCONTAINED")]
+    pub allow_uncontained: bool,
 }
 
 /// The Kubernetes runtime (used with `CODEPOD_RUNTIME=kube`). The cluster is reached with
@@ -475,6 +491,18 @@ pub fn parse_cpus(text: &str) -> Result<u32, String> {
     Ok(millis)
 }
 
+/// Parses a uid range, `first-last`.
+pub fn parse_uid_range(text: &str) -> Result<std::ops::RangeInclusive<u32>, String> {
+    let invalid = || format!("`{text}` is not a uid range such as 1900000000-1900065535");
+    let (first, last) = text.trim().split_once('-').ok_or_else(invalid)?;
+    let first: u32 = first.trim().parse().map_err(|_| invalid())?;
+    let last: u32 = last.trim().parse().map_err(|_| invalid())?;
+    if first == 0 || last < first || last == u32::MAX {
+        return Err(invalid());
+    }
+    Ok(first..=last)
+}
+
 /// Parses `500ms`, `10s`, `5m`, `2h`, `7d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (text, number, unit) = number_and_unit(text, "a duration such as 30s, 5m or 2h")?;
@@ -518,6 +546,14 @@ mod tests {
         assert_eq!(parse_cpus("0"), Ok(0));
         for bad in ["", "-1", "1.5x", "5m", "many", "NaN", "1e9"] {
             assert!(parse_cpus(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_uid_range_wants_a_nonempty_range_without_root() {
+        assert_eq!(parse_uid_range("100-200"), Ok(100..=200));
+        for bad in ["", "0-10", "10-5", "5", "a-b", "1-4294967295"] {
+            assert!(parse_uid_range(bad).is_err(), "{bad}");
         }
     }
 

@@ -62,6 +62,8 @@ pub enum Error {
     Services(#[from] services::Error),
     #[error("cannot reach the Kubernetes API: {0}")]
     Kube(String),
+    #[error("cannot prepare the sandbox runtime: {0}")]
+    Sandbox(#[source] sandbox::Error),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -155,16 +157,27 @@ impl Application {
                     max_processes: config.sandbox.max_processes,
                     cpu_millis: config.sandbox.cpu_millis,
                     workspace_bytes: config.sandbox.disk_bytes,
+                    max_inodes: config.sandbox.max_inodes,
                     ..sandbox::Limits::default()
                 };
                 local.egress = config.sandbox.egress;
+                local.uids = config.sandbox.uids.clone();
+                local.allow_uncontained = config.sandbox.allow_uncontained;
                 local.python_env = config
                     .sandbox
                     .python_env
                     .exists()
                     .then(|| config.sandbox.python_env.clone());
-                Arc::new(sandbox::local::LocalRuntime::new(local))
+                Arc::new(sandbox::local::LocalRuntime::new(local).map_err(Error::Sandbox)?)
             };
+        let containment = runtime.containment();
+        if containment.missing.is_empty() {
+            tracing::info!(runtime = runtime.name(), layers = %containment.layers.join(", "), "sandbox containment");
+        } else if containment.starts {
+            tracing::warn!(runtime = runtime.name(), layers = %containment.layers.join(", "), missing = %containment.missing.join("; "), "sandbox containment is degraded");
+        } else {
+            tracing::error!(runtime = runtime.name(), missing = %containment.missing.join("; "), "sandboxes cannot be contained here and will not start (CODEPOD_SANDBOX_UNCONTAINED=true starts them anyway)");
+        }
         let sandboxes = services::Sandboxes::new(
             runtime,
             services::SandboxSettings {

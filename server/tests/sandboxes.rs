@@ -16,7 +16,7 @@ fn agent_socket(app: &TestApp, workspace: &str) -> std::path::PathBuf {
     app.data_dir()
         .join("sandboxes")
         .join(workspace)
-        .join("run/agent.sock")
+        .join("agent.sock")
 }
 
 async fn read_in_sandbox(app: &TestApp, workspace: &str, path: &str) -> Message {

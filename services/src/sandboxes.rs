@@ -677,6 +677,9 @@ mod tests {
         fn name(&self) -> &'static str {
             "shared"
         }
+        fn containment(&self) -> sandbox::Containment {
+            sandbox::Containment::default()
+        }
         fn outlives_server(&self) -> bool {
             self.0.outlives
         }

@@ -78,7 +78,7 @@ async fn main() {
     let mut config = LocalConfig::new(root.path().to_path_buf(), agent_bin());
     let python = PathBuf::from("/opt/codepod/python");
     config.python_env = python.exists().then_some(python);
-    let runtime = LocalRuntime::new(config);
+    let runtime = LocalRuntime::new(config).expect("the local runtime");
 
     // Open → first prompt byte: start the sandbox, connect, open a shell, see its prompt.
     let mut starts = Samples::default();

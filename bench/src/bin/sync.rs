@@ -74,7 +74,7 @@ async fn main() {
         .path()
         .join("sandboxes")
         .join(&ws)
-        .join("run/agent.sock");
+        .join("agent.sock");
     let mut agent = sandbox::AgentClient::connect_unix(&socket_path)
         .await
         .expect("agent");

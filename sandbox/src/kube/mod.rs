@@ -28,7 +28,7 @@ use prometheus_client::{
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::{AgentClient, Error, Limits, Result, Runtime, SandboxId, Stats};
+use crate::{AgentClient, Containment, Error, Limits, Result, Runtime, SandboxId, Stats};
 use pod::{LAST_ACTIVE_ANNOTATION, POOL_LABEL, POOL_WARM, Role, WORKSPACE_LABEL};
 
 /// Settings of the Kubernetes runtime.
@@ -604,6 +604,22 @@ impl KubeRuntime {
 impl Runtime for KubeRuntime {
     fn name(&self) -> &'static str {
         "kube"
+    }
+
+    /// The cluster contains the pods; what this server asks of it is in the pod template.
+    fn containment(&self) -> Containment {
+        let mut layers = vec![
+            "a pod per workspace (Pod Security restricted: non-root, all capabilities dropped, RuntimeDefault seccomp, no service account token)".to_owned(),
+            "memory, CPU and ephemeral-storage limits".to_owned(),
+        ];
+        if let Some(class) = &self.config.runtime_class {
+            layers.push(format!("runtime class {class}"));
+        }
+        Containment {
+            layers,
+            missing: Vec::new(),
+            starts: true,
+        }
     }
 
     fn outlives_server(&self) -> bool {
