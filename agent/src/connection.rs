@@ -19,13 +19,15 @@ use crate::{
 };
 
 fn error(id: u32, code: ErrorCode, message: impl Into<String>) -> Frame {
-    Frame::new(
-        id,
-        Message::Error {
-            code,
-            message: message.into(),
-        },
-    )
+    let mut message: String = message.into();
+    if message.len() > protocol::MAX_ERROR_MESSAGE {
+        let mut end = protocol::MAX_ERROR_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    Frame::new(id, Message::Error { code, message })
 }
 
 fn terminal_error(id: u32, error: &terminals::Error) -> Frame {
@@ -103,7 +105,8 @@ pub async fn serve<R, W>(
                 let (id, code) = match decode {
                     protocol::DecodeError::UnknownTag { id, .. } => (id, ErrorCode::UnknownTag),
                     protocol::DecodeError::Malformed { id, .. } => (id, ErrorCode::MalformedFrame),
-                    protocol::DecodeError::BadLength(_) => (0, ErrorCode::MalformedFrame),
+                    protocol::DecodeError::BadLength(_)
+                    | protocol::DecodeError::TooLarge { .. } => (0, ErrorCode::MalformedFrame),
                 };
                 if out
                     .send(&error(id, code, decode.to_string()))
@@ -143,18 +146,10 @@ pub async fn serve<R, W>(
                         loop {
                             let message = match events.recv().await {
                                 Ok(message) => message,
-                                Err(RecvError::Lagged(missed)) => {
-                                    let _ = out
-                                        .send(&error(
-                                            0,
-                                            ErrorCode::Lagged,
-                                            format!(
-                                                "{missed} file changes missed; take a snapshot"
-                                            ),
-                                        ))
-                                        .await;
-                                    return;
-                                }
+                                // The client was too slow for a burst of changes: it hears
+                                // how many it missed (and takes a snapshot); the watch goes on
+                                // from the oldest change still queued.
+                                Err(RecvError::Lagged(missed)) => Message::WatchLagged { missed },
                                 Err(RecvError::Closed) => return,
                             };
                             if out.send(&Frame::new(0, message)).await.is_err() {

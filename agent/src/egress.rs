@@ -54,8 +54,13 @@ async fn pass(channel: &UnixDatagram, stream: UnixStream) -> std::io::Result<()>
             let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
             let mut control = SendAncillaryBuffer::new(&mut space);
             control.push(SendAncillaryMessage::ScmRights(&fds));
-            rustix::net::sendmsg(channel, &[IoSlice::new(&[0])], &mut control, SendFlags::empty())
-                .map_err(std::io::Error::from)
+            rustix::net::sendmsg(
+                channel,
+                &[IoSlice::new(&[0])],
+                &mut control,
+                SendFlags::empty(),
+            )
+            .map_err(std::io::Error::from)
         });
         match sent {
             Ok(_) => return Ok(()),

@@ -23,9 +23,9 @@ const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_MAGICLINKS);
 
 /// Largest file the agent reads into one frame.
-pub const MAX_READ: u64 = 12 * 1024 * 1024;
+pub const MAX_READ: u64 = protocol::MAX_READ;
 /// Most entries a snapshot lists (the answer must fit in one frame).
-pub const MAX_SNAPSHOT_ENTRIES: usize = 50_000;
+pub const MAX_SNAPSHOT_ENTRIES: usize = protocol::MAX_SNAPSHOT_ENTRIES;
 
 /// A failed file operation, as the protocol reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +70,33 @@ impl From<std::io::Error> for FileError {
 
 type Result<T, E = FileError> = std::result::Result<T, E>;
 
-fn parse(path: &str) -> Result<WorkspacePath> {
-    WorkspacePath::parse(path).map_err(|error| FileError {
-        code: ErrorCode::Forbidden,
-        message: error.to_string(),
-    })
+/// Opens `path` (beneath `dir`, never through a symlink) without blocking — a FIFO or a
+/// device planted where a file was expected must not hang the agent — and checks it is a
+/// regular file.
+fn open_regular(dir: &OwnedFd, path: &str, flags: OFlags) -> Result<std::fs::File> {
+    // openat2 wants no mode unless it may create the file.
+    let mode = if flags.contains(OFlags::CREATE) {
+        Mode::from_raw_mode(0o644)
+    } else {
+        Mode::empty()
+    };
+    let fd = rustix::fs::openat2(
+        dir,
+        path,
+        flags | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        mode,
+        RESOLVE,
+    )?;
+    let stat = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(FileError {
+            code: ErrorCode::Forbidden,
+            message: format!("{path} is not a regular file"),
+        });
+    }
+    // Regular files ignore O_NONBLOCK; cleared anyway so later reads and writes are plain.
+    rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::empty())?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// The workspace directory, held open.
@@ -142,29 +164,24 @@ impl Workspace {
         Ok(())
     }
 
-    pub fn make_dir(&self, path: &str) -> Result<()> {
-        self.make_dirs(&parse(path)?)
+    pub fn make_dir(&self, path: &WorkspacePath) -> Result<()> {
+        self.make_dirs(path)
     }
 
-    /// Creates or replaces a file (creating missing parent folders).
-    pub fn write(&self, path: &str, data: &[u8]) -> Result<()> {
-        let path = parse(path)?;
+    /// Creates or replaces a file (creating missing parent folders). Only a regular file is
+    /// replaced: a FIFO, device or socket in its place is refused, never opened for long.
+    pub fn write(&self, path: &WorkspacePath, data: &[u8]) -> Result<()> {
         if let Some(parent) = path.parent() {
             self.make_dirs(&parent)?;
         }
         let parent = self.dir(path.parent().as_ref())?;
-        let fd = rustix::fs::openat2(
-            &parent,
-            path.name(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-            RESOLVE,
-        )?;
-        std::fs::File::from(fd).write_all(data)?;
+        let mut file = open_regular(&parent, path.name(), OFlags::WRONLY | OFlags::CREATE)?;
+        file.set_len(0)?;
+        file.write_all(data)?;
         Ok(())
     }
 
-    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+    pub fn read(&self, path: &WorkspacePath) -> Result<Vec<u8>> {
         self.read_capped(path, MAX_READ)?.ok_or_else(|| FileError {
             code: ErrorCode::TooLarge,
             message: format!("{path} is larger than {MAX_READ} bytes"),
@@ -173,8 +190,7 @@ impl Workspace {
 
     /// `Some(true)` for a folder, `Some(false)` for a regular file, `None` for anything else
     /// (a symlink, a device); `NotFound` if nothing is there.
-    pub fn kind(&self, path: &str) -> Result<Option<bool>> {
-        let path = parse(path)?;
+    pub fn kind(&self, path: &WorkspacePath) -> Result<Option<bool>> {
         let parent = self.dir(path.parent().as_ref())?;
         let stat = rustix::fs::statat(&parent, path.name(), AtFlags::SYMLINK_NOFOLLOW)?;
         Ok(match FileType::from_raw_mode(stat.st_mode) {
@@ -184,26 +200,17 @@ impl Workspace {
         })
     }
 
-    /// A file's content if it is at most `cap` bytes, `None` if larger.
-    pub fn read_capped(&self, path: &str, cap: u64) -> Result<Option<Vec<u8>>> {
-        let path = parse(path)?;
-        let fd = rustix::fs::openat2(
-            &self.root,
-            path.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-            RESOLVE,
-        )?;
+    /// A regular file's content if it is at most `cap` bytes, `None` if larger.
+    pub fn read_capped(&self, path: &WorkspacePath, cap: u64) -> Result<Option<Vec<u8>>> {
         let mut data = Vec::new();
-        std::fs::File::from(fd)
+        open_regular(&self.root, path.as_str(), OFlags::RDONLY)?
             .take(cap + 1)
             .read_to_end(&mut data)?;
         Ok((data.len() as u64 <= cap).then_some(data))
     }
 
     /// Deletes a file, a symlink (not its target), or a folder with everything inside.
-    pub fn delete(&self, path: &str) -> Result<()> {
-        let path = parse(path)?;
+    pub fn delete(&self, path: &WorkspacePath) -> Result<()> {
         let parent = self.dir(path.parent().as_ref())?;
         let stat = rustix::fs::statat(&parent, path.name(), AtFlags::SYMLINK_NOFOLLOW)?;
         if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
@@ -223,9 +230,8 @@ impl Workspace {
     }
 
     /// Moves or renames; the target must not exist.
-    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        let (from, to) = (parse(from)?, parse(to)?);
-        if to.is_within(&from) {
+    pub fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> Result<()> {
+        if to.is_within(from) {
             return Err(FileError {
                 code: ErrorCode::Forbidden,
                 message: "cannot move a folder into itself".into(),
@@ -263,9 +269,9 @@ fn snapshot_dir(
         }
         let path = format!("{prefix}{name}");
         // Names the database could not hold (control characters…) stay sandbox-only.
-        if WorkspacePath::parse(&path).is_err() {
+        let Ok(parsed) = WorkspacePath::parse(&path) else {
             continue;
-        }
+        };
         let is_dir = match entry.file_type() {
             FileType::Directory => true,
             FileType::RegularFile => false,
@@ -289,21 +295,17 @@ fn snapshot_dir(
                 RESOLVE,
             )?;
             files.push(FileInfo {
-                path: path.clone(),
+                path: parsed,
                 is_dir: true,
                 size: 0,
                 hash: String::new(),
             });
             snapshot_dir(&child, &format!("{path}/"), ignored, files)?;
         } else {
-            let fd = rustix::fs::openat2(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-                Mode::empty(),
-                RESOLVE,
-            )?;
-            let mut file = std::fs::File::from(fd);
+            // Swapped for a FIFO since the listing: skipped, never waited on.
+            let Ok(mut file) = open_regular(dir, name, OFlags::RDONLY) else {
+                continue;
+            };
             let mut hasher = Sha256::new();
             let mut buffer = [0u8; 64 * 1024];
             let mut size = 0u64;
@@ -321,7 +323,7 @@ fn snapshot_dir(
                 .map(|byte| format!("{byte:02x}"))
                 .collect();
             files.push(FileInfo {
-                path,
+                path: parsed,
                 is_dir: false,
                 size,
                 hash,

@@ -14,7 +14,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use protocol::{Frame, TerminalId, encode, encode_output};
+use model::TerminalId;
+use protocol::{Frame, encode, encode_output};
 use tokio::{
     io::{AsyncWrite, AsyncWriteExt},
     sync::Notify,
@@ -251,11 +252,11 @@ mod tests {
     #[tokio::test]
     async fn output_of_one_terminal_is_joined_and_order_is_kept() {
         let outbox = Outbox::new();
-        outbox.output(1, b"ab").unwrap();
-        outbox.output(1, b"cd").unwrap();
-        outbox.output(2, b"x").unwrap();
+        outbox.output(TerminalId(1), b"ab").unwrap();
+        outbox.output(TerminalId(1), b"cd").unwrap();
+        outbox.output(TerminalId(2), b"x").unwrap();
         outbox.send(&Frame::new(5, Message::Ok)).await.unwrap();
-        outbox.output(1, b"ef").unwrap();
+        outbox.output(TerminalId(1), b"ef").unwrap();
         outbox.close();
         let (client, server) = tokio::io::duplex(1 << 20);
         outbox.clone().write_to(server).await;
@@ -276,10 +277,10 @@ mod tests {
         assert_eq!(
             frames(&bytes),
             vec![
-                output(1, b"abcd"),
-                output(2, b"x"),
+                output(TerminalId(1), b"abcd"),
+                output(TerminalId(2), b"x"),
                 Frame::new(5, Message::Ok),
-                output(1, b"ef"),
+                output(TerminalId(1), b"ef"),
             ]
         );
     }
@@ -289,7 +290,7 @@ mod tests {
         let outbox = Outbox::new();
         let chunk = vec![b'y'; 4096];
         for _ in 0..40 {
-            outbox.output(3, &chunk).unwrap();
+            outbox.output(TerminalId(3), &chunk).unwrap();
         }
         outbox.close();
         let (mut client, server) = tokio::io::duplex(1 << 20);
@@ -316,7 +317,7 @@ mod tests {
         let chunk = vec![b'z'; 16 * 1024];
         let mut taken = 0;
         let refused = loop {
-            match outbox.output(1, &chunk) {
+            match outbox.output(TerminalId(1), &chunk) {
                 Ok(_) => taken += chunk.len(),
                 Err(refused) => break refused,
             }
@@ -330,7 +331,7 @@ mod tests {
         outbox.force(&Frame::new(
             0,
             Message::Output {
-                terminal: 2,
+                terminal: TerminalId(2),
                 data: chunk.clone(),
             },
         ));
@@ -344,7 +345,7 @@ mod tests {
         // …and is released, refused, when the connection ends.
         outbox.close();
         assert_eq!(waiting.await.unwrap(), Err(Refused::Closed));
-        assert_eq!(outbox.output(1, b"late"), Err(Refused::Closed));
+        assert_eq!(outbox.output(TerminalId(1), b"late"), Err(Refused::Closed));
     }
 
     #[tokio::test]
@@ -352,7 +353,7 @@ mod tests {
         let outbox = Outbox::new();
         let chunk = vec![b'f'; 64 * 1024];
         while outbox.backlog() < HIGH_WATER + 512 * 1024 {
-            outbox.output(1, &chunk).unwrap();
+            outbox.output(TerminalId(1), &chunk).unwrap();
         }
         let stall = std::time::Duration::from_millis(300);
         // Nobody writes: refused after the stall.
@@ -374,7 +375,7 @@ mod tests {
             }
         });
         for _ in 0..40 {
-            outbox.output(1, &chunk).unwrap();
+            outbox.output(TerminalId(1), &chunk).unwrap();
         }
         assert_eq!(outbox.drained_within(stall).await, Ok(()));
         assert!(outbox.backlog() < HIGH_WATER);
@@ -389,9 +390,9 @@ mod tests {
         let outbox = Outbox::new();
         let (client, server) = tokio::io::duplex(64);
         drop(client);
-        outbox.output(1, b"lost").unwrap();
+        outbox.output(TerminalId(1), b"lost").unwrap();
         outbox.clone().write_to(server).await;
-        assert_eq!(outbox.output(1, b"more"), Err(Refused::Closed));
+        assert_eq!(outbox.output(TerminalId(1), b"more"), Err(Refused::Closed));
         assert_eq!(outbox.backlog(), 0);
     }
 }

@@ -8,7 +8,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use protocol::{ErrorCode, Frame, Message, TerminalId};
+use model::{TerminalId, TerminalInfo};
+use protocol::{Frame, Message};
 use pty_process::{OwnedWritePty, Size};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -20,12 +21,12 @@ use crate::{
     ring::Ring,
 };
 
-/// Scrollback kept per terminal and replayed on attach.
-pub const SCROLLBACK_BYTES: usize = 256 * 1024;
+/// Scrollback kept per terminal and replayed on attach (in one frame).
+pub const SCROLLBACK_BYTES: usize = protocol::MAX_OUTPUT;
 /// Largest single read from a PTY.
 const READ_CHUNK: usize = 16 * 1024;
 /// Most terminals one workspace may have open.
-pub const MAX_TERMINALS: usize = 16;
+pub const MAX_TERMINALS: usize = protocol::MAX_TERMINALS;
 
 /// How shells are started.
 #[derive(Debug, Clone)]
@@ -144,13 +145,7 @@ impl Output {
 
 /// Tells a client it was detached from `terminal` for falling behind.
 fn lagged(client: &Outbox, terminal: TerminalId) {
-    client.force(&Frame::new(
-        0,
-        Message::Error {
-            code: ErrorCode::Lagged,
-            message: format!("terminal {terminal}: fell behind its output; attach again"),
-        },
-    ));
+    client.force(&Frame::new(0, Message::TerminalLagged { terminal }));
 }
 
 /// All terminals of the workspace. Cheap to clone.
@@ -170,7 +165,7 @@ impl Terminals {
         Self {
             shell,
             inner: Arc::new(Mutex::new(Inner {
-                next_id: 1,
+                next_id: TerminalId(1),
                 terminals: HashMap::new(),
             })),
         }
@@ -245,7 +240,7 @@ impl Terminals {
         let id = {
             let mut inner = self.lock();
             let id = inner.next_id;
-            inner.next_id += 1;
+            inner.next_id = TerminalId(id.0 + 1);
             inner.terminals.insert(id, terminal.clone());
             id
         };
@@ -304,7 +299,7 @@ impl Terminals {
                 ));
             }
             drop(output);
-            tracing::info!(terminal = id, status, "shell exited");
+            tracing::info!(terminal = id.0, status, "shell exited");
         });
         Ok(id)
     }
@@ -395,12 +390,12 @@ impl Terminals {
     }
 
     /// The open terminals (running or ended but not closed), oldest first.
-    pub fn infos(&self) -> Vec<protocol::TerminalInfo> {
+    pub fn infos(&self) -> Vec<TerminalInfo> {
         let mut infos: Vec<_> = self
             .lock()
             .terminals
             .iter()
-            .map(|(id, terminal)| protocol::TerminalInfo {
+            .map(|(id, terminal)| TerminalInfo {
                 terminal: *id,
                 command: terminal.command.clone(),
                 exited: *terminal.exit.borrow(),

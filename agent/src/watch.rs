@@ -25,7 +25,7 @@ use crate::files::Workspace;
 /// Changes are collected for this long after the first one before they are sent.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Files larger than this are announced without their content.
-pub const CONTENT_CAP: u64 = 2 * 1024 * 1024;
+pub const CONTENT_CAP: u64 = protocol::MAX_WATCHED_CONTENT;
 /// Changed paths queued between the inotify thread and the debouncer.
 const PATH_QUEUE: usize = 4096;
 /// Events buffered per watching client before it is detached as lagging.
@@ -240,8 +240,10 @@ async fn debounce(
     }
 }
 
-/// The current state of a changed path, as an event (symlinks are not announced).
+/// The current state of a changed path, as an event (symlinks and special files are not
+/// announced, nor names the database could not hold).
 fn describe(workspace: &Workspace, path: String) -> Option<Message> {
+    let path = model::WorkspacePath::parse(&path).ok()?;
     match workspace.kind(&path) {
         Ok(Some(true)) => Some(Message::FileChanged {
             path,

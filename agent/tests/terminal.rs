@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use common::{Client, start_agent, start_agent_as_first_process, start_agent_ignoring};
 
-use protocol::{ErrorCode, Frame, Message, TerminalInfo, VERSION, read_frame, write_frame};
+use model::{TerminalId, TerminalInfo};
+use protocol::{ErrorCode, Frame, Message, VERSION, read_frame, write_frame};
 use tokio::net::UnixStream;
 
 #[tokio::test]
@@ -149,7 +150,7 @@ async fn protocol_errors_get_an_error_reply_and_the_connection_goes_on() {
     // An event sent as a request.
     match client
         .request(Message::Output {
-            terminal: 1,
+            terminal: TerminalId(1),
             data: vec![],
         })
         .await

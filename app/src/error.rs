@@ -65,7 +65,7 @@ pub fn status_for(code: &str) -> u16 {
         "too_large" => 413,
         "unsupported_media_type" => 415,
         "invalid_input" | "limit_reached" => 422,
-        "rate_limited" => 429,
+        "rate_limited" | "too_many_sandboxes" => 429,
         "unavailable" => 503,
         _ => 500,
     }
@@ -144,6 +144,7 @@ impl From<services::Error> for ApiError {
                 retry_after: Some(retry_after_secs),
                 ..Self::new("rate_limited", message)
             },
+            E::SandboxLimit(_) => Self::new("too_many_sandboxes", message),
             E::Unavailable(_) => Self::new("unavailable", message),
             E::Internal(detail) => Self::internal(&detail),
         }

@@ -1,5 +1,7 @@
 //! Shared helpers for the benchmarks: latency summaries and an in-process server.
 
+use model::TerminalId;
+use sandbox::agent::{TerminalEvent, TerminalSession};
 use std::time::Duration;
 
 /// Latency samples, summarised.
@@ -110,50 +112,47 @@ pub async fn account_with_workspace(
 
 /// Opens an 80×24 shell through the agent and attaches to it.
 #[allow(clippy::panic, reason = "a benchmark run aborts on the first failure")]
-pub async fn open_attached(client: &mut sandbox::AgentClient) -> u32 {
-    use protocol::Message;
-    let terminal = match client
-        .request(Message::OpenTerminal { cols: 80, rows: 24 })
-        .await
-    {
-        Ok(Message::TerminalOpened { terminal }) => terminal,
-        other => panic!("cannot open a terminal: {other:?}"),
+pub async fn open_attached(session: &mut TerminalSession) -> TerminalId {
+    if let Err(error) = session.sender.open(80, 24).await {
+        panic!("cannot open a terminal: {error}");
+    }
+    let terminal = loop {
+        match session.events.next().await {
+            Some(Ok(TerminalEvent::Opened { terminal, .. })) => break terminal,
+            Some(Ok(_)) => continue,
+            other => panic!(
+                "cannot open a terminal: {:?}",
+                other.map(|r| r.map_err(|e| e.to_string()))
+            ),
+        }
     };
-    if let Err(error) = client.send(Message::Attach { terminal }).await {
+    if let Err(error) = session.sender.attach(terminal).await {
         panic!("cannot attach: {error}");
     }
     terminal
 }
 
 /// Reads and drops whatever the agent sends until it has been quiet for `quiet`.
-pub async fn drain(client: &mut sandbox::AgentClient, quiet: Duration) {
-    while tokio::time::timeout(quiet, client.next()).await.is_ok() {}
+pub async fn drain(session: &mut TerminalSession, quiet: Duration) {
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(quiet, session.events.next()).await {}
 }
 
 /// Keystroke → echo through an agent connection: one key in, wait for its echo, `keys`
 /// times; the line is erased (Ctrl-U, untimed) every 60 keys.
 pub async fn agent_echoes(
-    client: &mut sandbox::AgentClient,
-    terminal: u32,
+    session: &mut TerminalSession,
+    terminal: TerminalId,
     keys: usize,
 ) -> Samples {
-    use protocol::Message;
     let mut samples = Samples::default();
     for n in 0..keys {
         let key = b'a' + (n % 26) as u8;
         let started = std::time::Instant::now();
-        if client
-            .send(Message::Input {
-                terminal,
-                data: vec![key],
-            })
-            .await
-            .is_err()
-        {
+        if session.sender.input(terminal, &[key]).await.is_err() {
             break;
         }
-        while let Some(frame) = client.next().await {
-            if let Message::Output { data, .. } = frame.message
+        while let Some(Ok(event)) = session.events.next().await {
+            if let TerminalEvent::Output { data, .. } = event
                 && data.contains(&key)
             {
                 break;
@@ -161,14 +160,9 @@ pub async fn agent_echoes(
         }
         samples.push(started.elapsed());
         if n % 60 == 59 {
-            let _ = client
-                .send(Message::Input {
-                    terminal,
-                    data: vec![0x15],
-                })
-                .await;
+            let _ = session.sender.input(terminal, &[0x15]).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
-            drain(client, Duration::from_millis(20)).await;
+            drain(session, Duration::from_millis(20)).await;
         }
     }
     samples

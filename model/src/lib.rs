@@ -19,6 +19,7 @@ pub use ids::{UserId, WorkspaceId};
 pub use meta::{BuildInfo, PRODUCT_NAME};
 pub use path::{PathError, WorkspacePath};
 pub use workspaces::{Language, SandboxState, SandboxStatus, WorkspaceName, WorkspaceView};
+pub use ws::{TerminalId, TerminalInfo};
 
 /// Why a value was rejected at the boundary. Shown to users as is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::SandboxStatus;
 
-/// A terminal of a workspace, allocated by its sandbox.
-pub type TerminalId = u32;
+/// A terminal of a workspace, allocated by its sandbox's agent and never reused while it
+/// runs. On the wire it is a plain number (JSON) or a big-endian `u32` (binary frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TerminalId(pub u32);
+
+impl std::fmt::Display for TerminalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Longest command a `run` may carry (a command line, not a script: scripts are files).
+pub const MAX_COMMAND: usize = 16 * 1024;
 
 /// Bytes before the data in a binary frame.
 pub const CHANNEL_HEADER: usize = 4;
@@ -22,7 +34,7 @@ pub const CHANNEL_HEADER: usize = 4;
 /// A binary frame for `terminal` carrying `data`.
 pub fn encode_data(terminal: TerminalId, data: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(CHANNEL_HEADER + data.len());
-    frame.extend_from_slice(&terminal.to_be_bytes());
+    frame.extend_from_slice(&terminal.0.to_be_bytes());
     frame.extend_from_slice(data);
     frame
 }
@@ -30,7 +42,7 @@ pub fn encode_data(terminal: TerminalId, data: &[u8]) -> Vec<u8> {
 /// Splits a binary frame into its terminal and data; `None` if it is too short.
 pub fn decode_data(frame: &[u8]) -> Option<(TerminalId, &[u8])> {
     let (header, data) = frame.split_first_chunk::<CHANNEL_HEADER>()?;
-    Some((TerminalId::from_be_bytes(*header), data))
+    Some((TerminalId(u32::from_be_bytes(*header)), data))
 }
 
 /// Control messages from the browser.
@@ -139,10 +151,11 @@ pub enum ServerMessage {
         wall_ms: u64,
         peak_rss_kib: u64,
     },
-    /// This socket fell too far behind a terminal's output and was detached from it;
-    /// attach again (after resetting the screen) to catch up from the scrollback.
+    /// This socket fell too far behind `terminal`'s output and was detached from it;
+    /// attach again (after resetting its screen) to catch up from the scrollback. The other
+    /// terminals go on.
     Lagged {
-        terminal: Option<TerminalId>,
+        terminal: TerminalId,
     },
     Pong {
         nonce: u64,
@@ -173,11 +186,11 @@ mod tests {
 
     #[test]
     fn data_frames_round_trip() {
-        let frame = encode_data(7, b"ls\r");
+        let frame = encode_data(TerminalId(7), b"ls\r");
         assert_eq!(&frame[..4], &[0, 0, 0, 7]);
-        assert_eq!(decode_data(&frame), Some((7, &b"ls\r"[..])));
+        assert_eq!(decode_data(&frame), Some((TerminalId(7), &b"ls\r"[..])));
         assert_eq!(decode_data(&[0, 0, 1]), None);
-        assert_eq!(decode_data(&[0, 0, 0, 1]), Some((1, &b""[..])));
+        assert_eq!(decode_data(&[0, 0, 0, 1]), Some((TerminalId(1), &b""[..])));
     }
 
     #[test]
@@ -207,7 +220,7 @@ mod tests {
         assert_eq!(ack, ClientMessage::Ack { bytes: 131_072 });
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"ack","bytes":-1}"#).is_err());
         let exited = serde_json::to_string(&ServerMessage::Exited {
-            terminal: 3,
+            terminal: TerminalId(3),
             status: 0,
         })?;
         assert_eq!(exited, r#"{"type":"exited","terminal":3,"status":0}"#);

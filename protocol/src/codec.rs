@@ -3,7 +3,9 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::message::{Message, Tag, TerminalId};
+use model::TerminalId;
+
+use crate::message::{Message, Tag};
 
 /// The largest frame, counting everything after the length field. Terminal output is sent
 /// in chunks well below this; file contents up to the file size limit fit.
@@ -39,14 +41,24 @@ pub enum DecodeError {
     /// A well-framed message whose payload does not parse. Consumed, like `UnknownTag`.
     #[error("malformed {tag:?} payload (request {id})")]
     Malformed { id: u32, tag: Tag },
+    /// The frame's payload is over what the receiver takes for its message type
+    /// ([`PayloadLimits`]); refused as soon as its header arrived, before the payload was
+    /// buffered. The stream is not to be trusted any more.
+    #[error("a {tag} frame of {length} bytes is over this receiver's limit for it")]
+    TooLarge { tag: u16, length: usize },
 }
 
 impl DecodeError {
     /// Whether the connection can go on after this error.
     pub fn is_recoverable(&self) -> bool {
-        !matches!(self, Self::BadLength(_))
+        !matches!(self, Self::BadLength(_) | Self::TooLarge { .. })
     }
 }
+
+/// The largest payload, in bytes, a receiver takes for each message type (`None`: a tag it
+/// does not know). A receiver that distrusts its peer (the server, of an agent) decodes
+/// with one, so a peer cannot make it buffer or decode more than a message can need.
+pub type PayloadLimits = fn(Option<Tag>) -> usize;
 
 /// Appends the encoded frame to `out`. Fails only if the frame would exceed [`MAX_FRAME`].
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), std::io::Error> {
@@ -111,11 +123,21 @@ pub struct Decoder {
     /// Where the undecoded bytes start: decoded frames are dropped in one go when more
     /// bytes arrive, not one at a time.
     start: usize,
+    limits: Option<PayloadLimits>,
 }
 
 impl Decoder {
+    /// A decoder bounded by [`MAX_FRAME`] only.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder that also refuses any frame over `limits` for its message type.
+    pub fn with_limits(limits: PayloadLimits) -> Self {
+        Self {
+            limits: Some(limits),
+            ..Self::default()
+        }
     }
 
     /// Adds received bytes.
@@ -136,6 +158,14 @@ impl Decoder {
         }
         let length = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         check_length(length)?;
+        if let Some(limits) = self.limits
+            && rest.len() >= 6
+        {
+            let tag = u16::from_be_bytes([rest[4], rest[5]]);
+            if length - HEADER_LEN > limits(Tag::from_u16(tag)) {
+                return Err(DecodeError::TooLarge { tag, length });
+            }
+        }
         if rest.len() < 4 + length {
             return Ok(None);
         }
@@ -191,7 +221,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{ErrorCode, FileInfo, TerminalInfo};
+    use model::{TerminalInfo, WorkspacePath};
+
+    use crate::{ErrorCode, FileInfo};
+
+    fn path(text: &str) -> WorkspacePath {
+        WorkspacePath::parse(text).unwrap()
+    }
 
     fn samples() -> Vec<Message> {
         vec![
@@ -206,24 +242,30 @@ mod tests {
             Message::Ping,
             Message::Pong,
             Message::OpenTerminal { cols: 80, rows: 24 },
-            Message::TerminalOpened { terminal: 7 },
-            Message::Attach { terminal: 7 },
+            Message::TerminalOpened {
+                terminal: TerminalId(7),
+            },
+            Message::Attach {
+                terminal: TerminalId(7),
+            },
             Message::Input {
-                terminal: 7,
+                terminal: TerminalId(7),
                 data: b"ls\r".to_vec(),
             },
             Message::Output {
-                terminal: 7,
+                terminal: TerminalId(7),
                 data: vec![0, 255, 27, b'['],
             },
             Message::Resize {
-                terminal: 7,
+                terminal: TerminalId(7),
                 cols: 120,
                 rows: 40,
             },
-            Message::CloseTerminal { terminal: 7 },
+            Message::CloseTerminal {
+                terminal: TerminalId(7),
+            },
             Message::TerminalExited {
-                terminal: 7,
+                terminal: TerminalId(7),
                 status: -9,
             },
             Message::Run {
@@ -232,40 +274,40 @@ mod tests {
                 rows: 24,
             },
             Message::RunFinished {
-                terminal: 7,
+                terminal: TerminalId(7),
                 exit_code: 1,
                 wall_ms: 12,
                 peak_rss_kib: 9000,
             },
             Message::WriteFile {
-                path: "a/b.py".into(),
+                path: path("a/b.py"),
                 data: b"x".to_vec(),
             },
             Message::ReadFile {
-                path: "a/b.py".into(),
+                path: path("a/b.py"),
             },
             Message::FileContent {
-                path: "a/b.py".into(),
+                path: path("a/b.py"),
                 data: vec![],
             },
-            Message::MakeDir { path: "a".into() },
+            Message::MakeDir { path: path("a") },
             Message::Move {
-                from: "a".into(),
-                to: "b".into(),
+                from: path("a"),
+                to: path("b"),
             },
-            Message::Delete { path: "b".into() },
+            Message::Delete { path: path("b") },
             Message::Snapshot,
             Message::Watch,
             Message::ListTerminals,
             Message::TerminalList {
                 terminals: vec![
                     TerminalInfo {
-                        terminal: 1,
+                        terminal: TerminalId(1),
                         command: None,
                         exited: None,
                     },
                     TerminalInfo {
-                        terminal: 2,
+                        terminal: TerminalId(2),
                         command: Some("python3 main.py".into()),
                         exited: Some(1),
                     },
@@ -273,25 +315,27 @@ mod tests {
             },
             Message::SnapshotResult {
                 files: vec![FileInfo {
-                    path: "main.py".into(),
+                    path: path("main.py"),
                     is_dir: false,
                     size: 3,
                     hash: "ab".into(),
                 }],
             },
             Message::FileChanged {
-                path: "made.txt".into(),
+                path: path("made.txt"),
                 is_dir: false,
                 data: Some(b"hi\n".to_vec()),
             },
             Message::FileChanged {
-                path: "big.bin".into(),
+                path: path("big.bin"),
                 is_dir: false,
                 data: None,
             },
-            Message::FileRemoved {
-                path: "gone".into(),
+            Message::FileRemoved { path: path("gone") },
+            Message::TerminalLagged {
+                terminal: TerminalId(3),
             },
+            Message::WatchLagged { missed: 1200 },
         ]
     }
 
@@ -327,6 +371,8 @@ mod tests {
         assert_eq!(Tag::Output as u16, 14);
         assert_eq!(Tag::WriteFile as u16, 30);
         assert_eq!(Tag::FileRemoved as u16, 39);
+        assert_eq!(Tag::TerminalLagged as u16, 22);
+        assert_eq!(Tag::WatchLagged as u16, 41);
         for message in samples() {
             assert_eq!(Tag::from_u16(message.tag() as u16), Some(message.tag()));
         }
@@ -343,6 +389,65 @@ mod tests {
         let mut short = Decoder::new();
         short.push(&[0, 0, 0, 2, 0, 1]);
         assert!(matches!(short.next_frame(), Err(DecodeError::BadLength(2))));
+    }
+
+    #[test]
+    fn a_receiver_with_limits_refuses_an_oversized_frame_from_its_header() {
+        fn limits(tag: Option<Tag>) -> usize {
+            match tag {
+                Some(Tag::Pong) => 0,
+                _ => 16,
+            }
+        }
+        let mut bytes = Vec::new();
+        encode(
+            &Frame::new(
+                2,
+                Message::Output {
+                    terminal: TerminalId(1),
+                    data: vec![b'x'; 1000],
+                },
+            ),
+            &mut bytes,
+        )
+        .unwrap();
+        let mut decoder = Decoder::with_limits(limits);
+        // The header alone is enough to refuse it.
+        decoder.push(&bytes[..10]);
+        let error = decoder.next_frame().unwrap_err();
+        assert!(
+            matches!(error, DecodeError::TooLarge { tag: 14, .. }),
+            "{error}"
+        );
+        assert!(!error.is_recoverable());
+        // Within the limit: decoded as usual.
+        let mut small = Vec::new();
+        encode(&Frame::new(3, Message::Pong), &mut small).unwrap();
+        let mut decoder = Decoder::with_limits(limits);
+        decoder.push(&small);
+        assert_eq!(
+            decoder.next_frame().unwrap(),
+            Some(Frame::new(3, Message::Pong))
+        );
+    }
+
+    #[test]
+    fn a_path_that_would_leave_the_workspace_does_not_decode() {
+        // A WriteFile whose path is "../x": postcard's string, as a peer could send it.
+        let payload = postcard::to_allocvec(&("../x", vec![1u8])).unwrap();
+        let mut bytes = ((HEADER_LEN + payload.len()) as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&(Tag::WriteFile as u16).to_be_bytes());
+        bytes.extend_from_slice(&5u32.to_be_bytes());
+        bytes.extend_from_slice(&payload);
+        let mut decoder = Decoder::new();
+        decoder.push(&bytes);
+        assert_eq!(
+            decoder.next_frame(),
+            Err(DecodeError::Malformed {
+                id: 5,
+                tag: Tag::WriteFile
+            })
+        );
     }
 
     #[test]
@@ -424,6 +529,7 @@ mod tests {
 
         #[test]
         fn terminal_data_round_trips(terminal in any::<u32>(), data in proptest::collection::vec(any::<u8>(), 0..4096), id in any::<u32>()) {
+            let terminal = TerminalId(terminal);
             let frame = Frame::new(id, Message::Output { terminal, data });
             let mut bytes = Vec::new();
             encode(&frame, &mut bytes).unwrap();
@@ -434,8 +540,9 @@ mod tests {
 
         #[test]
         fn terminal_data_is_encoded_as_postcard_would(terminal in any::<u32>(), data in proptest::collection::vec(any::<u8>(), 0..20_000), id in any::<u32>()) {
+            let terminal = TerminalId(terminal);
             let reference = |tag: Tag, id: u32, data: &[u8]| {
-                let payload = postcard::to_allocvec(&crate::message::DataP { terminal, data: data.to_vec() }).unwrap();
+                let payload = postcard::to_allocvec(&(terminal, data.to_vec())).unwrap();
                 let mut bytes = ((HEADER_LEN + payload.len()) as u32).to_be_bytes().to_vec();
                 bytes.extend_from_slice(&(tag as u16).to_be_bytes());
                 bytes.extend_from_slice(&id.to_be_bytes());

@@ -16,17 +16,24 @@
 //! each way is [`Message::Hello`] carrying [`VERSION`]; a peer that does not speak it answers
 //! [`Message::Error`] with [`ErrorCode::UnsupportedVersion`] and closes.
 //!
-//! Decoding never panics: an unknown tag, a short frame or a payload that does not parse is
-//! a [`DecodeError`], which the receiver answers with an error frame or by closing.
+//! Decoding never panics: an unknown tag, a short frame or a payload that does not parse
+//! (a path that is not a valid `WorkspacePath` included) is a [`DecodeError`], which the
+//! receiver answers with an error frame or by closing. A receiver that distrusts its peer
+//! decodes with [`PayloadLimits`]: a frame over its message type's limit is refused from its
+//! header, before the payload is buffered.
 
 mod codec;
+pub mod limits;
 mod message;
 
 pub use codec::{
-    DecodeError, Decoder, Frame, HEADER_LEN, MAX_FRAME, ReadError, encode, encode_output,
-    read_frame, write_frame,
+    DecodeError, Decoder, Frame, HEADER_LEN, MAX_FRAME, PayloadLimits, ReadError, encode,
+    encode_output, read_frame, write_frame,
 };
-pub use message::{ErrorCode, FileInfo, Message, Tag, TerminalId, TerminalInfo};
+pub use limits::*;
+pub use message::{ErrorCode, FileInfo, Message, Tag};
 
-/// The protocol version this build speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this build speaks. 2: paths are validated `WorkspacePath`s on the
+/// wire, and lag is reported per terminal (`TerminalLagged`) and per watch (`WatchLagged`,
+/// after which the watch goes on) instead of as an error.
+pub const VERSION: u16 = 2;

@@ -1,11 +1,11 @@
 //! Sandboxes: where a workspace's shell and code run. One [`Runtime`] trait, two backends —
 //! [`local::LocalRuntime`] (bubblewrap on this machine) and [`kube::KubeRuntime`] (a pod per
-//! workspace on Kubernetes) — and one
-//! [`client::AgentClient`] that speaks the agent protocol to whatever runs inside.
+//! workspace on Kubernetes) — and the typed, bounded, timed client of the agent that runs
+//! inside each ([`agent`]).
 //!
 //! A sandbox is disposable: the database holds the files, the sandbox gets them on start.
 
-pub mod client;
+pub mod agent;
 pub mod egress;
 pub mod kube;
 pub mod local;
@@ -14,12 +14,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use client::{AgentClient, AgentReceiver, AgentSender};
+pub use agent::{AgentConnection, Transport};
 
 /// A sandbox's name: the workspace id it belongs to, in its canonical text form. Only
 /// generated ids are used, never user-chosen strings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SandboxId(String);
+
+impl From<model::WorkspaceId> for SandboxId {
+    fn from(workspace: model::WorkspaceId) -> Self {
+        // A UUID's hyphenated lower-case form: always a valid id.
+        Self(workspace.to_string())
+    }
+}
 
 impl SandboxId {
     /// Accepts lower-case hex and dashes only (a UUID), so an id is always safe as a path
@@ -130,8 +137,24 @@ pub enum Error {
     /// The sandbox image cannot be pulled. Safe to show.
     #[error("{0}")]
     ImagePull(String),
+    /// The agent broke the protocol (or sent more than it may).
     #[error("agent protocol: {0}")]
     Protocol(String),
+    /// The agent refused a request.
+    #[error("the agent refused: {message}")]
+    Agent {
+        failure: agent::Failure,
+        message: String,
+    },
+    /// The agent did not answer in time; its connection was closed.
+    #[error("the sandbox did not answer in time ({0})")]
+    Timeout(&'static str),
+    /// The connection to the agent has ended.
+    #[error("the connection to the sandbox has ended")]
+    Closed,
+    /// Too many requests are in flight on one connection.
+    #[error("too many requests are waiting for the sandbox")]
+    Busy,
     /// Sandboxes cannot be contained on this machine and the operator has not opted in.
     #[error("sandboxes are disabled: {0}")]
     Uncontained(String),
@@ -150,8 +173,9 @@ pub trait Runtime: Send + Sync + 'static {
     fn containment(&self) -> Containment;
     /// Starts the sandbox unless it runs already; returns when its agent answers.
     async fn ensure(&self, id: &SandboxId) -> Result<()>;
-    /// A new connection to the sandbox's agent, past the handshake.
-    async fn connect(&self, id: &SandboxId) -> Result<AgentClient>;
+    /// A new byte stream to the sandbox's agent (before the handshake): open an
+    /// [`agent::AgentConnection`] or an [`agent::TerminalSession`] over it.
+    async fn connect(&self, id: &SandboxId) -> Result<Transport>;
     /// Stops the sandbox and everything in it. Stopping a stopped sandbox is fine.
     async fn stop(&self, id: &SandboxId) -> Result<()>;
     /// The sandboxes this runtime has running (for orphan cleanup).

@@ -19,9 +19,10 @@ use kube_fake::{
     loopback::{AgentInPod, Kubelet},
     ready_status,
 };
-use protocol::Message;
+use model::TerminalId;
 use sandbox::{
-    AgentClient, Runtime, SandboxId,
+    AgentConnection, Runtime, SandboxId,
+    agent::{TerminalEvent, TerminalSession},
     kube::{
         KubeConfig, KubeRuntime,
         pod::{self, Role},
@@ -59,28 +60,47 @@ fn replica(cluster: &Cluster) -> KubeRuntime {
 }
 
 /// Types `line` into `terminal` and returns the output until `until` shows up.
-async fn type_and_wait(client: &mut AgentClient, terminal: u32, line: &str, until: &str) -> String {
-    client
-        .send(Message::Input {
-            terminal,
-            data: line.as_bytes().to_vec(),
-        })
+async fn type_and_wait(
+    session: &mut TerminalSession,
+    terminal: TerminalId,
+    line: &str,
+    until: &str,
+) -> String {
+    session
+        .sender
+        .input(terminal, line.as_bytes())
         .await
         .unwrap();
-    read_until(client, until).await
+    read_until(session, until).await
 }
 
-async fn read_until(client: &mut AgentClient, until: &str) -> String {
-    let mut seen = String::new();
+/// The next event `pick` takes, within 20 s.
+async fn next_event<T>(
+    session: &mut TerminalSession,
+    mut pick: impl FnMut(TerminalEvent) -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !seen.contains(until) {
-        let frame = tokio::time::timeout_at(deadline, client.next())
+    loop {
+        let event = tokio::time::timeout_at(deadline, session.events.next())
             .await
-            .unwrap_or_else(|_| panic!("no {until:?} in {seen:?}"))
-            .expect("the agent is reachable");
-        if let Message::Output { data, .. } = frame.message {
-            seen.push_str(&String::from_utf8_lossy(&data));
+            .expect("the agent answers")
+            .expect("the agent is reachable")
+            .unwrap();
+        if let Some(found) = pick(event) {
+            return found;
         }
+    }
+}
+
+async fn read_until(session: &mut TerminalSession, until: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(until) {
+        let data = next_event(session, |event| match event {
+            TerminalEvent::Output { data, .. } => Some(data),
+            _ => None,
+        })
+        .await;
+        seen.push_str(&String::from_utf8_lossy(&data));
     }
     seen
 }
@@ -92,7 +112,9 @@ async fn the_server_reaches_the_agent_through_exec_and_terminals_outlive_it() {
 
     let first = replica(&cluster);
     first.ensure(&id).await.unwrap();
-    let mut client = first.connect(&id).await.unwrap();
+    let mut client = TerminalSession::open(first.connect(&id).await.unwrap())
+        .await
+        .unwrap();
     assert!(
         cluster
             .pod
@@ -104,18 +126,13 @@ async fn the_server_reaches_the_agent_through_exec_and_terminals_outlive_it() {
         "{:?}",
         cluster.pod.offered.lock().unwrap()
     );
-    let terminal = match client
-        .request(Message::OpenTerminal { cols: 80, rows: 24 })
-        .await
-        .unwrap()
-    {
-        Message::TerminalOpened { terminal } => terminal,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await.unwrap(),
-        Message::Ok
-    );
+    client.sender.open(80, 24).await.unwrap();
+    let terminal = next_event(&mut client, |event| match event {
+        TerminalEvent::Opened { terminal, .. } => Some(terminal),
+        _ => None,
+    })
+    .await;
+    client.sender.attach(terminal).await.unwrap();
     let seen = type_and_wait(&mut client, terminal, "X=21; echo $((X*2))\r", "42").await;
     assert!(seen.contains("42"), "{seen}");
 
@@ -137,20 +154,20 @@ async fn the_server_reaches_the_agent_through_exec_and_terminals_outlive_it() {
     // ...and another replica reattaches to the same shell, with its state and scrollback.
     let second = replica(&cluster);
     second.ensure(&id).await.unwrap();
-    let mut client = second.connect(&id).await.unwrap();
-    match client.request(Message::ListTerminals).await.unwrap() {
-        Message::TerminalList { terminals } => {
-            assert!(
-                terminals.iter().any(|t| t.terminal == terminal),
-                "{terminals:?}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(
-        client.request(Message::Attach { terminal }).await.unwrap(),
-        Message::Ok
+    let mut client = TerminalSession::open(second.connect(&id).await.unwrap())
+        .await
+        .unwrap();
+    client.sender.list().await.unwrap();
+    let terminals = next_event(&mut client, |event| match event {
+        TerminalEvent::Terminals(terminals) => Some(terminals),
+        _ => None,
+    })
+    .await;
+    assert!(
+        terminals.iter().any(|t| t.terminal == terminal),
+        "{terminals:?}"
     );
+    client.sender.attach(terminal).await.unwrap();
     let replay = read_until(&mut client, "42").await;
     assert!(
         replay.contains("echo $((X*2))"),
@@ -178,7 +195,7 @@ async fn an_exec_refused_by_the_api_server_is_an_error_not_a_hang() {
     assert!(
         matches!(result, Err(sandbox::Error::NotFound)),
         "{:?}",
-        result.err()
+        result.err().map(|error| error.to_string())
     );
     // It looked the pod up afresh, and found none.
     assert!(matches!(
@@ -200,9 +217,7 @@ async fn a_pod_replaced_behind_our_back_is_found_again() {
     fresh.metadata.name = Some("codepod-sandbox-fresh".to_owned());
     fresh.status = Some(ready_status());
     cluster.pod.api.seed(fresh);
-    let mut client = runtime.connect(&id).await.expect("the new pod is found");
-    assert!(matches!(
-        client.request(Message::ListTerminals).await.unwrap(),
-        Message::TerminalList { .. }
-    ));
+    let transport = runtime.connect(&id).await.expect("the new pod is found");
+    let control = AgentConnection::open(transport).await.unwrap();
+    control.terminals().await.unwrap();
 }

@@ -103,6 +103,14 @@ pub struct SessionConfig {
     /// The window the two limits above count in.
     #[arg(long, env = "CODEPOD_LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
     pub login_window: Duration,
+
+    /// Accounts that may be created from one client IP per window (429 past it).
+    #[arg(long, env = "CODEPOD_SIGNUPS_PER_IP", default_value_t = 20)]
+    pub signups_per_ip: u32,
+
+    /// The window sign-ups are counted in.
+    #[arg(long, env = "CODEPOD_SIGNUP_WINDOW", default_value = "10m", value_parser = parse_duration)]
+    pub signup_window: Duration,
 }
 
 /// Per-user and per-workspace limits.
@@ -180,6 +188,17 @@ pub struct SandboxConfig {
     /// How often idle and expired sandboxes are looked for.
     #[arg(long, env = "CODEPOD_REAPER_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub reaper_interval: Duration,
+
+    /// Sandboxes one user may have running at once (429 past it: "stop another workspace
+    /// first").
+    #[arg(long, env = "CODEPOD_MAX_SANDBOXES_PER_USER", default_value_t = 3)]
+    pub max_per_user: usize,
+
+    /// Sandboxes this server runs at once (503 past it). Default: the local runtime, this
+    /// machine's memory divided by CODEPOD_SANDBOX_MEMORY; Kubernetes, no limit of its own
+    /// (the namespace's ResourceQuota is the bound).
+    #[arg(long, env = "CODEPOD_MAX_SANDBOXES")]
+    pub max_total: Option<usize>,
 
     /// Memory for all processes of one sandbox.
     #[arg(long, env = "CODEPOD_SANDBOX_MEMORY", default_value = "1GiB", value_parser = parse_size)]

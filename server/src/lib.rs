@@ -121,6 +121,8 @@ impl Application {
             login_failures_per_account: config.sessions.login_failures_per_account,
             login_failures_per_ip: config.sessions.login_failures_per_ip,
             login_window: config.sessions.login_window,
+            signups_per_ip: config.sessions.signups_per_ip,
+            signup_window: config.sessions.signup_window,
             ..services::AuthSettings::default()
         };
         let runtime: Arc<dyn sandbox::Runtime> =
@@ -183,6 +185,15 @@ impl Application {
             services::SandboxSettings {
                 idle_timeout: config.sandbox.idle_timeout,
                 max_lifetime: config.sandbox.max_lifetime,
+                max_per_user: config.sandbox.max_per_user,
+                max_total: config.sandbox.max_total.unwrap_or_else(|| {
+                    match config.sandbox.runtime {
+                        config::RuntimeKind::Kube => usize::MAX,
+                        config::RuntimeKind::Local => {
+                            sandboxes_that_fit(config.sandbox.memory_bytes)
+                        }
+                    }
+                }),
             },
         );
         match sandboxes.cleanup_orphans().await {
@@ -334,6 +345,20 @@ impl Application {
         sandboxes.stop_all().await;
         result
     }
+}
+
+/// How many sandboxes of `memory_bytes` each this machine's memory holds (at least one).
+fn sandboxes_that_fit(memory_bytes: u64) -> usize {
+    let total_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0);
+    let fit = total_kib.saturating_mul(1024) / memory_bytes.max(1);
+    usize::try_from(fit).unwrap_or(usize::MAX).max(1)
 }
 
 /// Slack over the largest file for JSON framing and base64 (4/3) in `/api/files/write`.

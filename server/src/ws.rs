@@ -17,7 +17,7 @@
 //! xterm.js's write buffer (which discards data past 50 MB) on a slow device.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -36,17 +36,14 @@ use axum::{
 };
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use model::{
-    SandboxState, SandboxStatus, WorkspaceId,
-    ws::{
-        ACK_WINDOW, ClientMessage, ServerMessage, TerminalId, TerminalInfo, decode_data,
-        encode_data,
-    },
+    SandboxState, SandboxStatus, TerminalId, WorkspaceId,
+    ws::{ACK_WINDOW, ClientMessage, MAX_COMMAND, ServerMessage, decode_data, encode_data},
 };
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge},
     registry::Registry,
 };
-use protocol::{ErrorCode, Message};
+use sandbox::agent::{TerminalEvent, TerminalEvents, TerminalSender, TerminalSession};
 use services::accounts::CurrentUser;
 use services::events::FileEvent;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -69,10 +66,6 @@ const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
 const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
 /// Server-originated replies (pongs, errors) waiting for the writer.
 const CONTROL_QUEUE: usize = 64;
-/// Requests to the agent awaiting their answer.
-const MAX_PENDING: usize = 256;
-/// Output for one terminal already waiting is joined into messages of up to this size.
-const COALESCE: usize = 64 * 1024;
 /// Activity marks (which keep a sandbox from the idle cull) at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(1);
 /// After sending this much output at once the relay lets other sessions' tasks run: a
@@ -166,18 +159,9 @@ where
         .into_response()
 }
 
-/// What an answer from the agent was for.
-#[derive(Debug, Clone)]
-enum Pending {
-    Open { command: Option<String> },
-    Terminal(TerminalId),
-    List,
-}
-
 /// State shared by the two halves of one session.
 #[derive(Default)]
 struct Shared {
-    pending: HashMap<u32, Pending>,
     /// Terminals that existed when this socket connected: attaching to one is a reattach.
     listed: HashSet<TerminalId>,
 }
@@ -228,7 +212,7 @@ async fn session(
         Err(error) => {
             let mut status = SandboxStatus::stopped();
             status.state = SandboxState::Failed;
-            status.error = Some(error.to_string());
+            status.error = Some(error.public_message());
             status
         }
     };
@@ -236,11 +220,15 @@ async fn session(
     if !send_within(&mut sink, text(&ServerMessage::Status { status }), timeout).await {
         return;
     }
-    let agent = match ready {
-        true => services.sandboxes.agent(workspace).await.ok(),
+    let terminals = match ready {
+        true => services.terminal_session(&user, workspace).await.ok(),
         false => None,
     };
-    let Some(agent) = agent else {
+    let Some(TerminalSession {
+        sender: mut agent_tx,
+        events: agent_rx,
+    }) = terminals
+    else {
         let _ = send_within(
             &mut sink,
             close(CLOSE_START_FAILED, "the sandbox did not start"),
@@ -249,15 +237,11 @@ async fn session(
         .await;
         return;
     };
-    let (mut agent_tx, agent_rx) = agent.into_split();
     let shared = Arc::new(Mutex::new(Shared::default()));
     let (to_out, from_in) = half_link();
 
-    match agent_tx.send(Message::ListTerminals).await {
-        Ok(id) => {
-            lock(&shared).pending.insert(id, Pending::List);
-        }
-        Err(_) => return,
+    if agent_tx.list().await.is_err() {
+        return;
     }
 
     let mut outbound = tokio::spawn(relay_out(
@@ -289,7 +273,7 @@ async fn session(
         _ = &mut outbound => {}
         () = inbound => outbound.abort(),
     }
-    agent_tx.close().await;
+    agent_tx.shutdown().await;
     tracing::debug!(workspace.id = %workspace, "WebSocket session ended");
 }
 
@@ -329,7 +313,7 @@ fn half_link() -> (ToRelayOut, FromRelayIn) {
 /// breaks the protocol (`false`), or stays silent for two ping intervals (`true`).
 async fn relay_in(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    agent: &mut sandbox::AgentSender,
+    agent: &mut TerminalSender,
     out: &ToRelayOut,
     shared: &Mutex<Shared>,
     hub: &Hub,
@@ -344,7 +328,7 @@ async fn relay_in(
             Ok(_) => return false,
             Err(_) => return true,
         };
-        let request = match message {
+        let sent = match message {
             WsMessage::Binary(frame) => {
                 let Some((terminal, data)) = decode_data(&frame) else {
                     let _ = control.try_send(error(
@@ -358,121 +342,96 @@ async fn relay_in(
                     sandboxes.touch(workspace);
                     last_touch = Instant::now();
                 }
-                (
-                    Message::Input {
-                        terminal,
-                        data: data.to_vec(),
-                    },
-                    None,
-                )
+                agent.input(terminal, data).await
             }
-            WsMessage::Text(json) => match serde_json::from_str::<ClientMessage>(&json) {
-                Ok(ClientMessage::Ping { nonce }) => {
-                    if control.try_send(ServerMessage::Pong { nonce }).is_err() {
-                        return false;
-                    }
-                    continue;
-                }
-                Ok(ClientMessage::Ack { bytes }) => {
-                    // Only forward: an older acknowledgement arriving late changes nothing.
-                    acked.send_if_modified(|acked| {
-                        let newer = acked.is_none_or(|before| bytes > before);
-                        if newer {
-                            *acked = Some(bytes);
+            WsMessage::Text(json) => {
+                match serde_json::from_str::<ClientMessage>(&json) {
+                    Ok(ClientMessage::Ping { nonce }) => {
+                        if control.try_send(ServerMessage::Pong { nonce }).is_err() {
+                            return false;
                         }
-                        newer
-                    });
-                    continue;
-                }
-                Ok(request) => {
-                    sandboxes.touch(workspace);
-                    translate(request, shared, hub)
-                }
-                Err(failure) => {
-                    if control
-                        .try_send(error(
-                            None,
-                            "bad_request",
-                            &format!("not a control message: {failure}"),
-                        ))
-                        .is_err()
-                    {
-                        return false;
+                        continue;
                     }
-                    continue;
+                    Ok(ClientMessage::Ack { bytes }) => {
+                        // Only forward: an older acknowledgement arriving late changes nothing.
+                        acked.send_if_modified(|acked| {
+                            let newer = acked.is_none_or(|before| bytes > before);
+                            if newer {
+                                *acked = Some(bytes);
+                            }
+                            newer
+                        });
+                        continue;
+                    }
+                    Ok(ClientMessage::Run { command, .. }) if command.len() > MAX_COMMAND => {
+                        let _ = control.try_send(error(
+                        None,
+                        "too_large",
+                        &format!("a command is at most {MAX_COMMAND} bytes; put longer ones in a file"),
+                    ));
+                        continue;
+                    }
+                    Ok(request) => {
+                        sandboxes.touch(workspace);
+                        forward(request, agent, shared, hub).await
+                    }
+                    Err(failure) => {
+                        if control
+                            .try_send(error(
+                                None,
+                                "bad_request",
+                                &format!("not a control message: {failure}"),
+                            ))
+                            .is_err()
+                        {
+                            return false;
+                        }
+                        continue;
+                    }
                 }
-            },
+            }
             WsMessage::Close(_) => return false,
             WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
         };
-        let (message, pending) = request;
-        if lock(shared).pending.len() >= MAX_PENDING {
-            tracing::warn!(workspace.id = %workspace, "too many requests in flight; dropping the socket");
-            return false;
-        }
-        // Noted before it is sent: the answer can reach the other half before `send`
-        // returns here (a run's tab was then labelled `bash`).
-        if let Some(pending) = pending {
-            lock(shared).pending.insert(agent.next_id(), pending);
-        }
-        if agent.send(message).await.is_err() {
-            return false;
+        match sent {
+            Ok(()) => {}
+            Err(sandbox::Error::Busy) => {
+                tracing::warn!(workspace.id = %workspace, "too many requests in flight; dropping the socket");
+                return false;
+            }
+            Err(_) => return false,
         }
     }
 }
 
-/// A browser request as an agent message, and what its answer will be about.
-fn translate(
+/// Passes a browser request on to the agent.
+async fn forward(
     request: ClientMessage,
+    agent: &mut TerminalSender,
     shared: &Mutex<Shared>,
     hub: &Hub,
-) -> (Message, Option<Pending>) {
+) -> sandbox::Result<()> {
     match request {
-        ClientMessage::Open { cols, rows } => (
-            Message::OpenTerminal { cols, rows },
-            Some(Pending::Open { command: None }),
-        ),
+        ClientMessage::Open { cols, rows } => agent.open(cols, rows).await,
         ClientMessage::Run {
             command,
             cols,
             rows,
-        } => (
-            Message::Run {
-                command: command.clone(),
-                cols,
-                rows,
-            },
-            Some(Pending::Open {
-                command: Some(command),
-            }),
-        ),
+        } => agent.run(&command, cols, rows).await,
         ClientMessage::Attach { terminal } => {
             if lock(shared).listed.contains(&terminal) {
                 hub.metrics.reattaches.inc();
             }
-            (
-                Message::Attach { terminal },
-                Some(Pending::Terminal(terminal)),
-            )
+            agent.attach(terminal).await
         }
         ClientMessage::Resize {
             terminal,
             cols,
             rows,
-        } => (
-            Message::Resize {
-                terminal,
-                cols,
-                rows,
-            },
-            Some(Pending::Terminal(terminal)),
-        ),
-        ClientMessage::Close { terminal } => (
-            Message::CloseTerminal { terminal },
-            Some(Pending::Terminal(terminal)),
-        ),
+        } => agent.resize(terminal, cols, rows).await,
+        ClientMessage::Close { terminal } => agent.close(terminal).await,
         // Handled without the agent, before we get here.
-        ClientMessage::Ping { .. } | ClientMessage::Ack { .. } => (Message::Ping, None),
+        ClientMessage::Ping { .. } | ClientMessage::Ack { .. } => Ok(()),
     }
 }
 
@@ -484,24 +443,10 @@ fn error(terminal: Option<TerminalId>, code: &str, message: &str) -> ServerMessa
     }
 }
 
-fn error_code(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::NotFound => "not_found",
-        ErrorCode::TooManyTerminals => "too_many_terminals",
-        ErrorCode::Lagged => "lagged",
-        ErrorCode::Forbidden => "forbidden",
-        ErrorCode::TooLarge => "too_large",
-        ErrorCode::AlreadyExists => "already_exists",
-        ErrorCode::Io => "io",
-        ErrorCode::Unsupported | ErrorCode::UnknownTag => "unsupported",
-        ErrorCode::UnsupportedVersion | ErrorCode::MalformedFrame => "protocol",
-    }
-}
-
 /// Agent → browser: output, answers and events, plus the hub's own replies and pings.
 async fn relay_out(
     mut sink: Sink,
-    mut agent: sandbox::AgentReceiver,
+    mut agent: TerminalEvents,
     from_in: FromRelayIn,
     shared: Arc<Mutex<Shared>>,
     hub: Hub,
@@ -519,8 +464,6 @@ async fn relay_out(
     let mut pings = tokio::time::interval(hub.ping_interval);
     pings.reset();
     let mut last_touch = Instant::now();
-    // A frame taken while coalescing output, to handle next.
-    let mut held: Option<protocol::Frame> = None;
     // Terminal output sent (data bytes, the unit of the browser's acknowledgements).
     let mut sent: u64 = 0;
     loop {
@@ -528,43 +471,25 @@ async fn relay_out(
         let open = acked
             .borrow_and_update()
             .is_none_or(|acked| sent.saturating_sub(acked) < ACK_WINDOW);
-        let next = match open {
-            true => held.take().map(Some),
-            false => None,
-        };
         let message = tokio::select! {
             biased;
-            frame = async { match next { Some(frame) => frame, None => agent.recv().await } }, if open => match frame {
-                Some(mut frame) => {
-                    if let Message::Output { terminal, data } = &mut frame.message {
-                        while data.len() < COALESCE {
-                            match agent.try_recv() {
-                                Some(protocol::Frame {
-                                    message: Message::Output { terminal: more_for, data: more },
-                                    ..
-                                }) if more_for == *terminal => data.extend_from_slice(&more),
-                                Some(other) => {
-                                    held = Some(other);
-                                    break;
-                                }
-                                None => break,
-                            }
-                        }
-                    }
-                    if let Message::Output { data, .. } = &frame.message {
+            event = agent.next(), if open => match event {
+                Some(Ok(event)) => {
+                    if let TerminalEvent::Output { data, .. } = &event {
                         sent += data.len() as u64;
                         if last_touch.elapsed() >= TOUCH_EVERY {
                             sandboxes.touch(workspace);
                             last_touch = Instant::now();
                         }
                     }
-                    match to_browser(frame, &shared) {
-                        Some(message) => message,
-                        None => continue,
-                    }
+                    to_browser(event, &shared)
                 }
-                None => {
-                    // The agent went away: the sandbox was stopped (or died).
+                ended => {
+                    // The agent went away (the sandbox was stopped, or died), broke the
+                    // protocol or stopped answering.
+                    if let Some(Err(error)) = ended {
+                        tracing::warn!(workspace.id = %workspace, error = %error, "ending a terminal session");
+                    }
                     let status = ServerMessage::Status { status: SandboxStatus::stopped() };
                     let _ = send_within(&mut sink, text(&status), timeout).await;
                     let _ = send_within(&mut sink, close(CLOSE_SANDBOX_STOPPED, "the sandbox stopped"), timeout).await;
@@ -605,39 +530,21 @@ async fn relay_out(
     }
 }
 
-/// The browser's view of one agent frame; `None` for answers the browser needs not see.
-fn to_browser(frame: protocol::Frame, shared: &Mutex<Shared>) -> Option<WsMessage> {
-    let pending = match frame.id {
-        0 => None,
-        id => lock(shared).pending.remove(&id),
-    };
-    let message = match frame.message {
-        Message::Output { terminal, data } => {
-            return Some(WsMessage::Binary(encode_data(terminal, &data).into()));
+/// The browser's view of one terminal event.
+fn to_browser(event: TerminalEvent, shared: &Mutex<Shared>) -> WsMessage {
+    let message = match event {
+        TerminalEvent::Output { terminal, data } => {
+            return WsMessage::Binary(encode_data(terminal, &data).into());
         }
-        Message::TerminalOpened { terminal } => ServerMessage::Opened {
-            terminal,
-            command: match pending {
-                Some(Pending::Open { command }) => command,
-                _ => None,
-            },
-        },
-        Message::TerminalList { terminals } => {
-            let terminals: Vec<TerminalInfo> = terminals
-                .into_iter()
-                .map(|info| TerminalInfo {
-                    terminal: info.terminal,
-                    command: info.command,
-                    exited: info.exited,
-                })
-                .collect();
+        TerminalEvent::Opened { terminal, command } => ServerMessage::Opened { terminal, command },
+        TerminalEvent::Terminals(terminals) => {
             lock(shared)
                 .listed
                 .extend(terminals.iter().map(|info| info.terminal));
             ServerMessage::Terminals { terminals }
         }
-        Message::TerminalExited { terminal, status } => ServerMessage::Exited { terminal, status },
-        Message::RunFinished {
+        TerminalEvent::Exited { terminal, status } => ServerMessage::Exited { terminal, status },
+        TerminalEvent::RunFinished {
             terminal,
             exit_code,
             wall_ms,
@@ -648,19 +555,12 @@ fn to_browser(frame: protocol::Frame, shared: &Mutex<Shared>) -> Option<WsMessag
             wall_ms,
             peak_rss_kib,
         },
-        Message::Error {
-            code: ErrorCode::Lagged,
-            ..
-        } => ServerMessage::Lagged { terminal: None },
-        Message::Error { code, message } => {
-            let terminal = match pending {
-                Some(Pending::Terminal(terminal)) => Some(terminal),
-                _ => None,
-            };
-            error(terminal, error_code(code), &message)
-        }
-        // `Ok` answers, pongs, anything else: nothing the browser is waiting for.
-        _ => return None,
+        TerminalEvent::Lagged { terminal } => ServerMessage::Lagged { terminal },
+        TerminalEvent::Failed {
+            terminal,
+            failure,
+            message,
+        } => error(terminal, failure.code(), &message),
     };
-    Some(text(&message))
+    text(&message)
 }

@@ -9,7 +9,11 @@
 mod common;
 
 use common::{TestApp, spawn_app_configured};
-use protocol::Message;
+use model::{TerminalId, WorkspacePath};
+use sandbox::{
+    AgentConnection, Transport,
+    agent::{TerminalEvent, TerminalSession},
+};
 use serde_json::json;
 
 fn agent_socket(app: &TestApp, workspace: &str) -> std::path::PathBuf {
@@ -19,14 +23,37 @@ fn agent_socket(app: &TestApp, workspace: &str) -> std::path::PathBuf {
         .join("agent.sock")
 }
 
-async fn read_in_sandbox(app: &TestApp, workspace: &str, path: &str) -> Message {
-    let mut agent = sandbox::AgentClient::connect_unix(&agent_socket(app, workspace))
-        .await
-        .unwrap();
-    agent
-        .request(Message::ReadFile { path: path.into() })
+async fn agent(app: &TestApp, workspace: &str) -> Transport {
+    Transport::unix(&agent_socket(app, workspace))
         .await
         .unwrap()
+}
+
+/// A file's content as the sandbox has it.
+async fn read_in_sandbox(app: &TestApp, workspace: &str, path: &str) -> Vec<u8> {
+    let control = AgentConnection::open(agent(app, workspace).await)
+        .await
+        .unwrap();
+    let content = control
+        .read_file(&WorkspacePath::parse(path).unwrap())
+        .await
+        .unwrap();
+    control.close().await;
+    content
+}
+
+/// A shell in the sandbox, as a user's terminal has it.
+async fn shell(app: &TestApp, workspace: &str) -> (TerminalSession, TerminalId) {
+    let mut session = TerminalSession::open(agent(app, workspace).await)
+        .await
+        .unwrap();
+    session.sender.open(80, 24).await.unwrap();
+    loop {
+        match session.events.next().await.unwrap().unwrap() {
+            TerminalEvent::Opened { terminal, .. } => return (session, terminal),
+            _ => continue,
+        }
+    }
 }
 
 #[tokio::test]
@@ -64,19 +91,10 @@ async fn start_fills_the_sandbox_from_the_database_and_saves_reach_it() {
         )
         .await;
     let expected = main["data"].as_str().unwrap().as_bytes().to_vec();
-    assert_eq!(
-        read_in_sandbox(&app, &ws, "main.py").await,
-        Message::FileContent {
-            path: "main.py".into(),
-            data: expected
-        }
-    );
+    assert_eq!(read_in_sandbox(&app, &ws, "main.py").await, expected);
     assert_eq!(
         read_in_sandbox(&app, &ws, "pkg/data.bin").await,
-        Message::FileContent {
-            path: "pkg/data.bin".into(),
-            data: vec![0, 255]
-        }
+        vec![0, 255]
     );
 
     // A save goes to the database, then into the running sandbox.
@@ -86,20 +104,17 @@ async fn start_fills_the_sandbox_from_the_database_and_saves_reach_it() {
     assert_eq!(status, 200);
     assert_eq!(
         read_in_sandbox(&app, &ws, "main.py").await,
-        Message::FileContent {
-            path: "main.py".into(),
-            data: b"print('saved')\n".to_vec()
-        }
+        b"print('saved')\n".to_vec()
     );
     ada.post(
         "/api/files/move",
         json!({ "workspace": ws, "from": "pkg", "to": "lib" }),
     )
     .await;
-    assert!(matches!(
+    assert_eq!(
         read_in_sandbox(&app, &ws, "lib/data.bin").await,
-        Message::FileContent { .. }
-    ));
+        vec![0, 255]
+    );
 
     // Starting again reuses the running sandbox.
     let (_, again) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
@@ -113,10 +128,7 @@ async fn start_fills_the_sandbox_from_the_database_and_saves_reach_it() {
     assert_eq!(restarted["state"], "ready");
     assert_eq!(
         read_in_sandbox(&app, &ws, "main.py").await,
-        Message::FileContent {
-            path: "main.py".into(),
-            data: b"print('saved')\n".to_vec()
-        }
+        b"print('saved')\n".to_vec()
     );
     let metrics = ada
         .http
@@ -272,25 +284,9 @@ async fn a_file_made_in_the_terminal_reaches_the_database() {
         "ready"
     );
     // Typed into a real shell in the sandbox, as a user would.
-    let mut agent = sandbox::AgentClient::connect_unix(&agent_socket(&app, &ws))
-        .await
-        .unwrap();
-    let terminal = match agent
-        .request(Message::OpenTerminal { cols: 80, rows: 24 })
-        .await
-        .unwrap()
-    {
-        Message::TerminalOpened { terminal } => terminal,
-        other => panic!("{other:?}"),
-    };
+    let (mut agent, terminal) = shell(&app, &ws).await;
     let typed = b"echo hi > made.txt && mkdir -p out && printf 'x' > out/r.txt && mkdir -p __pycache__ && echo c > __pycache__/m.pyc\r";
-    agent
-        .send(Message::Input {
-            terminal,
-            data: typed.to_vec(),
-        })
-        .await
-        .unwrap();
+    agent.sender.input(terminal, typed).await.unwrap();
     let mut paths = Vec::new();
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -339,10 +335,8 @@ async fn a_file_made_in_the_terminal_reaches_the_database() {
     );
     // Removing it in the sandbox removes it from the database.
     agent
-        .send(Message::Input {
-            terminal,
-            data: b"rm made.txt\r".to_vec(),
-        })
+        .sender
+        .input(terminal, b"rm made.txt\r")
         .await
         .unwrap();
     let mut gone = false;
@@ -398,9 +392,6 @@ async fn rapid_saves_are_not_overwritten_by_their_own_echoes() {
     assert_eq!(read["version"], 201, "an echo was saved as a new version");
     assert_eq!(
         read_in_sandbox(&app, &ws, "main.py").await,
-        Message::FileContent {
-            path: "main.py".into(),
-            data: b"print(199)\n".to_vec()
-        }
+        b"print(199)\n".to_vec()
     );
 }

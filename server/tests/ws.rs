@@ -14,7 +14,10 @@ use common::{TestApp, spawn_app_configured, ws_client::*};
 use futures_util::SinkExt;
 use std::time::Duration;
 
-use model::ws::{ACK_WINDOW, ClientMessage, ServerMessage};
+use model::{
+    TerminalId,
+    ws::{ACK_WINDOW, ClientMessage, ServerMessage},
+};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message as Ws, protocol::frame::coding::CloseCode};
 
@@ -192,14 +195,20 @@ async fn bad_requests_get_errors_and_the_socket_goes_on() {
         matches!(error, ServerMessage::Error { ref code, .. } if code == "bad_frame"),
         "{error:?}"
     );
-    send(&mut socket, ClientMessage::Attach { terminal: 999 }).await;
+    send(
+        &mut socket,
+        ClientMessage::Attach {
+            terminal: TerminalId(999),
+        },
+    )
+    .await;
     let error = control_until(&mut socket, |m| matches!(m, ServerMessage::Error { .. })).await;
     assert_eq!(
         error,
         ServerMessage::Error {
             code: "not_found".into(),
             message: "no such terminal".into(),
-            terminal: Some(999)
+            terminal: Some(TerminalId(999))
         }
     );
     send(&mut socket, ClientMessage::Ping { nonce: 7 }).await;
@@ -240,7 +249,7 @@ async fn bad_requests_get_errors_and_the_socket_goes_on() {
 
 /// A socket held to the flow-control window from its first byte (`ack 0`), with a shell
 /// at its prompt: the socket, the terminal, and the output bytes it has had so far.
-async fn acknowledging_shell(app: &TestApp, cookie: &str, ws: &str) -> (Socket, u32, u64) {
+async fn acknowledging_shell(app: &TestApp, cookie: &str, ws: &str) -> (Socket, TerminalId, u64) {
     let mut socket = connect(app, cookie, ws).await;
     send(&mut socket, ClientMessage::Ack { bytes: 0 }).await;
     let terminal = ready_with_terminal(&mut socket).await;

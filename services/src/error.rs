@@ -37,6 +37,9 @@ pub enum Error {
     LimitReached(String),
     #[error("too many attempts; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The user has as many sandboxes running as allowed: 429. The message says what to do.
+    #[error("{0}")]
+    SandboxLimit(String),
     /// A dependency cannot serve this now (no room for a sandbox, its image cannot be
     /// pulled, the cluster's API fails): 503. The message is safe to show.
     #[error("{0}")]
@@ -44,6 +47,21 @@ pub enum Error {
     /// Anything unexpected. Logged with a reference; the client sees only the reference.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl Error {
+    /// What its user may be told, as a sentence: the message itself, except for an
+    /// internal error, whose details go to the log under a reference the sentence gives.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(detail) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(error.reference = %reference, error.detail = %detail, "internal error");
+                format!("something went wrong on our side (reference {reference})")
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 fn taken_name(taken: Taken) -> &'static str {

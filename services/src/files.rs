@@ -3,10 +3,11 @@
 
 use base64::Engine as _;
 use model::{Content, FileEntry, FileKind, FileView, WorkspaceId, WorkspacePath};
-use protocol::Message;
 use store::WriteFile;
 
-use crate::{Error, Result, Services, accounts::CurrentUser, events::FileEvent, now_ms};
+use crate::{
+    Error, Result, Services, accounts::CurrentUser, events::FileEvent, now_ms, sandboxes::Mirror,
+};
 
 /// Turns stored bytes into wire content.
 pub fn encode(content: Vec<u8>) -> Content {
@@ -92,9 +93,9 @@ impl Services {
         );
         self.mirror(
             ws,
-            Message::WriteFile {
-                path: path.to_string(),
-                data: content,
+            Mirror::Write {
+                path,
+                content: &content,
             },
         )
         .await;
@@ -118,13 +119,7 @@ impl Services {
                 version: None,
             },
         );
-        self.mirror(
-            ws,
-            Message::MakeDir {
-                path: path.to_string(),
-            },
-        )
-        .await;
+        self.mirror(ws, Mirror::MakeDir(path)).await;
         Ok(entry)
     }
 
@@ -152,14 +147,7 @@ impl Services {
                 version: (entry.kind == FileKind::File).then_some(entry.version),
             },
         );
-        self.mirror(
-            ws,
-            Message::Move {
-                from: from.to_string(),
-                to: to.to_string(),
-            },
-        )
-        .await;
+        self.mirror(ws, Mirror::Move { from, to }).await;
         Ok(entry)
     }
 
@@ -177,13 +165,7 @@ impl Services {
                 path: path.to_string(),
             },
         );
-        self.mirror(
-            ws,
-            Message::Delete {
-                path: path.to_string(),
-            },
-        )
-        .await;
+        self.mirror(ws, Mirror::Delete(path)).await;
         Ok(deleted)
     }
 }

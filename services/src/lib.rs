@@ -33,6 +33,9 @@ pub struct AuthSettings {
     /// Failed sign-ins allowed per client IP within `login_window`.
     pub login_failures_per_ip: u32,
     pub login_window: Duration,
+    /// Accounts that may be created from one client IP within `signup_window`.
+    pub signups_per_ip: u32,
+    pub signup_window: Duration,
     /// Argon2id memory cost in KiB (OWASP minimum: 19456).
     pub argon2_memory_kib: u32,
     /// Argon2id iterations (OWASP minimum with 19 MiB: 2).
@@ -47,6 +50,8 @@ impl Default for AuthSettings {
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             login_window: Duration::from_secs(15 * 60),
+            signups_per_ip: 20,
+            signup_window: Duration::from_secs(10 * 60),
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
         }
@@ -65,6 +70,7 @@ pub struct Services {
     hasher: PasswordHasher,
     account_failures: RateLimiter,
     ip_failures: RateLimiter,
+    ip_signups: RateLimiter,
 }
 
 impl Services {
@@ -80,6 +86,7 @@ impl Services {
         Ok(Self {
             account_failures: RateLimiter::new(auth.login_failures_per_account, auth.login_window),
             ip_failures: RateLimiter::new(auth.login_failures_per_ip, auth.login_window),
+            ip_signups: RateLimiter::new(auth.signups_per_ip, auth.signup_window),
             store,
             limits,
             auth,

@@ -9,7 +9,9 @@
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
-use protocol::{Frame, Message, TerminalId, VERSION, read_frame, write_frame};
+use model::{TerminalId, WorkspacePath};
+use protocol::{Frame, Message, Tag, VERSION, read_frame, write_frame};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
 pub struct Agent {
@@ -150,6 +152,11 @@ impl Agent {
     }
 }
 
+/// A workspace path, for messages (a test's paths are valid).
+pub fn p(path: &str) -> WorkspacePath {
+    WorkspacePath::parse(path).unwrap()
+}
+
 pub struct Client {
     pub stream: UnixStream,
     next_id: u32,
@@ -181,6 +188,31 @@ impl Client {
             .expect("the agent answers")
             .unwrap()
             .expect("the connection is open")
+    }
+
+    /// Sends a frame of `tag` with a payload made by hand (what a typed `Message` cannot
+    /// express, such as a path leaving the workspace); returns its id.
+    pub async fn send_raw(&mut self, tag: Tag, payload: &[u8]) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut bytes = ((protocol::HEADER_LEN + payload.len()) as u32)
+            .to_be_bytes()
+            .to_vec();
+        bytes.extend_from_slice(&(tag as u16).to_be_bytes());
+        bytes.extend_from_slice(&id.to_be_bytes());
+        bytes.extend_from_slice(payload);
+        self.stream.write_all(&bytes).await.unwrap();
+        id
+    }
+
+    /// The reply to the frame `id`, skipping events in between.
+    pub async fn reply_to(&mut self, id: u32) -> Message {
+        loop {
+            let frame = self.next().await;
+            if frame.id == id {
+                return frame.message;
+            }
+        }
     }
 
     /// Sends a request and returns its reply, skipping events in between.

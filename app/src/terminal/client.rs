@@ -282,7 +282,7 @@ impl Client {
             bytes
                 .subarray(0, CHANNEL_HEADER as u32)
                 .copy_to(&mut header);
-            let terminal = TerminalId::from_be_bytes(header);
+            let terminal = TerminalId(u32::from_be_bytes(header));
             let data = bytes.subarray(CHANNEL_HEADER as u32, bytes.length());
             let mut acks = self.acks.get();
             acks.take(data.length() as usize);
@@ -352,15 +352,13 @@ impl Client {
                     ));
                 }
             }
-            ServerMessage::Lagged { .. } => {
-                // Fell behind a flood: catch up from the scrollback.
-                let ids: Vec<TerminalId> = self.terms.borrow().keys().copied().collect();
-                for terminal in ids {
-                    if let Some(term) = self.terms.borrow().get(&terminal) {
-                        term.xterm.reset();
-                    }
-                    self.send(&ClientMessage::Attach { terminal });
+            ServerMessage::Lagged { terminal } => {
+                // That terminal fell behind a flood: catch it up from its scrollback. The
+                // others go on as they are.
+                if let Some(term) = self.terms.borrow().get(&terminal) {
+                    term.xterm.reset();
                 }
+                self.send(&ClientMessage::Attach { terminal });
             }
             ServerMessage::Pong { .. } => {}
             message @ (ServerMessage::FileChanged { .. }

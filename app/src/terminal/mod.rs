@@ -143,7 +143,7 @@ pub fn TerminalPanel(
                             class:active=move || active.get() == Some(terminal)
                             class:exited=tab.exited.is_some()
                             aria-selected=move || (active.get() == Some(terminal)).to_string()
-                            data-terminal=terminal
+                            data-terminal=terminal.0
                             on:click=move |_| run_command(Command::Select(terminal))
                         >
                             {tab.title.clone()}

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use codepod_bench::{Samples, agent_echoes, drain, machine, open_attached};
 use kube_fake::{FakeApi, NAMESPACE, loopback, ready_status};
-use protocol::Message;
+use model::TerminalId;
 use sandbox::{
-    AgentClient, Runtime, SandboxId,
+    AgentConnection, Runtime, SandboxId, Transport,
+    agent::{TerminalEvent, TerminalSession},
     kube::{KubeConfig, KubeRuntime, pod},
 };
 
@@ -31,7 +32,7 @@ const ECHOES: usize = 500;
 const BULK_BYTES: usize = 50_000_000;
 const SESSIONS: usize = 100;
 
-async fn open_terminal(client: &mut AgentClient) -> u32 {
+async fn open_terminal(client: &mut TerminalSession) -> TerminalId {
     let terminal = open_attached(client).await;
     // Let the prompt arrive, then drain it.
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -40,22 +41,26 @@ async fn open_terminal(client: &mut AgentClient) -> u32 {
 }
 
 /// MB/s of terminal output from `head -c BULK_BYTES`, until its end marker arrives.
-async fn throughput(client: &mut AgentClient, terminal: u32) -> f64 {
+async fn throughput(client: &mut TerminalSession, terminal: TerminalId) -> f64 {
     // Ctrl-U first: the echo test may have left keys on the line.
     let line =
         format!("\u{15}head -c {BULK_BYTES} /dev/zero | tr '\\0' x; echo; echo BULK$((40+2))\r");
     let started = Instant::now();
     client
-        .send(Message::Input {
-            terminal,
-            data: line.into_bytes(),
-        })
+        .sender
+        .input(terminal, line.as_bytes())
         .await
         .expect("input");
     let mut bytes = 0usize;
     let mut tail = Vec::new();
     loop {
-        if let Message::Output { data, .. } = client.next().await.expect("agent").message {
+        let event = client
+            .events
+            .next()
+            .await
+            .expect("agent")
+            .expect("protocol");
+        if let TerminalEvent::Output { data, .. } = event {
             bytes += data.len();
             tail.extend_from_slice(&data);
             if tail.len() > 64 {
@@ -128,24 +133,32 @@ async fn main() {
     let mut exec = Samples::default();
     for _ in 0..CONNECTS {
         let started = Instant::now();
-        let client = AgentClient::connect_unix(&socket).await.expect("unix");
+        let client = AgentConnection::open(Transport::unix(&socket).await.expect("unix"))
+            .await
+            .expect("handshake");
         direct.push(started.elapsed());
         client.close().await;
         let started = Instant::now();
-        let client = runtime.connect(&id).await.expect("exec");
+        let client = AgentConnection::open(runtime.connect(&id).await.expect("exec"))
+            .await
+            .expect("handshake");
         exec.push(started.elapsed());
-        drop(client);
+        client.close().await;
     }
     println!("  unix socket (local runtime)   {}", direct.summary());
     println!("  exec over the API WebSocket   {}", exec.summary());
 
     println!("keystroke → echo ({ECHOES} keys each):");
-    let mut client = AgentClient::connect_unix(&socket).await.expect("unix");
+    let mut client = TerminalSession::open(Transport::unix(&socket).await.expect("unix"))
+        .await
+        .expect("handshake");
     let terminal = open_terminal(&mut client).await;
     let mut direct = agent_echoes(&mut client, terminal, ECHOES).await;
     let direct_mbs = throughput(&mut client, terminal).await;
     drop(client);
-    let mut client = runtime.connect(&id).await.expect("exec");
+    let mut client = TerminalSession::open(runtime.connect(&id).await.expect("exec"))
+        .await
+        .expect("handshake");
     let terminal = open_terminal(&mut client).await;
     let mut exec = agent_echoes(&mut client, terminal, ECHOES).await;
     let exec_mbs = throughput(&mut client, terminal).await;
@@ -173,7 +186,11 @@ async fn main() {
     let before = rss_kib(me);
     let mut sessions = Vec::with_capacity(SESSIONS);
     for _ in 0..SESSIONS {
-        sessions.push(runtime.connect(&id).await.expect("exec"));
+        sessions.push(
+            AgentConnection::open(runtime.connect(&id).await.expect("exec"))
+                .await
+                .expect("handshake"),
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(me);

@@ -18,9 +18,10 @@ use std::{
 };
 
 use codepod_bench::{Samples, agent_echoes, drain, machine, open_attached};
-use protocol::Message;
+use model::TerminalId;
 use sandbox::{
-    AgentClient, Runtime, SandboxId,
+    Runtime, SandboxId,
+    agent::{TerminalEvent, TerminalSession},
     local::{LocalConfig, LocalRuntime},
 };
 
@@ -44,23 +45,36 @@ fn id(n: usize) -> SandboxId {
     SandboxId::parse(&format!("bbbbbbbb-0000-4000-8000-{n:012x}")).expect("id")
 }
 
+/// Connects to the sandbox's agent.
+async fn session(runtime: &LocalRuntime, id: &SandboxId) -> TerminalSession {
+    TerminalSession::open(runtime.connect(id).await.expect("connect"))
+        .await
+        .expect("handshake")
+}
+
 /// Opens a terminal and waits for its first output byte (the prompt).
-async fn first_prompt(client: &mut AgentClient) -> u32 {
-    let terminal = open_attached(client).await;
+async fn first_prompt(session: &mut TerminalSession) -> TerminalId {
+    let terminal = open_attached(session).await;
     loop {
-        match client.next().await.expect("agent alive").message {
-            Message::Output { data, .. } if !data.is_empty() => return terminal,
+        match session
+            .events
+            .next()
+            .await
+            .expect("agent alive")
+            .expect("protocol")
+        {
+            TerminalEvent::Output { data, .. } if !data.is_empty() => return terminal,
             _ => {}
         }
     }
 }
 
-/// Sums the proportional set size of every process whose cgroup is the sandbox's.
-fn pss_kib(id: &SandboxId) -> u64 {
-    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/codepod/{id}/cgroup.procs"))
-        .unwrap_or_default();
-    procs
-        .lines()
+/// Sums the proportional set size of every process in the sandbox's cgroup.
+async fn pss_kib(runtime: &LocalRuntime, id: &SandboxId) -> u64 {
+    runtime
+        .pids(id)
+        .await
+        .into_iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
         .filter_map(|text| {
             text.lines()
@@ -85,7 +99,7 @@ async fn main() {
     for n in 0..STARTS {
         let started = Instant::now();
         runtime.ensure(&id(n)).await.expect("start");
-        let mut client = runtime.connect(&id(n)).await.expect("connect");
+        let mut client = session(&runtime, &id(n)).await;
         first_prompt(&mut client).await;
         starts.push(started.elapsed());
         runtime.stop(&id(n)).await.expect("stop");
@@ -97,7 +111,7 @@ async fn main() {
 
     // Keystroke echo: one character in, its echo out, through the agent and the PTY.
     runtime.ensure(&id(0)).await.expect("start");
-    let mut client = runtime.connect(&id(0)).await.expect("connect");
+    let mut client = session(&runtime, &id(0)).await;
     let terminal = first_prompt(&mut client).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     drain(&mut client, Duration::from_millis(50)).await;
@@ -112,14 +126,14 @@ async fn main() {
     let mut clients = Vec::new();
     for n in 0..IDLE_SANDBOXES {
         runtime.ensure(&id(1000 + n)).await.expect("start");
-        let mut client = runtime.connect(&id(1000 + n)).await.expect("connect");
+        let mut client = session(&runtime, &id(1000 + n)).await;
         first_prompt(&mut client).await;
         clients.push(client);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut pss = Vec::new();
     for n in 0..IDLE_SANDBOXES {
-        pss.push(pss_kib(&id(1000 + n)));
+        pss.push(pss_kib(&runtime, &id(1000 + n)).await);
     }
     pss.sort_unstable();
     let total: u64 = pss.iter().sum();

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use codepod_bench::{Samples, machine, ms};
 use futures_util::{SinkExt, StreamExt};
 use model::ws::{ClientMessage, ServerMessage, encode_data};
-use protocol::Message;
 use serde_json::json;
 use server::{Application, Config};
 use tokio_tungstenite::tungstenite::{Message as Ws, client::IntoClientRequest};
@@ -70,14 +69,13 @@ async fn main() {
     let terminal = terminal.expect("terminal");
 
     println!("save → visible in the sandbox, {SAVES} saves of main.py");
-    let socket_path = data
-        .path()
-        .join("sandboxes")
-        .join(&ws)
-        .join("agent.sock");
-    let mut agent = sandbox::AgentClient::connect_unix(&socket_path)
-        .await
-        .expect("agent");
+    let socket_path = data.path().join("sandboxes").join(&ws).join("agent.sock");
+    let agent = sandbox::AgentConnection::open(
+        sandbox::Transport::unix(&socket_path).await.expect("agent"),
+    )
+    .await
+    .expect("handshake");
+    let main_py = model::WorkspacePath::parse("main.py").expect("path");
     let mut saves = Samples::default();
     let mut version = 1;
     for i in 0..SAVES {
@@ -95,18 +93,7 @@ async fn main() {
         version = response["version"]
             .as_i64()
             .unwrap_or_else(|| panic!("write answered {response}"));
-        loop {
-            match agent
-                .request(Message::ReadFile {
-                    path: "main.py".into(),
-                })
-                .await
-                .expect("read")
-            {
-                Message::FileContent { data, .. } if data == text.as_bytes() => break,
-                _ => {}
-            }
-        }
+        while agent.read_file(&main_py).await.expect("read") != text.as_bytes() {}
         saves.push(started.elapsed());
     }
     println!("  {}", saves.summary());

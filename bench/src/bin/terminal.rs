@@ -60,7 +60,7 @@ impl Peer {
 struct Term {
     socket: Socket,
     /// Codepod's terminal id; Jupyter has one terminal per socket.
-    terminal: u32,
+    terminal: model::TerminalId,
     jupyter: bool,
     lagged: usize,
     /// Codepod's output taken in on this socket, and when to acknowledge it.
@@ -95,7 +95,7 @@ impl Term {
                     .expect("codepod socket");
                 let mut term = Self {
                     socket,
-                    terminal: 0,
+                    terminal: model::TerminalId(0),
                     jupyter: false,
                     lagged: 0,
                     acks: Acknowledger::default(),
@@ -143,7 +143,7 @@ impl Term {
                     .expect("jupyter socket");
                 let mut term = Self {
                     socket,
-                    terminal: 0,
+                    terminal: model::TerminalId(0),
                     jupyter: true,
                     lagged: 0,
                     acks: Acknowledger::default(),

@@ -28,7 +28,7 @@ use prometheus_client::{
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::{AgentClient, Containment, Error, Limits, Result, Runtime, SandboxId, Stats};
+use crate::{Containment, Error, Limits, Result, Runtime, SandboxId, Stats, Transport};
 use pod::{LAST_ACTIVE_ANNOTATION, POOL_LABEL, POOL_WARM, Role, WORKSPACE_LABEL};
 
 /// Settings of the Kubernetes runtime.
@@ -557,7 +557,7 @@ impl KubeRuntime {
     }
 
     /// Execs the agent's relay in the workspace's pod and speaks the protocol over it.
-    async fn exec_agent(&self, id: &SandboxId) -> Result<AgentClient> {
+    async fn exec_agent(&self, id: &SandboxId) -> Result<Transport> {
         let name = self.pod_name(id).await?;
         let params = AttachParams {
             container: Some(pod::CONTAINER.to_owned()),
@@ -586,7 +586,7 @@ impl KubeRuntime {
             stdout,
             _process: process,
         };
-        AgentClient::handshake(reader, stdin).await
+        Ok(Transport::new(reader, stdin))
     }
 
     async fn pod_name(&self, id: &SandboxId) -> Result<String> {
@@ -661,7 +661,7 @@ impl Runtime for KubeRuntime {
         Ok(())
     }
 
-    async fn connect(&self, id: &SandboxId) -> Result<AgentClient> {
+    async fn connect(&self, id: &SandboxId) -> Result<Transport> {
         let cached = self.names().contains_key(id);
         match self.exec_agent(id).await {
             // The pod we knew has gone (replaced by another replica, deleted by hand):

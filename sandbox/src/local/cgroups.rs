@@ -130,9 +130,9 @@ impl Cgroups {
     /// Makes the sandbox's group(s) with its limits set. Fails, leaving nothing behind, if
     /// a required limit cannot be written.
     pub fn create(&self, id: &SandboxId, limits: &Limits) -> std::io::Result<Group> {
-        let version = self.version.ok_or_else(|| {
-            std::io::Error::other(self.why_not.clone().unwrap_or_default())
-        })?;
+        let version = self
+            .version
+            .ok_or_else(|| std::io::Error::other(self.why_not.clone().unwrap_or_default()))?;
         let quota = match limits.cpu_millis {
             0 => None,
             millis => Some((u64::from(millis) * CPU_PERIOD_US / 1000).max(1000)),
@@ -258,10 +258,17 @@ fn make_group(dir: &Path, settings: &[(&str, String, bool)]) -> std::io::Result<
     Ok(())
 }
 
+/// A name for a probe group no other probe (of this process or another) uses at once.
+fn probe_name() -> String {
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("probe-{}-{n}", std::process::id())
+}
+
 /// Makes the v1 parent groups and checks a sandbox group can be made and limited; returns
 /// whether the `cpu` controller can be used too.
 fn prepare_v1(root: &Path) -> Result<bool, String> {
-    let probe = format!("probe-{}", std::process::id());
+    let probe = probe_name();
     for (controller, file, value) in [
         ("pids", "pids.max", "64"),
         ("memory", "memory.limit_in_bytes", "1073741824"),
@@ -319,9 +326,15 @@ fn prepare_v2(root: &Path) -> Result<bool, String> {
     if cpu {
         let _ = std::fs::write(parent.join("cpu.weight"), SANDBOXES_CPU_WEIGHT.to_string());
     }
-    let probe = parent.join(format!("probe-{}", std::process::id()));
-    make_group(&probe, &[("memory.max", "1073741824".to_owned(), true), ("pids.max", "64".to_owned(), true)])
-        .map_err(|error| format!("cannot make a cgroup v2 sandbox group: {error}"))?;
+    let probe = parent.join(probe_name());
+    make_group(
+        &probe,
+        &[
+            ("memory.max", "1073741824".to_owned(), true),
+            ("pids.max", "64".to_owned(), true),
+        ],
+    )
+    .map_err(|error| format!("cannot make a cgroup v2 sandbox group: {error}"))?;
     let _ = std::fs::remove_dir(&probe);
     Ok(cpu)
 }
@@ -351,7 +364,10 @@ pub struct Group {
 impl Group {
     /// The `cgroup.procs` files a process writes its pid to, to join the group(s).
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|dir| dir.join("cgroup.procs")).collect()
+        self.dirs
+            .iter()
+            .map(|dir| dir.join("cgroup.procs"))
+            .collect()
     }
 
     /// The group's directory for a v1 controller, or the one group (v2).
@@ -369,6 +385,21 @@ impl Group {
                 })
                 .map(PathBuf::as_path),
         }
+    }
+
+    /// The host pids of the processes in the group.
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(dir) = self.dir_for("pids") else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|procs| {
+                procs
+                    .lines()
+                    .filter_map(|pid| pid.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// What the group's counters say.

@@ -54,7 +54,7 @@ use self::{
     cgroups::{Cgroups, Group},
     uids::{Lease, Uids},
 };
-use crate::{AgentClient, Containment, Error, Limits, Result, Runtime, SandboxId, Stats};
+use crate::{Containment, Error, Limits, Result, Runtime, SandboxId, Stats, Transport};
 
 /// Where the agent is, and where sandboxes live.
 #[derive(Debug, Clone)]
@@ -189,9 +189,11 @@ struct Privileged {
     uids: Uids,
     /// Where the private tmpfs are mounted (in each sandbox's own mount namespace).
     mount_point: PathBuf,
-    /// The agent as sandboxes run it: a copy under the run directory, so that its path says
-    /// nothing about the host's layout.
-    agent: PathBuf,
+    /// Where the agent is copied to, so that its path says nothing about the host's layout.
+    agent_dir: PathBuf,
+    /// The copy, once made (at start, or at the first sandbox if the binary was missing
+    /// then: readiness reports that meanwhile).
+    agent: std::sync::Mutex<Option<PathBuf>>,
 }
 
 /// Bubblewrap sandboxes on this machine.
@@ -216,17 +218,26 @@ impl LocalRuntime {
             let mount_point = config.run_dir.join("mnt");
             make_dir(&config.run_dir, 0o755)?;
             make_dir(&mount_point, 0o755)?;
-            let agent = install_agent(&config.agent_bin, &config.run_dir.join("bin"))?;
+            let agent_dir = config.run_dir.join("bin");
+            let agent = match install_agent(&config.agent_bin, &agent_dir) {
+                Ok(agent) => Some(agent),
+                Err(error) => {
+                    tracing::warn!(error = %error, "no agent to run in sandboxes yet");
+                    None
+                }
+            };
             Some(Privileged {
                 uids,
                 mount_point,
-                agent,
+                agent_dir,
+                agent: std::sync::Mutex::new(agent),
             })
         } else {
             None
         };
-        let seccomp = seccomp::program()
-            .map_err(|error| Error::Unavailable(format!("cannot build the seccomp filter: {error}")))?;
+        let seccomp = seccomp::program().map_err(|error| {
+            Error::Unavailable(format!("cannot build the seccomp filter: {error}"))
+        })?;
         let containment = containment(&cgroups, privileged.is_some(), config.allow_uncontained);
         Ok(Self {
             config,
@@ -242,20 +253,49 @@ impl LocalRuntime {
         self.config.root.join(id.as_str())
     }
 
+    /// The host uid a running sandbox's processes run as (`None` when the server is not
+    /// root: they run as its own).
+    pub async fn uid(&self, id: &SandboxId) -> Option<u32> {
+        self.running
+            .lock()
+            .await
+            .get(id)?
+            .lease
+            .as_ref()
+            .map(Lease::uid)
+    }
+
+    /// The host pids of a running sandbox's processes (from its cgroup), for diagnostics.
+    pub async fn pids(&self, id: &SandboxId) -> Vec<u32> {
+        self.running
+            .lock()
+            .await
+            .get(id)
+            .and_then(|sandbox| sandbox.group.as_ref().map(Group::pids))
+            .unwrap_or_default()
+    }
+
     fn socket(&self, id: &SandboxId) -> PathBuf {
         self.dir(id).join("agent.sock")
     }
 
     /// The agent binary as bound into sandboxes.
     fn agent_path(&self) -> Result<PathBuf> {
-        match &self.privileged {
+        let Some(privileged) = &self.privileged else {
+            return Ok(std::fs::canonicalize(&self.config.agent_bin)?);
+        };
+        let mut agent = privileged
+            .agent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match agent.as_ref() {
             // Another server may have tidied it away (it tidies copies of other builds).
-            Some(privileged) if privileged.agent.exists() => Ok(privileged.agent.clone()),
-            Some(privileged) => install_agent(
-                &self.config.agent_bin,
-                privileged.agent.parent().unwrap_or(&self.config.run_dir),
-            ),
-            None => Ok(std::fs::canonicalize(&self.config.agent_bin)?),
+            Some(copy) if copy.exists() => Ok(copy.clone()),
+            _ => {
+                let copy = install_agent(&self.config.agent_bin, &privileged.agent_dir)?;
+                *agent = Some(copy.clone());
+                Ok(copy)
+            }
         }
     }
 
@@ -320,8 +360,17 @@ impl LocalRuntime {
                 Err(_) => {}
             }
         }
+        // A symlink (/etc/localtime into /usr/share/zoneinfo) is made a symlink inside: a
+        // bind would show its target's host path in the mount table.
         for etc in ETC_FILES {
-            args.extend(["--ro-bind-try".into(), etc.into(), etc.into()]);
+            match std::fs::read_link(etc) {
+                Ok(target) => args.extend([
+                    "--symlink".into(),
+                    target.to_string_lossy().into_owned(),
+                    etc.into(),
+                ]),
+                Err(_) => args.extend(["--ro-bind-try".into(), etc.into(), etc.into()]),
+            }
         }
         if let Some(env) = &self.config.python_env {
             let env = env.to_string_lossy().into_owned();
@@ -354,7 +403,11 @@ impl LocalRuntime {
                 for (name, inside) in WRITABLE {
                     args.extend([
                         "--bind".into(),
-                        privileged.mount_point.join(name).to_string_lossy().into_owned(),
+                        privileged
+                            .mount_point
+                            .join(name)
+                            .to_string_lossy()
+                            .into_owned(),
                         inside.into(),
                     ]);
                 }
@@ -393,7 +446,13 @@ impl LocalRuntime {
     }
 
     /// The launch chain for one sandbox (see the module docs).
-    fn command(&self, dir: &Path, agent: &Path, group: Option<&Group>, uid: Option<u32>) -> Command {
+    fn command(
+        &self,
+        dir: &Path,
+        agent: &Path,
+        group: Option<&Group>,
+        uid: Option<u32>,
+    ) -> Command {
         let limits = &self.config.limits;
         let mut command = match (&self.privileged, uid) {
             (Some(_), Some(_)) => {
@@ -414,7 +473,11 @@ impl LocalRuntime {
         command.arg("--");
         if let (Some(_), Some(uid)) = (&self.privileged, uid) {
             for (name, _) in WRITABLE {
-                let mode = if name == "shm" || name == "tmp" { "1777" } else { "0755" };
+                let mode = if name == "shm" || name == "tmp" {
+                    "1777"
+                } else {
+                    "0755"
+                };
                 command.arg(name).arg(format!(
                     "size={},nr_inodes={},mode={mode},uid={uid},gid={uid},nosuid,nodev",
                     limits.workspace_bytes, limits.max_inodes
@@ -467,18 +530,14 @@ impl LocalRuntime {
     async fn wait_for_agent(&self, id: &SandboxId) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.config.start_timeout;
         let socket = self.socket(id);
-        let handshake = AgentClient::connect_unix(&socket);
+        let handshake = async { Transport::unix(&socket).await?.probe().await };
         tokio::pin!(handshake);
         loop {
             tokio::select! {
                 result = &mut handshake => {
-                    return match result {
-                        Ok(client) => {
-                            client.close().await;
-                            Ok(())
-                        }
-                        Err(error) => Err(Error::Unavailable(format!("the agent did not answer: {error}"))),
-                    };
+                    return result.map_err(|error| {
+                        Error::Unavailable(format!("the agent did not answer: {error}"))
+                    });
                 }
                 () = tokio::time::sleep(Duration::from_millis(10)) => {}
             }
@@ -586,7 +645,10 @@ fn make_dir(path: &Path, mode: u32) -> Result<()> {
 fn install_agent(binary: &Path, dir: &Path) -> Result<PathBuf> {
     use sha2::Digest as _;
     let content = std::fs::read(binary).map_err(|error| {
-        Error::Unavailable(format!("cannot read the agent {}: {error}", binary.display()))
+        Error::Unavailable(format!(
+            "cannot read the agent {}: {error}",
+            binary.display()
+        ))
     })?;
     let hash = sha2::Sha256::digest(&content);
     let name = format!("codepod-agent-{:x}", hash)
@@ -602,13 +664,17 @@ fn install_agent(binary: &Path, dir: &Path) -> Result<PathBuf> {
         std::fs::rename(&staging, &path)?;
     }
     // Marks ours as in use; other servers tidy only copies idle for an hour.
-    let _ = std::fs::File::open(&path).and_then(|file| file.set_modified(std::time::SystemTime::now()));
+    let _ =
+        std::fs::File::open(&path).and_then(|file| file.set_modified(std::time::SystemTime::now()));
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let idle = entry
                 .metadata()
                 .and_then(|meta| meta.modified())
-                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > Duration::from_secs(3600)));
+                .is_ok_and(|at| {
+                    at.elapsed()
+                        .is_ok_and(|age| age > Duration::from_secs(3600))
+                });
             if idle && entry.file_name() != name.as_str() {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -635,7 +701,8 @@ impl Runtime for LocalRuntime {
         let mut running = self.running.lock().await;
         if let Some(sandbox) = running.get_mut(id) {
             let alive = sandbox.child.try_wait()?.is_none();
-            if alive && AgentClient::connect_unix(&self.socket(id)).await.is_ok() {
+            let answers = async { Transport::unix(&self.socket(id)).await?.probe().await };
+            if alive && answers.await.is_ok() {
                 return Ok(());
             }
             // Dead, or alive without an answering agent: replace it.
@@ -650,19 +717,21 @@ impl Runtime for LocalRuntime {
         let agent = self.agent_path()?;
         // The agent's listening socket, made here and handed over as its stdin.
         let listener = std::os::unix::net::UnixListener::bind(self.socket(id))?;
-        let lease = match &self.privileged {
-            Some(privileged) => Some(
-                privileged
-                    .uids
-                    .lease()
-                    .map_err(|error| Error::Capacity(format!("no sandbox uid is free: {error}")))?,
-            ),
-            None => None,
-        };
+        let lease =
+            match &self.privileged {
+                Some(privileged) => Some(privileged.uids.lease().map_err(|error| {
+                    Error::Capacity(format!("no sandbox uid is free: {error}"))
+                })?),
+                None => None,
+            };
         let group = match self.cgroups.version() {
-            Some(_) => Some(self.cgroups.create(id, &self.config.limits).map_err(|error| {
-                Error::Unavailable(format!("cannot make the sandbox's cgroup: {error}"))
-            })?),
+            Some(_) => Some(
+                self.cgroups
+                    .create(id, &self.config.limits)
+                    .map_err(|error| {
+                        Error::Unavailable(format!("cannot make the sandbox's cgroup: {error}"))
+                    })?,
+            ),
             None => None,
         };
         let uid = lease.as_ref().map(Lease::uid);
@@ -685,7 +754,9 @@ impl Runtime for LocalRuntime {
                 if let Some(group) = &group {
                     group.remove_now();
                 }
-                return Err(Error::Unavailable(format!("cannot start the sandbox: {error}")));
+                return Err(Error::Unavailable(format!(
+                    "cannot start the sandbox: {error}"
+                )));
             }
         };
         running.insert(
@@ -710,11 +781,11 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
-    async fn connect(&self, id: &SandboxId) -> Result<AgentClient> {
+    async fn connect(&self, id: &SandboxId) -> Result<Transport> {
         if !self.running.lock().await.contains_key(id) {
             return Err(Error::NotFound);
         }
-        AgentClient::connect_unix(&self.socket(id)).await
+        Transport::unix(&self.socket(id)).await
     }
 
     #[tracing::instrument(skip_all, fields(sandbox.id = %id), err)]

@@ -148,7 +148,7 @@ const NAMESPACE_FLAGS: [u64; 7] = [
 ];
 
 /// `ioctl` requests denied: typing into a terminal, and the Linux console's.
-const DENIED_IOCTLS: [u64; 2] = [libc::TIOCSTI as u64, 0x541C /* TIOCLINUX */];
+const DENIED_IOCTLS: [u64; 2] = [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */];
 
 /// `personality` values programs use (the default, `linux32`, `uname26` and querying);
 /// others (`READ_IMPLIES_EXEC`, `ADDR_NO_RANDOMIZE`…) weaken the process's protections.
@@ -167,7 +167,8 @@ const SYS_CLONE3: u32 = 435;
 /// The filter as the bytes bwrap reads from `--seccomp FD`: the `struct sock_filter` array,
 /// in this machine's byte order.
 pub fn program() -> Result<Vec<u8>, seccompiler::BackendError> {
-    let condition = |index, op, value| SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value);
+    let condition =
+        |index, op, value| SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value);
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         DENIED.iter().map(|call| (*call, Vec::new())).collect();
     let clone = NAMESPACE_FLAGS
@@ -244,6 +245,10 @@ mod tests {
         let program = program().unwrap();
         assert_eq!(program.len() % 8, 0);
         // BPF_MAXINSNS.
-        assert!(program.len() / 8 < 4096, "{} instructions", program.len() / 8);
+        assert!(
+            program.len() / 8 < 4096,
+            "{} instructions",
+            program.len() / 8
+        );
     }
 }

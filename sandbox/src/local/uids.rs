@@ -52,7 +52,9 @@ impl Uids {
     /// is empty, or names a user, a group or a subordinate-id range the machine knows.
     pub fn new(range: RangeInclusive<u32>, dir: &Path) -> Result<Self, String> {
         if range.is_empty() || *range.start() == 0 {
-            return Err(format!("sandbox uid range {range:?} is empty or includes root"));
+            return Err(format!(
+                "sandbox uid range {range:?} is empty or includes root"
+            ));
         }
         for (file, kind) in [("/etc/passwd", "user"), ("/etc/group", "group")] {
             if let Some(name) = std::fs::read_to_string(file)
@@ -127,7 +129,13 @@ fn uids_with_processes() -> std::collections::HashSet<u32> {
         .map(|entries| {
             entries
                 .flatten()
-                .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+                .filter(|entry| {
+                    entry
+                        .file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                })
                 .filter_map(|entry| entry.metadata().ok())
                 .map(|meta| meta.uid())
                 .collect()
@@ -169,7 +177,10 @@ mod tests {
     fn a_range_naming_a_known_user_or_subordinate_ids_is_refused() {
         let range = 1000..=1999;
         assert_eq!(
-            named_id_in("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n", &range),
+            named_id_in(
+                "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+                &range
+            ),
             Some("alice".into())
         );
         assert_eq!(named_id_in("root:x:0:0::/root:/bin/sh\n", &range), None);
@@ -177,7 +188,10 @@ mod tests {
             subordinate_overlap("alice:100000:65536\n", &(165_535..=170_000)),
             Some("alice".into())
         );
-        assert_eq!(subordinate_overlap("alice:100000:65536\n", &(165_536..=170_000)), None);
+        assert_eq!(
+            subordinate_overlap("alice:100000:65536\n", &(165_536..=170_000)),
+            None
+        );
     }
 
     #[test]

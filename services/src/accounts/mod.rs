@@ -85,7 +85,8 @@ impl Services {
         })
     }
 
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in. Throttled per client IP: every attempt counts,
+    /// so a script cannot mint accounts (each may run sandboxes) in a burst.
     #[tracing::instrument(skip_all, fields(username = %username), err(level = "info", Display))]
     pub async fn register(
         &self,
@@ -94,6 +95,13 @@ impl Services {
         password: Password,
         client: &ClientInfo,
     ) -> Result<SignedIn> {
+        if let Some(ip) = client.ip.map(|ip| ip.to_string()) {
+            let now = Instant::now();
+            if let Some(retry_after_secs) = self.ip_signups.blocked(&ip, now) {
+                return Err(Error::RateLimited { retry_after_secs });
+            }
+            self.ip_signups.fail(&ip, now);
+        }
         let password_hash = self.hasher.hash(password.expose().to_owned()).await?;
         let now = now_ms();
         let user = UserRecord {
@@ -251,11 +259,13 @@ impl Services {
         Ok(())
     }
 
-    /// Deletes the account, its sessions, workspaces and files, after checking the password.
+    /// Deletes the account, its sessions, workspaces and files, after checking the password;
+    /// its running sandboxes stop at once.
     #[tracing::instrument(skip_all, fields(user.id = %user.id), err(level = "info", Display))]
     pub async fn delete_account(&self, user: &CurrentUser, password: &str) -> Result<()> {
         self.confirm_password(user, password).await?;
         self.store.delete_user(user.id).await?;
+        self.sandboxes.stop_all_of(user.id, "account_deleted").await;
         Ok(())
     }
 }
