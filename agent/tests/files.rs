@@ -355,3 +355,98 @@ async fn a_snapshot_lists_files_with_sizes_and_hashes_and_skips_links_and_ignore
         ]
     );
 }
+
+/// The attack: a FIFO where a file was expected hung the agent (opening it for reading or
+/// writing waits for the other end, for ever), and with it the connection's requests. Now
+/// anything but a regular file is refused at once.
+#[tokio::test]
+async fn a_fifo_where_a_file_is_expected_is_refused_never_waited_on() {
+    let agent = start_agent().await;
+    let fifo = agent.workspace.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut client = Client::connect(&agent).await;
+    let read = client.request(Message::ReadFile { path: p("pipe") }).await;
+    assert_eq!(error_code(read), ErrorCode::Forbidden);
+    let write = client
+        .request(Message::WriteFile {
+            path: p("pipe"),
+            data: b"x".to_vec(),
+        })
+        .await;
+    assert_ne!(write, Message::Ok, "a write into a FIFO succeeded");
+    // The snapshot skips it, and the connection goes on.
+    match client.request(Message::Snapshot).await {
+        Message::SnapshotResult { files } => {
+            assert!(
+                files.iter().all(|file| file.path.as_str() != "pipe"),
+                "{files:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.request(Message::Ping).await, Message::Pong);
+    // The watcher too: a file swapped for a FIFO over and over while it reports changes,
+    // and still it reports the next real change.
+    assert_eq!(client.request(Message::Watch).await, Message::Ok);
+    let ws = agent.workspace.clone();
+    let swapper = std::thread::spawn(move || {
+        for n in 0..200 {
+            let target = ws.join("swapped");
+            let _ = std::fs::remove_file(&target);
+            if n % 2 == 0 {
+                let _ = std::fs::write(&target, b"data");
+            } else {
+                let _ = std::process::Command::new("mkfifo").arg(&target).status();
+            }
+        }
+    });
+    swapper.join().unwrap();
+    std::fs::write(agent.workspace.join("after.txt"), b"still watching").unwrap();
+    let seen = events_until(&mut client, |seen| seen.iter().any(changed("after.txt"))).await;
+    assert!(
+        seen.iter().any(changed("after.txt")),
+        "the watcher hung: {seen:?}"
+    );
+}
+
+/// The attack: a burst of changes faster than the watching client read ended the watch for
+/// good (version 1 sent an error and stopped), so nothing made in the sandbox afterwards was
+/// ever saved. Now the client hears how many it missed, and the watch goes on.
+#[tokio::test]
+async fn a_watch_that_falls_behind_a_burst_is_told_so_and_goes_on() {
+    let agent = start_agent().await;
+    let mut client = Client::connect(&agent).await;
+    assert_eq!(client.request(Message::Watch).await, Message::Ok);
+    // 3000 files of 8 KiB while the client reads nothing: more than the connection's
+    // outgoing bound (8 MiB) and the watcher's queue (1024 changes) hold.
+    let content = vec![b'x'; 8 * 1024];
+    for n in 0..3000 {
+        std::fs::write(agent.workspace.join(format!("burst-{n}.txt")), &content).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let mut missed = None;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while missed.is_none() {
+        let frame = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .expect("the lag is reported");
+        if let Message::WatchLagged { missed: n } = frame.message {
+            missed = Some(n);
+        }
+    }
+    assert!(missed.is_some_and(|n| n > 0), "{missed:?}");
+    std::fs::write(agent.workspace.join("after-burst.txt"), b"later").unwrap();
+    let seen = events_until(&mut client, |seen| {
+        seen.iter().any(changed("after-burst.txt"))
+    })
+    .await;
+    assert!(
+        seen.iter().any(changed("after-burst.txt")),
+        "the watch ended with the lag: {} events, none for the later file",
+        seen.len()
+    );
+}

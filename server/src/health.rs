@@ -18,6 +18,9 @@ pub struct Readiness {
     pub store: Arc<dyn store::Store>,
     /// The sandbox agent binary (local runtime): without it no workspace can start.
     pub agent_bin: Option<PathBuf>,
+    /// What contains the sandboxes: not ready when they cannot start; ready but saying
+    /// so when containment is degraded (the operator opted in).
+    pub containment: sandbox::Containment,
 }
 
 #[derive(Debug, Serialize)]
@@ -25,7 +28,7 @@ struct Check {
     name: &'static str,
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'static str>,
+    detail: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +49,7 @@ pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
         site_check(&readiness).await,
         store_check(&readiness).await,
         agent_check(&readiness).await,
+        containment_check(&readiness.containment),
     ];
     let ready = checks.iter().all(|check| check.ok);
     let status = if ready {
@@ -69,7 +73,7 @@ async fn data_dir_check(readiness: &Readiness) -> Check {
     Check {
         name: "data_dir",
         ok,
-        detail: (!ok).then_some("the data directory is not writable"),
+        detail: (!ok).then(|| "the data directory is not writable".to_owned()),
     }
 }
 
@@ -86,7 +90,7 @@ async fn store_check(readiness: &Readiness) -> Check {
     Check {
         name: "database",
         ok,
-        detail: (!ok).then_some("the database does not answer"),
+        detail: (!ok).then(|| "the database does not answer".to_owned()),
     }
 }
 
@@ -100,7 +104,20 @@ async fn agent_check(readiness: &Readiness) -> Check {
     Check {
         name: "sandbox_agent",
         ok,
-        detail: (!ok).then_some("the codepod-agent binary is missing; run the build"),
+        detail: (!ok).then(|| "the codepod-agent binary is missing; run the build".to_owned()),
+    }
+}
+
+fn containment_check(containment: &sandbox::Containment) -> Check {
+    let missing = containment.missing.join("; ");
+    Check {
+        name: "sandbox_containment",
+        ok: containment.starts,
+        detail: match (containment.starts, missing.is_empty()) {
+            (_, true) => None,
+            (true, false) => Some(format!("degraded: {missing}")),
+            (false, false) => Some(format!("sandboxes will not start: {missing}")),
+        },
     }
 }
 
@@ -111,6 +128,39 @@ async fn site_check(readiness: &Readiness) -> Check {
     Check {
         name: "site_assets",
         ok,
-        detail: (!ok).then_some("the built site (pkg/) is missing; run the build"),
+        detail: (!ok).then(|| "the built site (pkg/) is missing; run the build".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncontained_sandboxes_make_the_server_unready_and_a_degraded_opt_in_says_so() {
+        let missing = vec!["no cgroups".to_owned()];
+        let refused = containment_check(&sandbox::Containment {
+            layers: Vec::new(),
+            missing: missing.clone(),
+            starts: false,
+        });
+        assert!(!refused.ok);
+        assert_eq!(
+            refused.detail.as_deref(),
+            Some("sandboxes will not start: no cgroups")
+        );
+        let degraded = containment_check(&sandbox::Containment {
+            layers: Vec::new(),
+            missing,
+            starts: true,
+        });
+        assert!(degraded.ok);
+        assert_eq!(degraded.detail.as_deref(), Some("degraded: no cgroups"));
+        let full = containment_check(&sandbox::Containment {
+            layers: vec!["seccomp".into()],
+            missing: Vec::new(),
+            starts: true,
+        });
+        assert!(full.ok && full.detail.is_none());
     }
 }

@@ -251,6 +251,7 @@ impl Application {
                 // Kubernetes sandboxes bring their own agent in their image.
                 agent_bin: (config.sandbox.runtime == config::RuntimeKind::Local)
                     .then(|| config.sandbox.agent_bin()),
+                containment: sandboxes.containment(),
             },
             build_info: Arc::new(model::BuildInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),

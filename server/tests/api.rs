@@ -403,6 +403,55 @@ async fn brute_force_across_accounts_from_one_ip_is_rate_limited() {
     );
 }
 
+/// The attack: sign-up was not throttled (25 accounts of 25 in a burst), and every account
+/// may run sandboxes. Now one client IP gets so many per window, then a 429 with
+/// Retry-After; the attempts that failed count too.
+#[tokio::test]
+async fn sign_ups_from_one_ip_are_throttled() {
+    let app = spawn_app_configured(|config| config.sessions.signups_per_ip = 3).await;
+    let browser = app.browser();
+    let register = |n: usize| json!({ "username": format!("user{n}"), "email": format!("user{n}@example.org"), "password": PASSWORD });
+    let (status, _) = browser.post("/api/users/register", register(0)).await;
+    assert_eq!(status, 200);
+    // A taken name fails, and counts.
+    let (status, _) = browser.post("/api/users/register", register(0)).await;
+    assert_eq!(status, 409);
+    let (status, _) = browser.post("/api/users/register", register(1)).await;
+    assert_eq!(status, 200);
+    let response = browser.post_raw("/api/users/register", register(2)).await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0);
+    let (_, error) = json_of(response).await;
+    assert_eq!(error["code"], "rate_limited");
+    // The form page is held to the same limit.
+    let form = browser
+        .http
+        .post(browser.url("/signup"))
+        .header("origin", browser.url(""))
+        .form(&[
+            ("username", "user3"),
+            ("email", "user3@example.org"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to = form
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    assert!(
+        to.as_deref().is_some_and(|to| to.starts_with("/signup")),
+        "the form signed up past the limit: {:?} {to:?}",
+        form.status()
+    );
+}
+
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_does_not_dodge_the_ip_limit() {
     let app = spawn_app_configured(|config| config.sessions.login_failures_per_ip = 3).await;

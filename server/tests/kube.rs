@@ -107,6 +107,27 @@ async fn a_workspace_runs_in_a_pod_reached_through_exec() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Saves ride the sandbox's one control connection: an exec session opened at boot,
+    // not one per save (each would be a round trip through the API server to the kubelet).
+    let execs = || {
+        cluster
+            .kubelet
+            .execs
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let before = execs();
+    for n in 0..10 {
+        let (status, body) = ada
+            .post("/api/files/write", json!({ "workspace": ws, "path": format!("saved{n}.py"), "content": { "encoding": "utf8", "data": "x = 1\n" } }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(inside.join("saved9.py")).unwrap(),
+        "x = 1\n"
+    );
+    assert_eq!(execs(), before, "saves opened exec sessions of their own");
     drop(socket);
 
     // Stop deletes the pod.

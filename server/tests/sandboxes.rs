@@ -395,3 +395,148 @@ async fn rapid_saves_are_not_overwritten_by_their_own_echoes() {
         b"print(199)\n".to_vec()
     );
 }
+
+/// The attack: one user had 8 sandboxes of 1 GiB running at once, and a server any number
+/// (50 workspaces would ask for 50 GiB of a 23 GiB host). Now a user's next start past the
+/// limit is a 429 with a sentence the IDE shows, the server's past its limit a 503, and
+/// nothing was started for either.
+#[tokio::test]
+async fn sandboxes_past_a_users_or_the_servers_limit_are_refused_with_a_reason() {
+    let app = spawn_app_configured(|config| {
+        config.sandbox.max_per_user = 2;
+        config.sandbox.max_total = Some(3);
+    })
+    .await;
+    let (cookie, first) = common::ws_client::user_with_workspace(&app, "ada").await;
+    let ada = app.browser_with_cookie(&cookie);
+    let mut ids = vec![first];
+    for name in ["two", "three"] {
+        ids.push(ada.workspace(name).await);
+    }
+    for ws in &ids[..2] {
+        let (status, body) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (200, Some("ready")),
+            "{body}"
+        );
+    }
+    let (status, body) = ada
+        .post("/api/workspaces/start", json!({ "id": ids[2] }))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "too_many_sandboxes");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("stop another workspace first"),
+        "{body}"
+    );
+    assert!(!agent_socket(&app, &ids[2]).exists(), "nothing started");
+    // Its IDE tab hears the same sentence.
+    let mut socket = common::ws_client::connect(&app, &cookie, &ids[2]).await;
+    let failed = common::ws_client::control_until(&mut socket, |m| {
+        matches!(m, model::ws::ServerMessage::Status { status } if status.state == model::SandboxState::Failed)
+    })
+    .await;
+    let model::ws::ServerMessage::Status { status } = failed else {
+        unreachable!()
+    };
+    assert!(
+        status
+            .error
+            .unwrap()
+            .contains("stop another workspace first"),
+        "the IDE is told why"
+    );
+    // Stopping one makes room.
+    ada.post("/api/workspaces/stop", json!({ "id": ids[0] }))
+        .await;
+    let (status, _) = ada
+        .post("/api/workspaces/start", json!({ "id": ids[2] }))
+        .await;
+    assert_eq!(status, 200);
+    // The server's own limit: a second user's second sandbox is one too many (3 running).
+    let bob = app.signed_up("bob").await;
+    let (bob_one, bob_two) = (bob.workspace("one").await, bob.workspace("two").await);
+    let (status, _) = bob
+        .post("/api/workspaces/start", json!({ "id": bob_one }))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = bob
+        .post("/api/workspaces/start", json!({ "id": bob_two }))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    let metrics = ada
+        .http
+        .get(ada.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for limit in ["per_user", "total"] {
+        assert!(
+            metrics.contains(&format!(
+                "codepod_sandbox_refusals_total{{limit=\"{limit}\"}}"
+            )),
+            "{metrics}"
+        );
+    }
+}
+
+/// The attack: `kill -STOP` on one's own agent made every save hang for ever (and pin a
+/// file descriptor each). Now a save commits to the database and returns once the mirror
+/// into the silent sandbox has timed out.
+#[tokio::test]
+async fn a_stopped_agent_cannot_hang_saves() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    let (mut shell, terminal) = shell(&app, &ws).await;
+    // The shell's parent is the agent.
+    shell
+        .sender
+        .input(terminal, b"kill -STOP $PPID\r")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let save = ada.post("/api/files/write", json!({ "workspace": ws, "path": "saved.py", "content": { "encoding": "utf8", "data": "print('saved while stopped')\n" } }));
+    let (status, body) = tokio::time::timeout(std::time::Duration::from_secs(60), save)
+        .await
+        .expect("the save returns");
+    assert_eq!(status, 200, "{body}");
+    let (_, read) = ada
+        .post(
+            "/api/files/read",
+            json!({ "workspace": ws, "path": "saved.py" }),
+        )
+        .await;
+    assert_eq!(read["data"], "print('saved while stopped')\n");
+    let stop = ada.post("/api/workspaces/stop", json!({ "id": ws }));
+    let (status, _) = tokio::time::timeout(std::time::Duration::from_secs(60), stop)
+        .await
+        .expect("the stopped sandbox can be stopped");
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn deleting_an_account_stops_its_sandboxes_at_once() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert!(agent_socket(&app, &ws).exists());
+    let (status, _) = ada
+        .post("/api/users/delete", json!({ "password": common::PASSWORD }))
+        .await;
+    assert_eq!(status, 200);
+    assert!(!agent_socket(&app, &ws).exists(), "its sandbox still runs");
+}

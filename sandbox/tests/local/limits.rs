@@ -265,11 +265,12 @@ async fn an_output_flood_to_a_client_that_stops_reading_keeps_the_agent_bounded(
         .input(terminal, b"yes flood-flood-flood-flood\r")
         .await
         .unwrap();
-    // The client now reads nothing while `yes` writes as fast as it can, for longer than
-    // the agent waits for a client that takes no bytes (10 s) before detaching it.
+    // The client now reads nothing while `yes` writes as fast as it can, for twice as long as
+    // the agent waits for a client that takes no bytes (10 s) before detaching it: a slow
+    // machine (the software-emulated VM) may take seconds to fill the client's window first.
     let before = agent_rss_kib(&f).await;
     let mut peak = before;
-    for _ in 0..60 {
+    for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         peak = peak.max(agent_rss_kib(&f).await);
     }

@@ -127,6 +127,20 @@ impl TestApp {
         }
     }
 
+    /// A browser that sends `cookie` (a session's, from `ws_client::user_with_workspace`).
+    pub fn browser_with_cookie(&self, cookie: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("cookie", cookie.parse().unwrap());
+        Browser {
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{}", self.address),
+        }
+    }
+
     /// A browser signed in as a freshly registered `username`.
     pub async fn signed_up(&self, username: &str) -> Browser {
         let browser = self.browser();
