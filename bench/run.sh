@@ -5,7 +5,9 @@
 #   bench/run.sh bundle     size of the release hydrate bundle (raw / gzip / brotli)
 #   bench/run.sh ssr        SSR page throughput and latency under load (wrk)
 #   bench/run.sh api        /api/files/write and sign-in latency, SQLite and Postgres
-#   bench/run.sh sandbox    sandbox start → prompt, echo through the agent, idle footprint
+#   bench/run.sh sandbox    sandbox start → prompt, echo through the agent, idle footprint;
+#                           CODEPOD_BENCH_BASELINE=<another build's release dir> runs that
+#                           build's sandbox bench and this one's in turn, twice, in one run
 #   bench/run.sh terminal   the terminal WebSocket vs JupyterLab's terminal (jupyter_server +
 #                           terminado from PyPI in bench/.venv), same client for both
 #   bench/run.sh browser    keypress → glyph in Chromium (xterm.js render included); the IDE
@@ -83,7 +85,20 @@ api() {
 sandbox() {
   say "building the sandbox benchmark and the agent (release)"
   cargo build --release -p agent -p codepod-bench --bin sandbox --bin codepod-agent --quiet
-  "$CARGO_TARGET_DIR/release/sandbox"
+  local baseline="${CODEPOD_BENCH_BASELINE:-}"
+  if [[ -z "$baseline" ]]; then
+    "$CARGO_TARGET_DIR/release/sandbox"
+    return
+  fi
+  # The other build's bench uses the agent beside it; the two alternate, so that whatever
+  # else the machine does weighs on both.
+  [[ -x "$baseline/sandbox" && -x "$baseline/codepod-agent" ]] || die "no sandbox bench and agent in $baseline"
+  for round in 1 2; do
+    echo "--- before: $baseline (round $round)"
+    "$baseline/sandbox"
+    echo "--- after: this build (round $round)"
+    "$CARGO_TARGET_DIR/release/sandbox"
+  done
 }
 
 kube() {
@@ -109,8 +124,11 @@ terminal() {
   jroot=$(mktemp -d)
   # CODEPOD_BENCH_SERVER: another build's `codepod` (with its `codepod-agent` beside it), to
   # compare builds with the same client.
+  # One user with a workspace per typist: the per-user and per-server sandbox limits (and the
+  # sign-up throttle) would refuse most of them.
   CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
-    CODEPOD_MAX_WORKSPACES_PER_USER=100 "${CODEPOD_BENCH_SERVER:-$CARGO_TARGET_DIR/release/codepod}" &
+    CODEPOD_MAX_WORKSPACES_PER_USER=100 CODEPOD_MAX_SANDBOXES_PER_USER=100 CODEPOD_MAX_SANDBOXES=100 \
+    "${CODEPOD_BENCH_SERVER:-$CARGO_TARGET_DIR/release/codepod}" &
   pid=$!
   (cd "$jroot" && exec "$venv/bin/jupyter-server" --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$jport \
     --IdentityProvider.token="$token" --allow-root --ServerApp.root_dir="$jroot" --ServerApp.log_level=WARN \

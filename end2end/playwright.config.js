@@ -49,6 +49,10 @@ export default defineConfig({
       CODEPOD_LOG: 'warn',
       // Shorter than the 5-minute warning, so the idle countdown's "Keep alive" shows.
       CODEPOD_IDLE_TIMEOUT: '4m',
+      // Every test signs up from this one address and leaves its sandbox running: the
+      // sign-up throttle and the machine-sized sandbox limit are for real users.
+      CODEPOD_SIGNUPS_PER_IP: '1000',
+      CODEPOD_MAX_SANDBOXES: '200',
     },
   },
 });

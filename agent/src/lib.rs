@@ -7,6 +7,10 @@
 //! outgoing bytes wait in an [`outbox::Outbox`] bounded in bytes (a client that falls
 //! behind by more than [`outbox::LIMIT`] is told so and detached from the terminal, never
 //! buffered for; it attaches again from the scrollback).
+//!
+//! The same binary carries the two host-side helpers around a sandbox: [`stage`], which the
+//! local runtime runs (as root) just before bubblewrap, and `attach`, the relay a Kubernetes
+//! exec session runs in the pod.
 
 pub mod connection;
 pub mod egress;
@@ -15,6 +19,7 @@ pub mod init;
 pub mod outbox;
 pub mod ring;
 pub mod signals;
+pub mod stage;
 pub mod terminals;
 pub mod watch;
 

@@ -6,7 +6,9 @@
 //! over the datagram socket given as its stdout.
 //!
 //! `codepod-agent attach SOCKET` relays stdin/stdout to a running agent (how the server
-//! reaches it through `kubectl exec`), `codepod-agent probe SOCKET` checks that one answers.
+//! reaches it through `kubectl exec`), `codepod-agent probe SOCKET` checks that one answers,
+//! and `codepod-agent stage … -- bwrap …` is the host-side step before a local sandbox
+//! (`agent::stage`).
 
 use std::path::PathBuf;
 
@@ -224,6 +226,15 @@ fn main() -> std::process::ExitCode {
         Some("probe") => {
             args.next();
             return probe(args);
+        }
+        Some("stage") => {
+            args.next();
+            let error = match agent::stage::parse(args) {
+                Ok(plan) => agent::stage::run(plan),
+                Err(usage) => format!("{usage}\nusage: see `agent/src/stage.rs`"),
+            };
+            eprintln!("codepod-agent stage: {error}");
+            return std::process::ExitCode::from(70);
         }
         _ => {}
     }

@@ -12,8 +12,8 @@
 //!   and the agent bound read-only at the same paths as outside, so `/proc/self/mountinfo`
 //!   shows no host path the sandbox does not see at that place; `passwd`, `group` and
 //!   `profile` copied in. The writable places — `/workspace`, `/home/user`, `/tmp`,
-//!   `/dev/shm` — are tmpfs capped in size and, when the server is root, in inodes: they are
-//!   mounted in a private mount namespace made for the sandbox before it starts (so they
+//!   `/dev/shm` — are tmpfs capped in size and, when the server is root, in inodes: the stage
+//!   mounts them in a private mount namespace made for the sandbox before it starts (so they
 //!   exist nowhere else and vanish with it). Nothing of the host is bound writable.
 //! - **The server↔agent channel**: the agent's listening socket is made by the server in a
 //!   root-only directory and handed to the agent as its stdin; the server connects to its
@@ -27,11 +27,12 @@
 //!   size, CPU time, core dumps; address space and processes where there is no cgroup) apply
 //!   either way.
 //!
-//! The launch chain: `unshare --mount` (root only: the private mount namespace) → `sh` (joins
-//! the cgroup, mounts the tmpfs, opens the seccomp program and the copied files) → `setpriv`
-//! (root only: the sandbox's uid, no groups, no capabilities, no new privileges) → `prlimit`
-//! → `bwrap` → the agent. Every step `exec`s the next, so the child the server holds is
-//! bwrap, and `--die-with-parent` ends the sandbox with the server.
+//! The launch chain: the stage (`codepod-agent stage`, `agent/src/stage.rs`: joins the
+//! cgroup; as root, mounts the capped tmpfs in a private mount namespace; opens the seccomp
+//! program and the copied files; sets the rlimits; as root, drops to the sandbox's uid with
+//! no groups, no capabilities and no new privileges) → `bwrap` → the agent. The stage
+//! `exec`s bwrap, so the child the server holds is bwrap, and `--die-with-parent` ends the
+//! sandbox with the server.
 
 mod cgroups;
 pub mod seccomp;
@@ -161,28 +162,6 @@ const WRITABLE: [(&str, &str); 4] = [
     ("tmp", "/tmp"),
     ("shm", "/dev/shm"),
 ];
-
-/// The first step of the launch chain, run by `sh`: joins the cgroup, mounts the writable
-/// tmpfs (in the private mount namespace `unshare` made), opens the seccomp program and the
-/// files copied in on fds 5–8 for bwrap, then execs the rest.
-///
-/// `$1` is the mount point of the private file systems, empty for none; then the
-/// `cgroup.procs` files to join, `--`; then pairs of tmpfs name and mount options, `--`;
-/// then the four files; then the command.
-const STAGE: &str = r#"set -eu
-box=$1; shift
-while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift
-if [ -n "$box" ]; then
-  mount -t tmpfs -o size=1m,nr_inodes=32,mode=0755,nosuid,nodev,noexec codepod "$box"
-fi
-while [ "$1" != -- ]; do
-  mkdir "$box/$1"
-  mount -t tmpfs -o "$2" "codepod-$1" "$box/$1"
-  shift 2
-done; shift
-exec 5<"$1" 6<"$2" 7<"$3" 8<"$4"; shift 4
-exec "$@"
-"#;
 
 /// What the server may do on this machine as the user it runs as.
 struct Privileged {
@@ -376,23 +355,13 @@ impl LocalRuntime {
             let env = env.to_string_lossy().into_owned();
             args.extend(["--ro-bind".into(), env.clone(), env]);
         }
+        // (The stage adds the seccomp program and the copies of passwd, group and profile,
+        // from the descriptors it opened.)
         let agent = agent.to_string_lossy().into_owned();
         args.extend([
             "--ro-bind".into(),
             agent.clone(),
             agent.clone(),
-            // The stage opened these.
-            "--seccomp".into(),
-            "5".into(),
-            "--ro-bind-data".into(),
-            "6".into(),
-            "/etc/passwd".into(),
-            "--ro-bind-data".into(),
-            "7".into(),
-            "/etc/group".into(),
-            "--ro-bind-data".into(),
-            "8".into(),
-            "/etc/profile".into(),
             "--proc".into(),
             "/proc".into(),
             "--dev".into(),
@@ -445,7 +414,7 @@ impl LocalRuntime {
         args
     }
 
-    /// The launch chain for one sandbox (see the module docs).
+    /// The launch chain for one sandbox (see the module docs): the stage, then bwrap.
     fn command(
         &self,
         dir: &Path,
@@ -454,61 +423,48 @@ impl LocalRuntime {
         uid: Option<u32>,
     ) -> Command {
         let limits = &self.config.limits;
-        let mut command = match (&self.privileged, uid) {
-            (Some(_), Some(_)) => {
-                let mut command = Command::new("unshare");
-                command.args(["--mount", "--propagation", "private", "--", "/bin/sh"]);
-                command
-            }
-            _ => Command::new("/bin/sh"),
-        };
-        command.args(["-c", STAGE, "stage"]);
-        match (&self.privileged, uid) {
-            (Some(privileged), Some(_)) => command.arg(&privileged.mount_point),
-            _ => command.arg(""),
-        };
+        let mut command = Command::new(agent);
+        command.arg("stage");
         for file in group.map(Group::procs_files).unwrap_or_default() {
-            command.arg(file);
+            command.arg("--join").arg(file);
         }
-        command.arg("--");
-        if let (Some(_), Some(uid)) = (&self.privileged, uid) {
+        if let (Some(privileged), Some(uid)) = (&self.privileged, uid) {
+            command.arg("--box").arg(&privileged.mount_point);
             for (name, _) in WRITABLE {
                 let mode = if name == "shm" || name == "tmp" {
                     "1777"
                 } else {
                     "0755"
                 };
-                command.arg(name).arg(format!(
-                    "size={},nr_inodes={},mode={mode},uid={uid},gid={uid},nosuid,nodev",
+                command.arg("--tmpfs").arg(name).arg(format!(
+                    "size={},nr_inodes={},mode={mode},uid={uid},gid={uid}",
                     limits.workspace_bytes, limits.max_inodes
                 ));
             }
+            command.arg("--as").arg(format!("{uid}:{uid}"));
         }
-        command.arg("--");
-        for file in ["seccomp.bpf", "passwd", "group", "profile"] {
-            command.arg(dir.join(file));
-        }
-        if let (Some(_), Some(uid)) = (&self.privileged, uid) {
-            command.args([
-                "setpriv".to_owned(),
-                format!("--reuid={uid}"),
-                format!("--regid={uid}"),
-                "--clear-groups".to_owned(),
-                "--inh-caps=-all".to_owned(),
-                "--no-new-privs".to_owned(),
-                "--".to_owned(),
-            ]);
-        }
-        command.arg("prlimit");
-        command.arg(format!("--nofile={0}:{0}", limits.max_open_files));
-        command.arg(format!("--fsize={0}:{0}", limits.max_file_bytes));
-        command.arg(format!("--cpu={0}:{0}", limits.cpu_seconds));
-        command.arg("--core=0:0");
+        let mut rlimits = vec![
+            ("nofile", limits.max_open_files),
+            ("fsize", limits.max_file_bytes),
+            ("cpu", limits.cpu_seconds),
+            ("core", 0),
+        ];
         // Without a cgroup (the operator's opt-in): address space, and processes counted per
         // host uid — with a uid per sandbox, a cap of its own.
         if group.is_none() {
-            command.arg(format!("--as={0}:{0}", limits.memory_bytes));
-            command.arg(format!("--nproc={0}:{0}", limits.max_processes));
+            rlimits.push(("as", limits.memory_bytes));
+            rlimits.push(("nproc", limits.max_processes));
+        }
+        for (name, value) in rlimits {
+            command.arg("--rlimit").arg(format!("{name}={value}"));
+        }
+        for (flag, file) in [
+            ("--seccomp", "seccomp.bpf"),
+            ("--passwd", "passwd"),
+            ("--group", "group"),
+            ("--profile", "profile"),
+        ] {
+            command.arg(flag).arg(dir.join(file));
         }
         command
             .arg("--")
