@@ -72,12 +72,31 @@ add_module() {
 for module in virtio_pci 9pnet_virtio 9p overlay; do add_module "$module"; done
 printf '%s\n' "${loaded[@]}" >"$stage/modules/order"
 
+# KVM boots a stock kernel only with hardware virtualization (vmx/svm); a host that offers
+# /dev/kvm without it (a PVM hypervisor, in nested clouds) runs only guests built for it,
+# so the guest then runs under software emulation: slower, the same kernel and tests.
+if grep -qwE 'vmx|svm' /proc/cpuinfo; then
+  accel=(-enable-kvm -cpu host)
+  how="KVM"
+  emulated=false
+else
+  accel=(-accel tcg,thread=multi -cpu max)
+  how="software emulation (this CPU offers no vmx/svm to KVM)"
+  emulated=true
+fi
+# Not in the guest: `pip install`, which needs the internet; and under emulation the CPU
+# weight, which needs the machine short of CPU — the emulated vCPUs are host threads beside
+# qemu's own, and the guest is not reliably short of anything (the weight's value is checked
+# by the CPU cap test, which runs).
 skip=(--skip network::with_egress_pip_install_user_works_through_the_proxy)
+if $emulated; then
+  skip+=(--skip limits::busy_sandboxes_get_the_cpu_after_the_server)
+fi
 {
   echo '#!/bin/sh'
   echo 'set -u'
   for test in $tests; do
-    printf '%q --test-threads=2 %s || status=$?\n' "$test" "${skip[*]}"
+    printf '%q --test-threads=2 --color never %s || status=$?\n' "$test" "${skip[*]}"
   done
 } >"$stage/run-tests"
 cat >"$stage/init" <<'EOF'
@@ -105,22 +124,12 @@ ip link set lo up
 cp /run-tests /root/tmp/run-tests
 echo "CODEPOD_VM_KERNEL=$(uname -r) CGROUP=$(awk '$2 == "/root/sys/fs/cgroup" { print $3 }' /proc/mounts)"
 # switch_root, not chroot: a process in a chroot may not make a user namespace (bwrap must).
-exec switch_root /root /bin/sh -c 'export HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8; cd /tmp; status=0; . /tmp/run-tests; echo CODEPOD_VM_EXIT=$status; echo o > /proc/sysrq-trigger; sleep 10'
+exec switch_root /root /bin/sh -c 'export HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8; cd /tmp; status=0; . /tmp/run-tests; echo CODEPOD_VM_EXIT=$status; sync; /bin/busybox poweroff -f'
 EOF
 chmod +x "$stage/init" "$stage/run-tests"
 (cd "$stage" && find . | busybox cpio -o -H newc --quiet) >"$vm_dir/initramfs.cpio"
 
 # --- run --------------------------------------------------------------------------------
-# KVM boots a stock kernel only with hardware virtualization (vmx/svm); a host that offers
-# /dev/kvm without it (a PVM hypervisor, in nested clouds) runs only guests built for it,
-# so the guest then runs under software emulation: slower, the same kernel and tests.
-if grep -qwE 'vmx|svm' /proc/cpuinfo; then
-  accel=(-enable-kvm -cpu host)
-  how="KVM"
-else
-  accel=(-accel tcg,thread=multi -cpu max)
-  how="software emulation (this CPU offers no vmx/svm to KVM)"
-fi
 say "running the sandbox tests in a cgroup v2 VM guest ($(cat "$kernel_stamp"), $how)"
 log="$vm_dir/guest.log"
 timeout 2400 qemu-system-x86_64 \
@@ -128,7 +137,7 @@ timeout 2400 qemu-system-x86_64 \
   -kernel "$vmlinuz" -initrd "$vm_dir/initramfs.cpio" \
   -append "console=ttyS0 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 panic=-1" \
   -virtfs local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap \
-  -nic none -display none -serial stdio -monitor none -no-reboot </dev/null | tee "$log"
+  -nic none -display none -serial stdio -monitor none -no-reboot </dev/null | tr -d '\r' | tee "$log"
 grep -q "CGROUP=cgroup2$" "$log" || die "the guest did not boot with cgroup v2 (see $log)"
 grep -q "^CODEPOD_VM_EXIT=0" "$log" || die "the sandbox tests failed in the cgroup v2 guest (see $log)"
 passed=$(awk '/^test result: ok\./ { sum += $4 } END { print sum + 0 }' "$log")

@@ -267,3 +267,20 @@ test("another user opening a workspace's address gets the 404 page", async ({ pa
   await expect(page.locator('.workspace-row')).toHaveCount(0);
   await expect(page.locator('.empty')).toBeVisible();
 });
+
+test('a fourth running workspace is refused with a sentence that says what to do', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signUp(page, 'quota-ada');
+  // Three workspaces, each opened in the IDE: three running sandboxes, as many as allowed.
+  for (const name of ['one', 'two', 'three']) {
+    await page.goto('/');
+    await createWorkspace(page, name);
+    await expect(page.locator('.link-state')).toHaveAttribute('data-link', 'Ready', { timeout: 30_000 });
+  }
+  await page.goto('/');
+  await createWorkspace(page, 'four');
+  const state = page.locator('.link-state');
+  await expect(state).toContainText('stop another workspace first', { timeout: 30_000 });
+  await expect(page.locator('.restart')).toBeVisible();
+  await page.screenshot({ path: `${artifacts}/ide-too-many-sandboxes.png` });
+});

@@ -190,6 +190,23 @@ async fn busy_loops_are_held_to_the_sandbox_cpu_cap() {
         .cpu_throttled_periods
         .expect("the sandbox's cgroup has a CPU cap");
     assert!(throttled > 0, "{stats:?}");
+    // The group of all sandboxes weighs a quarter of one process.
+    let (weight, expected) = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        (
+            "/sys/fs/cgroup/codepod/cpu.weight",
+            sandbox::local::SANDBOXES_CPU_WEIGHT,
+        )
+    } else {
+        (
+            "/sys/fs/cgroup/cpu/codepod/cpu.shares",
+            sandbox::local::SANDBOXES_CPU_SHARES,
+        )
+    };
+    assert_eq!(
+        std::fs::read_to_string(weight).unwrap().trim(),
+        expected.to_string(),
+        "{weight}"
+    );
     f.stop().await;
 }
 
