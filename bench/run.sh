@@ -128,6 +128,7 @@ terminal() {
   # sign-up throttle) would refuse most of them.
   CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
     CODEPOD_MAX_WORKSPACES_PER_USER=100 CODEPOD_MAX_SANDBOXES_PER_USER=100 CODEPOD_MAX_SANDBOXES=100 \
+    CODEPOD_SIGNUPS_PER_IP=1000 \
     "${CODEPOD_BENCH_SERVER:-$CARGO_TARGET_DIR/release/codepod}" &
   pid=$!
   (cd "$jroot" && exec "$venv/bin/jupyter-server" --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$jport \

@@ -130,15 +130,7 @@ async fn start_fills_the_sandbox_from_the_database_and_saves_reach_it() {
         read_in_sandbox(&app, &ws, "main.py").await,
         b"print('saved')\n".to_vec()
     );
-    let metrics = ada
-        .http
-        .get(ada.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ada.metrics().await;
     assert!(
         metrics.contains("codepod_sandbox_starts_total 2"),
         "{metrics}"
@@ -201,15 +193,7 @@ async fn the_reaper_stops_an_idle_sandbox() {
         }
     }
     assert_eq!(state, "stopped");
-    let metrics = ada
-        .http
-        .get(ada.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ada.metrics().await;
     assert!(
         metrics.contains(r#"codepod_sandbox_culls_total{reason="idle"} 1"#),
         "{metrics}"
@@ -472,15 +456,7 @@ async fn sandboxes_past_a_users_or_the_servers_limit_are_refused_with_a_reason()
         (503, Some("unavailable")),
         "{body}"
     );
-    let metrics = ada
-        .http
-        .get(ada.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ada.metrics().await;
     for limit in ["per_user", "total"] {
         assert!(
             metrics.contains(&format!(

@@ -24,8 +24,7 @@ use seccompiler::{
     SeccompRule, TargetArch, sock_filter,
 };
 
-/// Calls denied outright.
-#[cfg(target_arch = "x86_64")]
+/// Calls denied outright, on every architecture.
 const DENIED: &[i64] = &[
     libc::SYS_acct,
     libc::SYS_add_key,
@@ -44,8 +43,6 @@ const DENIED: &[i64] = &[
     libc::SYS_io_uring_enter,
     libc::SYS_io_uring_register,
     libc::SYS_io_uring_setup,
-    libc::SYS_ioperm,
-    libc::SYS_iopl,
     libc::SYS_kexec_file_load,
     libc::SYS_kexec_load,
     libc::SYS_keyctl,
@@ -56,7 +53,6 @@ const DENIED: &[i64] = &[
     libc::SYS_move_mount,
     libc::SYS_move_pages,
     libc::SYS_name_to_handle_at,
-    libc::SYS_nfsservctl,
     libc::SYS_open_by_handle_at,
     libc::SYS_open_tree,
     libc::SYS_perf_event_open,
@@ -73,67 +69,25 @@ const DENIED: &[i64] = &[
     libc::SYS_settimeofday,
     libc::SYS_swapoff,
     libc::SYS_swapon,
-    libc::SYS_sysfs,
-    libc::SYS__sysctl,
     libc::SYS_umount2,
     libc::SYS_unshare,
-    libc::SYS_uselib,
     libc::SYS_userfaultfd,
-    libc::SYS_ustat,
     libc::SYS_vhangup,
 ];
 
-/// Calls denied outright (aarch64 has no `iopl`, `sysfs` and the other x86 relics).
-#[cfg(target_arch = "aarch64")]
-const DENIED: &[i64] = &[
-    libc::SYS_acct,
-    libc::SYS_add_key,
-    libc::SYS_adjtimex,
-    libc::SYS_bpf,
-    libc::SYS_clock_adjtime,
-    libc::SYS_clock_settime,
-    libc::SYS_delete_module,
-    libc::SYS_finit_module,
-    libc::SYS_fsconfig,
-    libc::SYS_fsmount,
-    libc::SYS_fsopen,
-    libc::SYS_fspick,
-    libc::SYS_get_mempolicy,
-    libc::SYS_init_module,
-    libc::SYS_io_uring_enter,
-    libc::SYS_io_uring_register,
-    libc::SYS_io_uring_setup,
-    libc::SYS_kexec_file_load,
-    libc::SYS_kexec_load,
-    libc::SYS_keyctl,
-    libc::SYS_lookup_dcookie,
-    libc::SYS_mbind,
-    libc::SYS_mount,
-    libc::SYS_mount_setattr,
-    libc::SYS_move_mount,
-    libc::SYS_move_pages,
-    libc::SYS_name_to_handle_at,
-    libc::SYS_open_by_handle_at,
-    libc::SYS_open_tree,
-    libc::SYS_perf_event_open,
-    libc::SYS_pivot_root,
-    libc::SYS_process_vm_readv,
-    libc::SYS_process_vm_writev,
-    libc::SYS_quotactl,
-    libc::SYS_quotactl_fd,
-    libc::SYS_reboot,
-    libc::SYS_request_key,
-    libc::SYS_set_mempolicy,
-    libc::SYS_set_mempolicy_home_node,
-    libc::SYS_setns,
-    libc::SYS_settimeofday,
-    libc::SYS_swapoff,
-    libc::SYS_swapon,
-    libc::SYS_umount2,
-    libc::SYS_unshare,
-    libc::SYS_userfaultfd,
-    libc::SYS_vhangup,
+/// Calls only x86-64 has (aarch64 has no `iopl`, `sysfs` and the other x86 relics).
+#[cfg(target_arch = "x86_64")]
+const DENIED_HERE: &[i64] = &[
+    libc::SYS_ioperm,
+    libc::SYS_iopl,
+    libc::SYS_nfsservctl,
+    libc::SYS_sysfs,
+    libc::SYS__sysctl,
+    libc::SYS_uselib,
+    libc::SYS_ustat,
 ];
+#[cfg(target_arch = "aarch64")]
+const DENIED_HERE: &[i64] = &[];
 
 /// `clone` flags that make a namespace. (`CLONE_NEWTIME`, 0x80, is only `clone3`'s and
 /// `unshare`'s: in `clone` those bits are the exit signal.)
@@ -169,8 +123,11 @@ const SYS_CLONE3: u32 = 435;
 pub fn program() -> Result<Vec<u8>, seccompiler::BackendError> {
     let condition =
         |index, op, value| SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value);
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|call| (*call, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED
+        .iter()
+        .chain(DENIED_HERE)
+        .map(|call| (*call, Vec::new()))
+        .collect();
     let clone = NAMESPACE_FLAGS
         .iter()
         .map(|flag| SeccompRule::new(vec![condition(0, SeccompCmpOp::MaskedEq(*flag), *flag)?]))

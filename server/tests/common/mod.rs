@@ -117,23 +117,19 @@ pub async fn spawn_app_with(
 impl TestApp {
     /// A new HTTP client with its own cookie jar: one browser.
     pub fn browser(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: format!("http://{}", self.address),
-        }
+        self.browser_from(reqwest::Client::builder().cookie_store(true))
     }
 
     /// A browser that sends `cookie` (a session's, from `ws_client::user_with_workspace`).
     pub fn browser_with_cookie(&self, cookie: &str) -> Browser {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("cookie", cookie.parse().unwrap());
+        self.browser_from(reqwest::Client::builder().default_headers(headers))
+    }
+
+    fn browser_from(&self, client: reqwest::ClientBuilder) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
-                .default_headers(headers)
+            http: client
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -192,6 +188,18 @@ impl Browser {
             .post(self.url(path))
             .json(&body)
             .send()
+            .await
+            .unwrap()
+    }
+
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
             .await
             .unwrap()
     }
