@@ -27,7 +27,7 @@ use crate::{Error, Result};
 /// wedged (an agent that stopped, or one that never answers) and closed; the next call
 /// opens a new one.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests in flight on one connection.
+/// Requests in flight on one connection (a control connection or a terminal session).
 pub const MAX_PENDING: usize = 256;
 /// Changes queued for the consumer of [`AgentConnection::watch`]…
 const MAX_QUEUED_CHANGES: usize = 4096;

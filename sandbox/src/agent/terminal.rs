@@ -14,13 +14,11 @@ use model::{TerminalId, TerminalInfo, ws::MAX_COMMAND};
 use protocol::{Frame, Message};
 
 use super::{
-    Failure, REQUEST_TIMEOUT,
+    Failure, MAX_PENDING, REQUEST_TIMEOUT,
     frames::{FrameReader, FrameWriter, Transport},
 };
 use crate::{Error, Result};
 
-/// Requests awaiting their answer on one session.
-pub const MAX_PENDING: usize = 256;
 /// Output for one terminal already waiting is joined into events of up to this size.
 const COALESCE: usize = 64 * 1024;
 

@@ -301,7 +301,7 @@ impl LocalRuntime {
     }
 
     /// bwrap's arguments, up to and including the agent's command line.
-    fn bwrap_args(&self, agent: &Path, uid: Option<u32>) -> Vec<String> {
+    fn bwrap_args(&self, agent: &Path) -> Vec<String> {
         let limits = &self.config.limits;
         let mut args: Vec<String> = [
             "--unshare-all",
@@ -367,8 +367,9 @@ impl LocalRuntime {
             "--dev".into(),
             "/dev".into(),
         ]);
-        match (&self.privileged, uid) {
-            (Some(privileged), Some(_)) => {
+        // As root the stage mounted capped tmpfs for these; else bwrap makes size-capped ones.
+        match &self.privileged {
+            Some(privileged) => {
                 for (name, inside) in WRITABLE {
                     args.extend([
                         "--bind".into(),
@@ -381,7 +382,7 @@ impl LocalRuntime {
                     ]);
                 }
             }
-            _ => {
+            None => {
                 for (_, inside) in WRITABLE {
                     args.extend([
                         "--size".into(),
@@ -469,7 +470,7 @@ impl LocalRuntime {
         command
             .arg("--")
             .arg(&self.config.bwrap)
-            .args(self.bwrap_args(agent, uid));
+            .args(self.bwrap_args(agent));
         command
             .env_clear()
             // bwrap passes these to the agent, which gives its shells PATH.
