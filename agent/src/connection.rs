@@ -219,7 +219,14 @@ pub async fn serve<R, W>(
                 })
                 .await
                 {
-                    Ok(files) => Frame::new(id, Message::SnapshotResult { files }),
+                    Ok(snapshot) => Frame::new(
+                        id,
+                        Message::SnapshotResult {
+                            files: snapshot.files,
+                            unlisted: snapshot.unlisted,
+                            complete: snapshot.complete,
+                        },
+                    ),
                     Err(failure) => error(id, failure.code, failure.message),
                 },
             ),

@@ -27,6 +27,27 @@ pub const MAX_READ: u64 = protocol::MAX_READ;
 /// Most entries a snapshot lists (the answer must fit in one frame).
 pub const MAX_SNAPSHOT_ENTRIES: usize = protocol::MAX_SNAPSHOT_ENTRIES;
 
+/// The workspace as it is: what a `SnapshotResult` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Regular files (with size and hash) and folders the ignore list keeps.
+    pub files: Vec<FileInfo>,
+    /// Entries that exist but are not listed (ignored, symlinks, special files); nothing
+    /// below them is looked at.
+    pub unlisted: Vec<WorkspacePath>,
+    /// False when the listing stopped at [`MAX_SNAPSHOT_ENTRIES`].
+    pub complete: bool,
+}
+
+impl Snapshot {
+    fn full(&mut self) -> bool {
+        if self.files.len() + self.unlisted.len() >= MAX_SNAPSHOT_ENTRIES {
+            self.complete = false;
+        }
+        !self.complete
+    }
+}
+
 /// A failed file operation, as the protocol reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileError {
@@ -126,12 +147,16 @@ impl Workspace {
     /// Every folder and regular file, with sizes and SHA-256 hashes, skipping what
     /// `ignored(path, is_dir)` says (ignored folders are not entered) and every symlink or
     /// special file. Sorted by path.
-    pub fn snapshot(&self, ignored: impl Fn(&str, bool) -> bool) -> Result<Vec<FileInfo>> {
-        let mut files = Vec::new();
+    pub fn snapshot(&self, ignored: impl Fn(&str, bool) -> bool) -> Result<Snapshot> {
+        let mut snapshot = Snapshot {
+            files: Vec::new(),
+            unlisted: Vec::new(),
+            complete: true,
+        };
         let root = self.dir(None)?;
-        snapshot_dir(&root, "", &ignored, &mut files)?;
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(files)
+        snapshot_dir(&root, "", &ignored, &mut snapshot)?;
+        snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(snapshot)
     }
 
     /// A directory inside the workspace (`None`: the root), never through a symlink.
@@ -257,7 +282,7 @@ fn snapshot_dir(
     dir: &OwnedFd,
     prefix: &str,
     ignored: &impl Fn(&str, bool) -> bool,
-    files: &mut Vec<FileInfo>,
+    snapshot: &mut Snapshot,
 ) -> Result<()> {
     for entry in rustix::fs::Dir::read_from(dir)? {
         let entry = entry?;
@@ -272,19 +297,20 @@ fn snapshot_dir(
         let Ok(parsed) = WorkspacePath::parse(&path) else {
             continue;
         };
+        if snapshot.full() {
+            return Ok(());
+        }
         let is_dir = match entry.file_type() {
             FileType::Directory => true,
             FileType::RegularFile => false,
-            _ => continue,
+            _ => {
+                snapshot.unlisted.push(parsed);
+                continue;
+            }
         };
         if ignored(&path, is_dir) {
+            snapshot.unlisted.push(parsed);
             continue;
-        }
-        if files.len() >= MAX_SNAPSHOT_ENTRIES {
-            return Err(FileError {
-                code: ErrorCode::TooLarge,
-                message: format!("more than {MAX_SNAPSHOT_ENTRIES} entries"),
-            });
         }
         if is_dir {
             let child = rustix::fs::openat2(
@@ -294,16 +320,17 @@ fn snapshot_dir(
                 Mode::empty(),
                 RESOLVE,
             )?;
-            files.push(FileInfo {
+            snapshot.files.push(FileInfo {
                 path: parsed,
                 is_dir: true,
                 size: 0,
                 hash: String::new(),
             });
-            snapshot_dir(&child, &format!("{path}/"), ignored, files)?;
+            snapshot_dir(&child, &format!("{path}/"), ignored, snapshot)?;
         } else {
             // Swapped for a FIFO since the listing: skipped, never waited on.
             let Ok(mut file) = open_regular(dir, name, OFlags::RDONLY) else {
+                snapshot.unlisted.push(parsed);
                 continue;
             };
             let mut hasher = Sha256::new();
@@ -317,20 +344,26 @@ fn snapshot_dir(
                 size += n as u64;
                 hasher.update(&buffer[..n]);
             }
-            let hash = hasher
-                .finalize()
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect();
-            files.push(FileInfo {
+            snapshot.files.push(FileInfo {
                 path: parsed,
                 is_dir: false,
                 size,
-                hash,
+                hash: hex(&hasher.finalize()),
             });
         }
     }
     Ok(())
+}
+
+/// Lower-case hex, as the store writes content hashes.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 /// Empties a directory without following any symlink in it.

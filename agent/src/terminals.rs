@@ -304,9 +304,11 @@ impl Terminals {
         Ok(id)
     }
 
-    /// Attaches a client to a terminal: `answer` (the reply to its request) goes out first,
-    /// then the scrollback, then live output, with nothing lost or doubled in between; an
-    /// ended terminal's end goes out at once. Attaching again replays again.
+    /// Attaches a client to a terminal: the scrollback goes out first, then `answer` (the
+    /// reply to its request, which so tells the client where the replay ends: a terminal
+    /// emulator must not answer the queries in a replay, the program that asked is long
+    /// gone), then live output, with nothing lost or doubled in between; an ended
+    /// terminal's end goes out at once. Attaching again replays again.
     pub fn attach(
         &self,
         id: TerminalId,
@@ -315,7 +317,6 @@ impl Terminals {
     ) -> Result<(), Error> {
         let terminal = self.get(id)?;
         let mut output = terminal.output();
-        client.force(answer);
         output.clients.retain(|other| !Arc::ptr_eq(other, client));
         let replay = output.ring.contents();
         if !replay.is_empty() {
@@ -327,6 +328,7 @@ impl Terminals {
                 },
             ));
         }
+        client.force(answer);
         if let Some(finished) = output.finished {
             client.force(&Frame::new(0, finished.message(id)));
         }

@@ -83,6 +83,16 @@ impl Ignores {
     }
 }
 
+/// What the inotify thread passes to the debouncer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Seen {
+    /// A path changed.
+    Path(String),
+    /// The kernel's event queue overflowed: changes were lost (the watches have been
+    /// renewed over the whole tree since).
+    Overflow,
+}
+
 /// Starts watching `root`; returns the broadcast that `Watch` clients subscribe to.
 pub fn start(
     root: PathBuf,
@@ -162,7 +172,7 @@ fn watch_loop(
     root: PathBuf,
     ignores: Ignores,
     mut watches: HashMap<i32, String>,
-    paths: mpsc::Sender<String>,
+    paths: mpsc::Sender<Seen>,
 ) {
     let mut buffer = [MaybeUninit::<u8>::uninit(); 16 * 1024];
     let mut reader = inotify::Reader::new(&fd, &mut buffer);
@@ -176,6 +186,17 @@ fn watch_loop(
             }
         };
         let flags = event.events();
+        if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
+            // A burst larger than the kernel's queue (`max_queued_events`): folders made in
+            // it may have no watch yet. Watch the whole tree again, and tell the clients
+            // (they catch up from a snapshot).
+            tracing::warn!("the inotify queue overflowed; watching the tree again");
+            add_tree(&fd, &root, "", &ignores, &mut watches, &mut Vec::new());
+            if paths.blocking_send(Seen::Overflow).is_err() {
+                return;
+            }
+            continue;
+        }
         if flags.contains(ReadFlags::IGNORED) {
             watches.remove(&event.wd());
             continue;
@@ -199,17 +220,19 @@ fn watch_loop(
             add_tree(&fd, &root, &relative, &ignores, &mut watches, &mut changed);
         }
         for path in changed {
-            // Blocking here is the bound: a flood of changes waits for the debouncer.
-            if paths.blocking_send(path).is_err() {
+            // Blocking here is the bound: a flood of changes waits for the debouncer (and,
+            // past the kernel's queue, overflows it: reported above).
+            if paths.blocking_send(Seen::Path(path)).is_err() {
                 return;
             }
         }
     }
 }
 
-/// Collects changed paths for [`DEBOUNCE`], then announces each one's current state.
+/// Collects changed paths for [`DEBOUNCE`], then announces each one's current state; after
+/// an overflow of the kernel's queue, says that changes were lost.
 async fn debounce(
-    mut paths: mpsc::Receiver<String>,
+    mut paths: mpsc::Receiver<Seen>,
     workspace: Arc<Workspace>,
     ignores: Ignores,
     root: PathBuf,
@@ -218,24 +241,31 @@ async fn debounce(
     while let Some(first) = paths.recv().await {
         let mut batch = BTreeSet::from([first]);
         let deadline = tokio::time::Instant::now() + DEBOUNCE;
-        while let Ok(Some(path)) = tokio::time::timeout_at(deadline, paths.recv()).await {
-            batch.insert(path);
+        while let Ok(Some(seen)) = tokio::time::timeout_at(deadline, paths.recv()).await {
+            batch.insert(seen);
         }
-        if batch.iter().any(|path| path == ".codepodignore") {
+        let overflowed = batch.remove(&Seen::Overflow);
+        if batch.contains(&Seen::Path(".codepodignore".to_owned())) {
             ignores.reload(&root);
         }
         let workspace = workspace.clone();
         let messages = tokio::task::spawn_blocking(move || {
             batch
                 .into_iter()
-                .filter_map(|path| describe(&workspace, path))
+                .filter_map(|seen| match seen {
+                    Seen::Path(path) => describe(&workspace, path),
+                    Seen::Overflow => None,
+                })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
+        // No watcher connected is fine: the next start refills from the database.
         for message in messages {
-            // No watcher connected is fine: the next start refills from the database.
             let _ = events.send(message);
+        }
+        if overflowed {
+            let _ = events.send(Message::WatchLagged { missed: 0 });
         }
     }
 }

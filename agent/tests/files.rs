@@ -323,7 +323,7 @@ async fn a_snapshot_lists_files_with_sizes_and_hashes_and_skips_links_and_ignore
     std::os::unix::fs::symlink(&outside, root.join("link.txt")).unwrap();
 
     let mut client = Client::connect(&agent).await;
-    let Message::SnapshotResult { files } = client.request(Message::Snapshot).await else {
+    let Message::SnapshotResult { files, .. } = client.request(Message::Snapshot).await else {
         panic!("no snapshot");
     };
     let listed: Vec<(&str, bool, u64, &str)> = files
@@ -378,13 +378,17 @@ async fn a_fifo_where_a_file_is_expected_is_refused_never_waited_on() {
         })
         .await;
     assert_ne!(write, Message::Ok, "a write into a FIFO succeeded");
-    // The snapshot skips it, and the connection goes on.
+    // The snapshot does not list it (nor read it), says it is there, and the connection
+    // goes on.
     match client.request(Message::Snapshot).await {
-        Message::SnapshotResult { files } => {
+        Message::SnapshotResult {
+            files, unlisted, ..
+        } => {
             assert!(
                 files.iter().all(|file| file.path.as_str() != "pipe"),
                 "{files:?}"
-            )
+            );
+            assert_eq!(unlisted, [p("pipe")]);
         }
         other => panic!("{other:?}"),
     }

@@ -66,7 +66,7 @@ pub fn status_for(code: &str) -> u16 {
         "unsupported_media_type" => 415,
         "invalid_input" | "limit_reached" => 422,
         "rate_limited" | "too_many_sandboxes" => 429,
-        "unavailable" => 503,
+        "unavailable" | "offline" => 503,
         _ => 500,
     }
 }
@@ -112,7 +112,11 @@ impl FromServerFnError for ApiError {
             ServerFnErrorErr::UnsupportedRequestMethod(message) => {
                 Self::new("method_not_allowed", message)
             }
-            ServerFnErrorErr::Request(message) => Self::new("bad_request", message),
+            // Raised in the browser only: the request never got an answer (offline, the
+            // server restarting). Worth trying again, unlike a refusal.
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+                Self::new("offline", "the server cannot be reached")
+            }
             other => Self::new("internal", other.to_string()),
         }
     }

@@ -6,14 +6,14 @@
 use leptos::{ev, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use model::{SandboxStatus, WorkspaceId};
+use model::{NotKept, SandboxStatus, WorkspaceId};
 
 use model::ws::ServerMessage;
 
 #[cfg(feature = "hydrate")]
 use crate::accounts::api::me;
 use crate::{
-    editor::{EditorArea, EditorCommand, EditorHandle},
+    editor::{EditorArea, EditorCommand, EditorHandle, save_state},
     files::tree::FileTree,
     meta::server_info,
     terminal::{Link, TerminalPanel},
@@ -101,8 +101,6 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let dragging = RwSignal::new(None::<Drag>);
     // Whose layout: asked in the browser only (nothing for the server render to await).
     let username = RwSignal::new(None::<String>);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = username;
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(async move {
         if let Ok(user) = me().await {
@@ -139,16 +137,51 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
         ups.remove();
     });
 
-    let on_files = Callback::new(move |message: ServerMessage| {
-        generation.update(|n| *n += 1);
-        match message {
-            ServerMessage::FileChanged { path, version } => {
-                editor.send(EditorCommand::Changed { path, version })
-            }
-            ServerMessage::FileRemoved { path } => editor.send(EditorCommand::Removed(path)),
-            _ => {}
+    // Changes made in the sandbox that were not saved (a limit), until dismissed.
+    let not_kept = RwSignal::new(None::<NotKept>);
+    // When the last one dismissed happened, so that polls do not bring it back.
+    let dismissed = RwSignal::new(0i64);
+    let on_files = Callback::new(move |message: ServerMessage| match message {
+        ServerMessage::FileChanged { path, version } => {
+            generation.update(|n| *n += 1);
+            editor.send(EditorCommand::Changed { path, version })
+        }
+        ServerMessage::FileRemoved { path } => {
+            generation.update(|n| *n += 1);
+            editor.send(EditorCommand::Removed(path))
+        }
+        ServerMessage::FilesResync => {
+            generation.update(|n| *n += 1);
+            editor.send(EditorCommand::Resync);
+        }
+        ServerMessage::FilesNotKept { not_kept: latest } => not_kept.set(Some(latest)),
+        _ => {}
+    });
+    // Typing in the editor counts as activity (the socket tells the server).
+    let activity = RwSignal::new(0u64);
+    let on_activity = Callback::new(move |()| activity.update(|n| *n += 1));
+    // Failed saves are tried again whenever the socket is (back) up.
+    Effect::new(move |_| {
+        if link.get() == Link::Ready {
+            editor.send(EditorCommand::Retry);
         }
     });
+    // Autosave is the user's choice, remembered in this browser; turning it on saves.
+    Effect::new(move |_| {
+        if let Some(user) = username.get() {
+            editor.autosave.set(Settings::load(&user).autosave);
+        }
+    });
+    let toggle_autosave = move |_| {
+        let on = !editor.autosave.get_untracked();
+        editor.autosave.set(on);
+        if on {
+            editor.send(EditorCommand::SaveAll);
+        }
+        if let Some(user) = username.get_untracked() {
+            Settings { autosave: on }.save(&user);
+        }
+    };
 
     // Run: the active Python file, saved first.
     let active_tab = move || {
@@ -193,6 +226,12 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
         let poll = move || {
             leptos::task::spawn_local(async move {
                 if let Ok(fresh) = crate::workspaces::api::workspace_status(workspace).await {
+                    // What was not kept while this page was away (or before it opened).
+                    if let Some(latest) = fresh.not_kept.clone()
+                        && latest.at > dismissed.get_untracked()
+                    {
+                        not_kept.set(Some(latest));
+                    }
                     status.set(Some(fresh));
                 }
             })
@@ -313,7 +352,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                 ></div>
             </aside>
             <main class="editor" aria-label="Editor">
-                <EditorArea workspace handle=editor />
+                <EditorArea workspace handle=editor on_activity />
             </main>
             <section class="terminal-panel" aria-label="Terminal" hidden=move || !terminal_open.get()>
                 <div
@@ -329,7 +368,38 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                         }));
                     }
                 ></div>
-                <TerminalPanel workspace link on_files run />
+                {move || {
+                    not_kept
+                        .get()
+                        .map(|shown| {
+                            let examples = shown.examples.join(", ");
+                            let files = if shown.count == 1 { "change" } else { "changes" };
+                            view! {
+                                <div class="not-kept" role="alert">
+                                    <span>
+                                        {format!(
+                                            "{} {files} made in the sandbox could not be saved: {}",
+                                            shown.count,
+                                            shown.reason,
+                                        )}
+                                        {(!examples.is_empty()).then(|| format!(" ({examples})"))}
+                                        ". They exist only in the running sandbox and go when it stops."
+                                    </span>
+                                    <button
+                                        type="button"
+                                        class="not-kept-dismiss"
+                                        on:click=move |_| {
+                                            dismissed.set(not_kept.get_untracked().map_or(0, |n| n.at));
+                                            not_kept.set(None);
+                                        }
+                                    >
+                                        "Dismiss"
+                                    </button>
+                                </div>
+                            }
+                        })
+                }}
+                <TerminalPanel workspace link on_files run activity />
             </section>
             <QuickOpen open=quick_open generation workspace editor />
             <footer class="statusbar">
@@ -381,8 +451,24 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                         max_left().map(|left| format!("{} left", clock(left))).unwrap_or_default()
                     }}
                 </span>
-                <span class="status-item status-right">
-                    {move || if hydrated.get() { "ready" } else { "loading…" }}
+                <button
+                    type="button"
+                    id="autosave"
+                    class="status-button status-right"
+                    title="Save files a second after typing stops and when the editor loses focus"
+                    aria-pressed=move || editor.autosave.get().to_string()
+                    on:click=toggle_autosave
+                >
+                    {move || if editor.autosave.get() { "Autosave: on" } else { "Autosave: off" }}
+                </button>
+                <span
+                    class="status-item"
+                    id="save-state"
+                    class:warning=move || editor.tabs.read().iter().any(|tab| tab.problem.is_some())
+                >
+                    {move || {
+                        if hydrated.get() { save_state(&editor.tabs.read()) } else { "loading…" }
+                    }}
                 </span>
             </footer>
         </div>
@@ -432,6 +518,50 @@ impl Layout {
         {
             let _ = storage.set_item(&Self::key(username), &text);
         }
+    }
+}
+
+/// The user's editor settings, kept in this browser.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Settings {
+    autosave: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { autosave: true }
+    }
+}
+
+impl Settings {
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    fn load(username: &str) -> Self {
+        #[cfg(feature = "hydrate")]
+        if let Some(text) = window()
+            .local_storage()
+            .ok()
+            .flatten()
+            .and_then(|storage| storage.get_item(&Self::key(username)).ok().flatten())
+            && let Ok(settings) = serde_json::from_str(&text)
+        {
+            return settings;
+        }
+        Self::default()
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
+    fn save(self, username: &str) {
+        #[cfg(feature = "hydrate")]
+        if let Ok(Some(storage)) = window().local_storage()
+            && let Ok(text) = serde_json::to_string(&self)
+        {
+            let _ = storage.set_item(&Self::key(username), &text);
+        }
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn key(username: &str) -> String {
+        format!("codepod:settings:{username}")
     }
 }
 

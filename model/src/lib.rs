@@ -18,7 +18,9 @@ pub use files::{Content, FileEntry, FileKind, FileView, Limits};
 pub use ids::{UserId, WorkspaceId};
 pub use meta::{BuildInfo, PRODUCT_NAME};
 pub use path::{PathError, WorkspacePath};
-pub use workspaces::{Language, SandboxState, SandboxStatus, WorkspaceName, WorkspaceView};
+pub use workspaces::{
+    Language, NotKept, SandboxState, SandboxStatus, WorkspaceName, WorkspaceView,
+};
 pub use ws::{TerminalId, TerminalInfo};
 
 /// Why a value was rejected at the boundary. Shown to users as is.

@@ -93,7 +93,27 @@ pub struct SandboxStatus {
     pub processes: Option<u64>,
     /// Why it failed, for `failed`.
     pub error: Option<String>,
+    /// The latest changes made inside the sandbox that were not saved (a limit was hit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_kept: Option<NotKept>,
 }
+
+/// Changes made inside a sandbox (in its terminal, by a program) that the database did not
+/// take, and why: they exist in the sandbox only and go with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotKept {
+    /// How many files and folders, in the sync that found them.
+    pub count: u64,
+    /// Why, in words for the user ("the workspace holds at most 5000 files and folders").
+    pub reason: String,
+    /// A few of their paths.
+    pub examples: Vec<String>,
+    /// When (Unix milliseconds).
+    pub at: i64,
+}
+
+/// At most this many paths are named in a [`NotKept`].
+pub const NOT_KEPT_EXAMPLES: usize = 5;
 
 impl SandboxStatus {
     pub fn stopped() -> Self {
@@ -105,6 +125,7 @@ impl SandboxStatus {
             memory_bytes: None,
             processes: None,
             error: None,
+            not_kept: None,
         }
     }
 }

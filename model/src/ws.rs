@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::SandboxStatus;
+use crate::{NotKept, SandboxStatus};
 
 /// A terminal of a workspace, allocated by its sandbox's agent and never reused while it
 /// runs. On the wire it is a plain number (JSON) or a big-endian `u32` (binary frames).
@@ -57,8 +57,9 @@ pub enum ClientMessage {
         cols: u16,
         rows: u16,
     },
-    /// Receive a terminal's output: its scrollback first, then live. Attaching again
-    /// replays the scrollback again (after a reset of the screen, say).
+    /// Receive a terminal's output: its scrollback first, then [`ServerMessage::Attached`],
+    /// then live output. Attaching again replays the scrollback again (after a reset of the
+    /// screen, say). A terminal emulator must not answer the queries in a replay.
     Attach { terminal: TerminalId },
     Resize {
         terminal: TerminalId,
@@ -69,6 +70,9 @@ pub enum ClientMessage {
     Close { terminal: TerminalId },
     /// Answered by `Pong` with the same `nonce` (latency probes, keeping proxies awake).
     Ping { nonce: u64 },
+    /// The user is working in this tab (typing in the editor): it keeps the sandbox from
+    /// the idle stop, as terminal traffic does. Send it at most every few seconds.
+    Activity,
     /// Flow control: this socket has taken in (for a browser: drawn) `bytes` bytes of
     /// terminal output, counted over the data of every binary frame the server sent on
     /// it, headers excluded. A socket that has sent one `Ack` is held to
@@ -141,6 +145,13 @@ pub enum ServerMessage {
         terminal: TerminalId,
         command: Option<String>,
     },
+    /// The scrollback replayed for an `attach` has all been sent: output from here on is
+    /// live. Until then the browser's terminal must not answer queries (device attributes,
+    /// cursor position, colours) found in the replay: the program that asked is gone and
+    /// the answer would be typed into the shell.
+    Attached {
+        terminal: TerminalId,
+    },
     Exited {
         terminal: TerminalId,
         status: i32,
@@ -170,8 +181,13 @@ pub enum ServerMessage {
     FileRemoved {
         path: String,
     },
-    /// File events were missed (this socket fell behind): reload the tree.
+    /// Reload the tree and check open files: sent first on every socket (events before
+    /// it were not seen by this socket), and whenever it missed events (it fell behind).
     FilesResync,
+    /// Changes made inside the sandbox were not saved, and why.
+    FilesNotKept {
+        not_kept: NotKept,
+    },
     /// A request failed; `terminal` names the one it was about, when there is one.
     Error {
         code: String,

@@ -320,6 +320,8 @@ mod tests {
                     size: 3,
                     hash: "ab".into(),
                 }],
+                unlisted: vec![path(".venv")],
+                complete: true,
             },
             Message::FileChanged {
                 path: path("made.txt"),

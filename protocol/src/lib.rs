@@ -35,5 +35,6 @@ pub use message::{ErrorCode, FileInfo, Message, Tag};
 
 /// The protocol version this build speaks. 2: paths are validated `WorkspacePath`s on the
 /// wire, and lag is reported per terminal (`TerminalLagged`) and per watch (`WatchLagged`,
-/// after which the watch goes on) instead of as an error.
-pub const VERSION: u16 = 2;
+/// after which the watch goes on) instead of as an error. 3: a snapshot says what it did
+/// not list and whether it is complete; `Attach` is answered after the replay.
+pub const VERSION: u16 = 3;

@@ -6,7 +6,7 @@
 pub const MAX_TERMINALS: usize = 16;
 /// Largest file content the agent reads into one `FileContent`.
 pub const MAX_READ: u64 = 12 * 1024 * 1024;
-/// Most entries in one `SnapshotResult`.
+/// Most entries (listed and unlisted together) in one `SnapshotResult`.
 pub const MAX_SNAPSHOT_ENTRIES: usize = 50_000;
 /// Largest content a `FileChanged` carries (larger files are announced without it).
 pub const MAX_WATCHED_CONTENT: u64 = 2 * 1024 * 1024;

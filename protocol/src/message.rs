@@ -124,7 +124,8 @@ messages! {
     /// Start a bash login shell in the workspace; answered by `TerminalOpened`.
     10 => OpenTerminal { cols: u16, rows: u16 },
     11 => TerminalOpened { terminal: TerminalId },
-    /// Subscribe to a terminal: its scrollback is replayed as `Output`, then live output.
+    /// Subscribe to a terminal: its scrollback is replayed as `Output`, then the answer
+    /// (`Ok`, which so marks the end of the replay), then live output.
     12 => Attach { terminal: TerminalId },
     13 => Input { terminal: TerminalId, data: Vec<u8> },
     14 => Output { terminal: TerminalId, data: Vec<u8> },
@@ -150,7 +151,12 @@ messages! {
     /// Every file and folder of the workspace (ignore list applied); answered by
     /// `SnapshotResult`.
     36 => Snapshot,
-    37 => SnapshotResult { files: Vec<FileInfo> },
+    /// `files`: every regular file and folder the ignore list keeps, in path order.
+    /// `unlisted`: what exists but is not listed (ignored paths, symlinks, special files),
+    /// without descending into it — a receiver comparing its copy keeps what lies there.
+    /// `complete` is false when the listing stopped at [`crate::MAX_SNAPSHOT_ENTRIES`]:
+    /// what is missing from it may still exist.
+    37 => SnapshotResult { files: Vec<FileInfo>, unlisted: Vec<WorkspacePath>, complete: bool },
     /// Pushed by the watcher: a file was created or changed inside the sandbox. `data` is
     /// `None` when the file is over the size cap.
     38 => FileChanged { path: WorkspacePath, is_dir: bool, data: Option<Vec<u8>> },

@@ -18,6 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use model::{FileEntry, FileKind, WorkspaceId, WorkspacePath};
 use serde::Deserialize;
 use services::accounts::CurrentUser;
@@ -285,9 +286,12 @@ pub async fn download_zip(
             let _ = error_tx.blocking_send(Err(std::io::Error::other(error.to_string())));
         }
     });
+    // Fused: a body may be polled again after its end (compression layers do), and an
+    // unfused `unfold` panics then — which cut every compressed download short.
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    });
+    })
+    .fuse();
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(

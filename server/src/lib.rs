@@ -29,7 +29,10 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tower_http::{
-    compression::{CompressionLayer, CompressionLevel},
+    compression::{
+        CompressionLayer, CompressionLevel, DefaultPredicate, Predicate,
+        predicate::NotForContentType,
+    },
     limit::RequestBodyLimitLayer,
     trace::TraceLayer,
 };
@@ -466,8 +469,15 @@ fn router(state: AppState, config: &Config) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
-        // Fast compression for dynamic responses; the big static files come precompressed.
-        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+        // Fast compression for dynamic responses; the big static files come precompressed,
+        // and zips are compressed already.
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                .compress_when(
+                    DefaultPredicate::new().and(NotForContentType::const_new("application/zip")),
+                ),
+        )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -352,6 +352,13 @@ async fn relay_in(
                         }
                         continue;
                     }
+                    Ok(ClientMessage::Activity) => {
+                        if last_touch.elapsed() >= TOUCH_EVERY {
+                            sandboxes.touch(workspace);
+                            last_touch = Instant::now();
+                        }
+                        continue;
+                    }
                     Ok(ClientMessage::Ack { bytes }) => {
                         // Only forward: an older acknowledgement arriving late changes nothing.
                         acked.send_if_modified(|acked| {
@@ -431,7 +438,7 @@ async fn forward(
         } => agent.resize(terminal, cols, rows).await,
         ClientMessage::Close { terminal } => agent.close(terminal).await,
         // Handled without the agent, before we get here.
-        ClientMessage::Ping { .. } | ClientMessage::Ack { .. } => Ok(()),
+        ClientMessage::Ping { .. } | ClientMessage::Ack { .. } | ClientMessage::Activity => Ok(()),
     }
 }
 
@@ -460,6 +467,11 @@ async fn relay_out(
     } = from_in;
     let (events, sandboxes) = (services.events, services.sandboxes);
     let mut file_events = events.subscribe(workspace);
+    // Subscribed: whatever the browser loaded before now, it reloads, and misses nothing
+    // from here on.
+    if !send_within(&mut sink, text(&ServerMessage::FilesResync), timeout).await {
+        return;
+    }
     let mut shutdown = hub.shutdown.clone();
     let mut pings = tokio::time::interval(hub.ping_interval);
     pings.reset();
@@ -501,6 +513,8 @@ async fn relay_out(
             event = file_events.recv() => text(&match event {
                 Ok(FileEvent::Changed { path, version }) => ServerMessage::FileChanged { path, version },
                 Ok(FileEvent::Removed { path }) => ServerMessage::FileRemoved { path },
+                Ok(FileEvent::Resync) => ServerMessage::FilesResync,
+                Ok(FileEvent::NotKept(not_kept)) => ServerMessage::FilesNotKept { not_kept },
                 Err(broadcast::error::RecvError::Lagged(_)) => ServerMessage::FilesResync,
                 Err(broadcast::error::RecvError::Closed) => {
                     file_events = events.subscribe(workspace);
@@ -537,6 +551,7 @@ fn to_browser(event: TerminalEvent, shared: &Mutex<Shared>) -> WsMessage {
             return WsMessage::Binary(encode_data(terminal, &data).into());
         }
         TerminalEvent::Opened { terminal, command } => ServerMessage::Opened { terminal, command },
+        TerminalEvent::Attached { terminal } => ServerMessage::Attached { terminal },
         TerminalEvent::Terminals(terminals) => {
             lock(shared)
                 .listed

@@ -516,3 +516,52 @@ async fn deleting_an_account_stops_its_sandboxes_at_once() {
     assert_eq!(status, 200);
     assert!(!agent_socket(&app, &ws).exists(), "its sandbox still runs");
 }
+
+/// The agent killed (by its user, by the OOM killer): the sandbox is gone with it. The next
+/// start notices that the sandbox the registry holds no longer answers, starts a new one
+/// and fills it from the database — nothing saved is lost.
+#[tokio::test]
+async fn a_killed_agent_is_replaced_by_a_sandbox_filled_from_the_database() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    let (status, _) = ada
+        .post("/api/files/write", json!({ "workspace": ws, "path": "kept.py", "content": { "encoding": "utf8", "data": "print('kept')\n" } }))
+        .await;
+    assert_eq!(status, 200);
+    let (mut shell, terminal) = shell(&app, &ws).await;
+    // The shell's parent is the agent.
+    shell
+        .sender
+        .input(terminal, b"kill -KILL $PPID\r")
+        .await
+        .unwrap();
+    // Its sessions end.
+    while let Some(Ok(_)) = shell.events.next().await {}
+    let (status, started) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(
+        (status, started["state"].as_str()),
+        (200, Some("ready")),
+        "{started}"
+    );
+    assert_eq!(
+        read_in_sandbox(&app, &ws, "kept.py").await,
+        b"print('kept')\n".to_vec()
+    );
+    // And it works: a shell runs in it.
+    let (mut again, terminal) = self::shell(&app, &ws).await;
+    again.sender.attach(terminal).await.unwrap();
+    again
+        .sender
+        .input(terminal, b"cat kept.py\r")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("print('kept')") {
+        match again.events.next().await.unwrap().unwrap() {
+            TerminalEvent::Output { data, .. } => seen.extend(data),
+            _ => continue,
+        }
+    }
+}

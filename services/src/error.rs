@@ -96,6 +96,10 @@ impl From<store::Error> for Error {
             S::Limit(Limit::Workspaces) => {
                 Self::LimitReached("you have reached your limit of workspaces".into())
             }
+            S::Unreachable(error) => {
+                tracing::warn!(error = %error, "the database is not answering");
+                Self::Unavailable("the database is not answering; try again shortly".into())
+            }
             other @ (S::UnsupportedUrl(_) | S::Migrate(_) | S::Database(_)) => {
                 Self::Internal(other.to_string())
             }

@@ -7,7 +7,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use model::WorkspaceId;
+use model::{NotKept, WorkspaceId};
 use tokio::sync::broadcast;
 
 /// Events a subscriber may fall behind by before it must resync.
@@ -20,6 +20,10 @@ pub enum FileEvent {
     Changed { path: String, version: Option<i64> },
     /// Deleted, or moved away.
     Removed { path: String },
+    /// Many files changed at once (a resync): reload the tree and check open files.
+    Resync,
+    /// Changes made inside the sandbox were not kept.
+    NotKept(NotKept),
 }
 
 /// The channels, one per workspace that has subscribers.

@@ -80,6 +80,7 @@ impl Services {
             content: &content,
             base_version,
         };
+        let _saving = self.sandboxes.saving(ws).await;
         let entry = self
             .store
             .write_file(user.id, ws, write, &self.limits, now_ms())
@@ -108,6 +109,7 @@ impl Services {
         ws: WorkspaceId,
         path: &WorkspacePath,
     ) -> Result<FileEntry> {
+        let _saving = self.sandboxes.saving(ws).await;
         let entry = self
             .store
             .make_dir(user.id, ws, path, &self.limits, now_ms())
@@ -130,6 +132,7 @@ impl Services {
         from: &WorkspacePath,
         to: &WorkspacePath,
     ) -> Result<FileEntry> {
+        let _saving = self.sandboxes.saving(ws).await;
         let entry = self
             .store
             .move_path(user.id, ws, from, to, &self.limits, now_ms())
@@ -158,6 +161,7 @@ impl Services {
         ws: WorkspaceId,
         path: &WorkspacePath,
     ) -> Result<u64> {
+        let _saving = self.sandboxes.saving(ws).await;
         let deleted = self.store.delete_path(user.id, ws, path, now_ms()).await?;
         self.events.publish(
             ws,

@@ -69,8 +69,35 @@ pub enum Error {
     UnsupportedUrl(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database cannot be reached now (down, restarting, every connection busy): worth
+    /// trying again, unlike [`Error::Database`].
+    #[error("the database is unreachable: {0}")]
+    Unreachable(sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        let unreachable = match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // Postgres: connection exceptions (08…) and operator intervention (57P01 admin
+            // shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            _ => false,
+        };
+        if unreachable {
+            Self::Unreachable(error)
+        } else {
+            Self::Database(error)
+        }
+    }
 }
 
 /// A user row.
@@ -130,6 +157,51 @@ pub struct WriteFile<'a> {
     pub path: &'a WorkspacePath,
     pub content: &'a [u8],
     pub base_version: Option<i64>,
+}
+
+/// What must be stored at a path for a [`SandboxWrite`] to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Whatever is there (a change the sandbox's watcher saw: it is what the user's code
+    /// just did).
+    Any,
+    /// Nothing.
+    Absent,
+    /// This version of the entry: anything newer was saved after the caller looked, and wins.
+    Version(i64),
+}
+
+/// One change made inside a running sandbox, for [`Store::apply_sandbox_changes`].
+#[derive(Debug, Clone, Copy)]
+pub enum SandboxWrite<'a> {
+    /// Create or replace a file (creating missing parent folders).
+    File {
+        path: &'a WorkspacePath,
+        content: &'a [u8],
+        expect: Expect,
+    },
+    /// Create a folder and its missing parents.
+    Dir { path: &'a WorkspacePath },
+    /// Delete an entry. With [`Expect::Any`] a folder goes with everything inside it; with
+    /// [`Expect::Version`] only that entry goes, and a folder only once nothing is left in it.
+    Remove {
+        path: &'a WorkspacePath,
+        expect: Expect,
+    },
+}
+
+/// What became of one [`SandboxWrite`].
+#[derive(Debug)]
+pub enum Applied {
+    /// A file written or a folder made: its entry now.
+    Saved(FileEntry),
+    /// Entries deleted (a folder counts with what was in it).
+    Removed(u64),
+    /// Already so (the same content, an existing folder, nothing to delete).
+    Unchanged,
+    /// Not applied, and why: a limit, the wrong kind, or what is stored is not what was
+    /// expected ([`Error::VersionConflict`]).
+    Refused(Error),
 }
 
 /// How a workspace's files add up.
@@ -236,6 +308,18 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<u64>;
     async fn usage(&self, owner: UserId, ws: WorkspaceId) -> Result<Usage>;
+    /// Applies changes made inside a running sandbox, in order, in one transaction: one
+    /// result per change, each refused alone (a limit, a conflict) without undoing the
+    /// others. Many changes at once (a `git clone`, a resync) cost one commit, and the
+    /// workspace's usage is counted once, not per file.
+    async fn apply_sandbox_changes(
+        &self,
+        owner: UserId,
+        ws: WorkspaceId,
+        changes: &[SandboxWrite<'_>],
+        limits: &Limits,
+        now: i64,
+    ) -> Result<Vec<Applied>>;
 }
 
 /// Opens the store named by `url` (`sqlite://…` or `postgres://…`) and applies migrations.

@@ -20,8 +20,8 @@ use sqlx::{
 use uuid::Uuid;
 
 use crate::{
-    Error, FileRecord, Limit, NewWorkspace, Result, SessionRecord, Store, Taken, Usage, UserRecord,
-    WorkspaceRecord, WriteFile, content_hash, kind_from,
+    Applied, Error, Expect, FileRecord, Limit, NewWorkspace, Result, SandboxWrite, SessionRecord,
+    Store, Taken, Usage, UserRecord, WorkspaceRecord, WriteFile, content_hash, kind_from,
 };
 
 /// SQLite, the zero-configuration default: one file in the data directory, WAL mode.
@@ -92,14 +92,14 @@ fn user_taken(error: sqlx::Error) -> Error {
     match unique_violation(&error) {
         Some(what) if what.contains("email") => Error::Taken(Taken::Email),
         Some(what) if what.contains("username") => Error::Taken(Taken::Username),
-        _ => Error::Database(error),
+        _ => error.into(),
     }
 }
 
 fn workspace_taken(error: sqlx::Error) -> Error {
     match unique_violation(&error) {
         Some(_) => Error::Taken(Taken::WorkspaceName),
-        None => Error::Database(error),
+        None => error.into(),
     }
 }
 
@@ -113,6 +113,27 @@ fn len_i64(bytes: &[u8]) -> i64 {
 
 fn limit_i64(limit: u64) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// One change of a batch refused (`Ok(Refused)`), or the whole batch failed (a database
+/// error, `Err`).
+fn refused(error: Error) -> Result<Applied> {
+    match error {
+        Error::Database(_)
+        | Error::Unreachable(_)
+        | Error::Migrate(_)
+        | Error::UnsupportedUrl(_) => Err(error),
+        other => Ok(Applied::Refused(other)),
+    }
+}
+
+/// Whether `expect` allows changing an entry at `current` (`None`: no entry).
+fn expected(expect: Expect, current: Option<i64>) -> bool {
+    match expect {
+        Expect::Any => true,
+        Expect::Absent => current.is_none(),
+        Expect::Version(version) => current == Some(version),
+    }
 }
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, created_at, updated_at";
@@ -291,6 +312,137 @@ macro_rules! sql_store {
                     }
                 }
                 Ok(parent)
+            }
+            /// One change of [`Store::apply_sandbox_changes`], inside its transaction;
+            /// `usage` is kept up to date as entries come and go.
+            async fn apply_one(
+                conn: &mut $conn,
+                ws: WorkspaceId,
+                change: &SandboxWrite<'_>,
+                limits: &Limits,
+                usage: &mut Usage,
+                now: i64,
+            ) -> Result<Applied> {
+                let conflict = |current| Ok(Applied::Refused(Error::VersionConflict { current }));
+                match *change {
+                    SandboxWrite::File { path, content, expect } => {
+                        let size = len_i64(content);
+                        if size > limit_i64(limits.max_file_bytes) {
+                            return Ok(Applied::Refused(Error::Limit(Limit::FileBytes)));
+                        }
+                        let existing = Self::entry(conn, ws, path).await?;
+                        if !expected(expect, existing.as_ref().map(|row| row.entry.version)) {
+                            return conflict(existing.map(|row| row.entry.version));
+                        }
+                        match existing {
+                            Some(row) if row.entry.kind == FileKind::Dir => Ok(Applied::Refused(
+                                Error::WrongKind { path: path.clone(), expected: "file" },
+                            )),
+                            Some(row) => {
+                                let hash = content_hash(content);
+                                if hash == row.entry.hash {
+                                    return Ok(Applied::Unchanged);
+                                }
+                                if usage.bytes - row.entry.size + size > limit_i64(limits.max_workspace_bytes) {
+                                    return Ok(Applied::Refused(Error::Limit(Limit::WorkspaceBytes)));
+                                }
+                                sqlx::query(
+                                    "UPDATE files SET content = $1, size = $2, version = version + 1, \
+                                     content_hash = $3, updated_at = $4 WHERE id = $5",
+                                )
+                                .bind(content)
+                                .bind(size)
+                                .bind(&hash)
+                                .bind(now)
+                                .bind(row.id)
+                                .execute(&mut *conn)
+                                .await?;
+                                usage.bytes += size - row.entry.size;
+                                Ok(Applied::Saved(FileEntry {
+                                    size,
+                                    version: row.entry.version + 1,
+                                    hash,
+                                    updated_at: now,
+                                    ..row.entry
+                                }))
+                            }
+                            None => {
+                                if usage.bytes + size > limit_i64(limits.max_workspace_bytes) {
+                                    return Ok(Applied::Refused(Error::Limit(Limit::WorkspaceBytes)));
+                                }
+                                if usage.entries >= limit_i64(limits.max_files_per_workspace) {
+                                    return Ok(Applied::Refused(Error::Limit(Limit::WorkspaceFiles)));
+                                }
+                                let parent = match Self::ensure_parents(conn, ws, path, limits, usage, now).await {
+                                    Ok(parent) => parent,
+                                    Err(error) => return refused(error),
+                                };
+                                if usage.entries >= limit_i64(limits.max_files_per_workspace) {
+                                    return Ok(Applied::Refused(Error::Limit(Limit::WorkspaceFiles)));
+                                }
+                                let row = Self::insert_entry(conn, ws, parent, path, FileKind::File, content, now).await?;
+                                usage.entries += 1;
+                                usage.bytes += size;
+                                Ok(Applied::Saved(row.entry))
+                            }
+                        }
+                    }
+                    SandboxWrite::Dir { path } => match Self::entry(conn, ws, path).await? {
+                        Some(row) if row.entry.kind == FileKind::Dir => Ok(Applied::Unchanged),
+                        Some(_) => Ok(Applied::Refused(Error::WrongKind { path: path.clone(), expected: "folder" })),
+                        None => {
+                            let parent = match Self::ensure_parents(conn, ws, path, limits, usage, now).await {
+                                Ok(parent) => parent,
+                                Err(error) => return refused(error),
+                            };
+                            if usage.entries >= limit_i64(limits.max_files_per_workspace) {
+                                return Ok(Applied::Refused(Error::Limit(Limit::WorkspaceFiles)));
+                            }
+                            let row = Self::insert_entry(conn, ws, parent, path, FileKind::Dir, &[], now).await?;
+                            usage.entries += 1;
+                            Ok(Applied::Saved(row.entry))
+                        }
+                    },
+                    SandboxWrite::Remove { path, expect } => {
+                        let Some(row) = Self::entry(conn, ws, path).await? else {
+                            return Ok(Applied::Unchanged);
+                        };
+                        if !expected(expect, Some(row.entry.version)) {
+                            return conflict(Some(row.entry.version));
+                        }
+                        if expect == Expect::Any {
+                            let prefix_len = char_len(path.as_str()) + 1;
+                            let prefix = format!("{path}/");
+                            let subtree = |sql| {
+                                sqlx::query(sql).bind(ws.0).bind(path.as_str()).bind(prefix_len).bind(prefix.clone())
+                            };
+                            let counted = subtree(concat!(
+                                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM files WHERE ",
+                                subtree_where!()
+                            ))
+                            .fetch_one(&mut *conn)
+                            .await?;
+                            let (count, bytes): (i64, i64) = (counted.try_get("n")?, counted.try_get("bytes")?);
+                            subtree(concat!("DELETE FROM files WHERE ", subtree_where!())).execute(&mut *conn).await?;
+                            usage.entries -= count;
+                            usage.bytes -= bytes;
+                            return Ok(Applied::Removed(u64::try_from(count).unwrap_or_default()));
+                        }
+                        if row.entry.kind == FileKind::Dir {
+                            let inside = sqlx::query("SELECT id FROM files WHERE parent_id = $1 LIMIT 1")
+                                .bind(row.id)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                            if inside.is_some() {
+                                return conflict(Some(row.entry.version));
+                            }
+                        }
+                        sqlx::query("DELETE FROM files WHERE id = $1").bind(row.id).execute(&mut *conn).await?;
+                        usage.entries -= 1;
+                        usage.bytes -= row.entry.size;
+                        Ok(Applied::Removed(1))
+                    }
+                }
             }
         }
 
@@ -725,6 +877,26 @@ macro_rules! sql_store {
                 let usage = Self::usage_in(&mut tx, ws).await?;
                 tx.commit().await?;
                 Ok(usage)
+            }
+
+            #[tracing::instrument(skip_all, fields(workspace.id = %ws, changes = changes.len()), err(level = "debug"))]
+            async fn apply_sandbox_changes(
+                &self,
+                owner: UserId,
+                ws: WorkspaceId,
+                changes: &[SandboxWrite<'_>],
+                limits: &Limits,
+                now: i64,
+            ) -> Result<Vec<Applied>> {
+                let mut tx = self.begin().await?;
+                Self::owned(&mut tx, owner, ws).await?;
+                let mut usage = Self::usage_in(&mut tx, ws).await?;
+                let mut applied = Vec::with_capacity(changes.len());
+                for change in changes {
+                    applied.push(Self::apply_one(&mut tx, ws, change, limits, &mut usage, now).await?);
+                }
+                tx.commit().await?;
+                Ok(applied)
             }
         }
     };

@@ -15,7 +15,10 @@
 use std::sync::Arc;
 
 use model::{FileKind, Language, Limits, UserId, WorkspaceId, WorkspacePath};
-use store::{Error, Limit, NewWorkspace, SessionRecord, Store, Taken, UserRecord, WriteFile};
+use store::{
+    Applied, Error, Expect, Limit, NewWorkspace, SandboxWrite, SessionRecord, Store, Taken,
+    UserRecord, WriteFile,
+};
 use uuid::Uuid;
 
 struct Fresh {
@@ -79,6 +82,8 @@ suite!(
     a_folder_cannot_move_into_itself_or_onto_an_existing_path,
     deleting_a_folder_deletes_everything_inside,
     deleting_a_user_deletes_their_sessions_workspaces_and_files,
+    sandbox_changes_apply_in_one_batch_each_refused_alone,
+    sandbox_changes_that_name_a_version_never_undo_a_newer_save,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -723,4 +728,247 @@ async fn deleting_a_user_deletes_their_sessions_workspaces_and_files(store: Arc<
     // The name is free again.
     let again = user(&store, "ada").await;
     assert!(store.list_workspaces(again).await.unwrap().is_empty());
+}
+
+async fn sandbox_changes_apply_in_one_batch_each_refused_alone(store: Arc<dyn Store>) {
+    let owner = user(&store, "ada").await;
+    let ws = workspace(&store, owner, "demo").await;
+    let limits = Limits {
+        max_files_per_workspace: 6,
+        max_file_bytes: 8,
+        ..Limits::default()
+    };
+    let (a, b, big, dir, gone) = (
+        path("out/a.txt"),
+        path("out/b.txt"),
+        path("big.bin"),
+        path("data"),
+        path("main.py"),
+    );
+    let changes = [
+        SandboxWrite::File {
+            path: &a,
+            content: b"1",
+            expect: Expect::Any,
+        },
+        SandboxWrite::File {
+            path: &big,
+            content: b"123456789",
+            expect: Expect::Any,
+        },
+        SandboxWrite::Dir { path: &dir },
+        SandboxWrite::Dir { path: &dir },
+        SandboxWrite::Remove {
+            path: &gone,
+            expect: Expect::Any,
+        },
+        SandboxWrite::File {
+            path: &b,
+            content: b"2",
+            expect: Expect::Any,
+        },
+        // The same content again: nothing to write, no new version.
+        SandboxWrite::File {
+            path: &a,
+            content: b"1",
+            expect: Expect::Any,
+        },
+    ];
+    let applied = store
+        .apply_sandbox_changes(owner, ws, &changes, &limits, NOW)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&applied[0], Applied::Saved(entry) if entry.version == 1),
+        "{applied:?}"
+    );
+    assert!(
+        matches!(applied[1], Applied::Refused(Error::Limit(Limit::FileBytes))),
+        "{applied:?}"
+    );
+    assert!(matches!(&applied[2], Applied::Saved(entry) if entry.kind == FileKind::Dir));
+    assert!(matches!(applied[3], Applied::Unchanged));
+    assert!(matches!(applied[4], Applied::Removed(1)));
+    assert!(matches!(applied[5], Applied::Saved(_)));
+    assert!(matches!(applied[6], Applied::Unchanged));
+    let paths: Vec<String> = store
+        .list_files(owner, ws)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.path.to_string())
+        .collect();
+    assert_eq!(paths, ["data", "out", "out/a.txt", "out/b.txt"]);
+
+    // Past the entry limit, each change is refused alone and the others stand.
+    let names: Vec<WorkspacePath> = (0..4).map(|n| path(&format!("n{n}"))).collect();
+    let changes: Vec<SandboxWrite<'_>> = names
+        .iter()
+        .map(|path| SandboxWrite::File {
+            path,
+            content: b"x",
+            expect: Expect::Any,
+        })
+        .collect();
+    let applied = store
+        .apply_sandbox_changes(owner, ws, &changes, &limits, NOW)
+        .await
+        .unwrap();
+    let saved = applied
+        .iter()
+        .filter(|a| matches!(a, Applied::Saved(_)))
+        .count();
+    let refused = applied
+        .iter()
+        .filter(|a| matches!(a, Applied::Refused(Error::Limit(Limit::WorkspaceFiles))))
+        .count();
+    assert_eq!((saved, refused), (2, 2), "{applied:?}");
+    assert_eq!(store.usage(owner, ws).await.unwrap().entries, 6);
+
+    // A removed folder goes with what is inside it; the usage follows.
+    let out = path("out");
+    let applied = store
+        .apply_sandbox_changes(
+            owner,
+            ws,
+            &[SandboxWrite::Remove {
+                path: &out,
+                expect: Expect::Any,
+            }],
+            &limits,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(applied[0], Applied::Removed(3)), "{applied:?}");
+    assert_eq!(store.usage(owner, ws).await.unwrap().entries, 3);
+
+    // Another owner's workspace: nothing.
+    let eve = user(&store, "eve").await;
+    assert!(matches!(
+        store
+            .apply_sandbox_changes(eve, ws, &[SandboxWrite::Dir { path: &dir }], &limits, NOW)
+            .await,
+        Err(Error::NotFound)
+    ));
+}
+
+async fn sandbox_changes_that_name_a_version_never_undo_a_newer_save(store: Arc<dyn Store>) {
+    let owner = user(&store, "ada").await;
+    let ws = workspace(&store, owner, "demo").await;
+    let limits = Limits::default();
+    let main = path("main.py");
+    let seen = store
+        .read_file(owner, ws, &main)
+        .await
+        .unwrap()
+        .entry
+        .version;
+    // A save lands after the resync looked.
+    write(&store, owner, ws, "main.py", b"newer", Some(seen))
+        .await
+        .unwrap();
+    let applied = store
+        .apply_sandbox_changes(
+            owner,
+            ws,
+            &[
+                SandboxWrite::File {
+                    path: &main,
+                    content: b"older",
+                    expect: Expect::Version(seen),
+                },
+                SandboxWrite::Remove {
+                    path: &main,
+                    expect: Expect::Version(seen),
+                },
+            ],
+            &limits,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        applied.iter().all(|a| matches!(a, Applied::Refused(Error::VersionConflict { current: Some(v) }) if *v == seen + 1)),
+        "{applied:?}"
+    );
+    assert_eq!(
+        store.read_file(owner, ws, &main).await.unwrap().content,
+        b"newer"
+    );
+
+    // A file made after the look: `Absent` does not replace it.
+    let made = path("made.txt");
+    write(&store, owner, ws, "made.txt", b"saved", None)
+        .await
+        .unwrap();
+    let applied = store
+        .apply_sandbox_changes(
+            owner,
+            ws,
+            &[SandboxWrite::File {
+                path: &made,
+                content: b"x",
+                expect: Expect::Absent,
+            }],
+            &limits,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(applied[0], Applied::Refused(Error::VersionConflict { .. })),
+        "{applied:?}"
+    );
+
+    // A folder that was empty when looked at, but holds a new file now, stays.
+    let dir = path("dir");
+    let entry = store.make_dir(owner, ws, &dir, &limits, NOW).await.unwrap();
+    write(&store, owner, ws, "dir/new.py", b"new", None)
+        .await
+        .unwrap();
+    let applied = store
+        .apply_sandbox_changes(
+            owner,
+            ws,
+            &[SandboxWrite::Remove {
+                path: &dir,
+                expect: Expect::Version(entry.version),
+            }],
+            &limits,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(applied[0], Applied::Refused(Error::VersionConflict { .. })),
+        "{applied:?}"
+    );
+    assert!(
+        store
+            .read_file(owner, ws, &path("dir/new.py"))
+            .await
+            .is_ok()
+    );
+    // The version seen, with nothing newer: applied.
+    let current = store
+        .read_file(owner, ws, &made)
+        .await
+        .unwrap()
+        .entry
+        .version;
+    let applied = store
+        .apply_sandbox_changes(
+            owner,
+            ws,
+            &[SandboxWrite::Remove {
+                path: &made,
+                expect: Expect::Version(current),
+            }],
+            &limits,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(applied[0], Applied::Removed(1)), "{applied:?}");
 }

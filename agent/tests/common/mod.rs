@@ -160,6 +160,8 @@ pub fn p(path: &str) -> WorkspacePath {
 pub struct Client {
     pub stream: UnixStream,
     next_id: u32,
+    /// Frames read while waiting for a reply, for `next` to hand out in order.
+    held: std::collections::VecDeque<Frame>,
 }
 
 impl Client {
@@ -167,6 +169,7 @@ impl Client {
         let mut client = Client {
             stream: UnixStream::connect(&agent.socket).await.unwrap(),
             next_id: 1,
+            held: std::collections::VecDeque::new(),
         };
         let reply = client.request(Message::Hello { version: VERSION }).await;
         assert_eq!(reply, Message::Hello { version: VERSION });
@@ -183,6 +186,13 @@ impl Client {
     }
 
     pub async fn next(&mut self) -> Frame {
+        if let Some(frame) = self.held.pop_front() {
+            return frame;
+        }
+        self.read().await
+    }
+
+    async fn read(&mut self) -> Frame {
         tokio::time::timeout(Duration::from_secs(10), read_frame(&mut self.stream))
             .await
             .expect("the agent answers")
@@ -205,25 +215,24 @@ impl Client {
         id
     }
 
-    /// The reply to the frame `id`, skipping events in between.
+    /// The reply to the frame `id`; events in between are kept for `next`.
     pub async fn reply_to(&mut self, id: u32) -> Message {
+        if let Some(at) = self.held.iter().position(|frame| frame.id == id) {
+            return self.held.remove(at).unwrap().message;
+        }
         loop {
-            let frame = self.next().await;
+            let frame = self.read().await;
             if frame.id == id {
                 return frame.message;
             }
+            self.held.push_back(frame);
         }
     }
 
-    /// Sends a request and returns its reply, skipping events in between.
+    /// Sends a request and returns its reply; events in between are kept for `next`.
     pub async fn request(&mut self, message: Message) -> Message {
         let id = self.send(message).await;
-        loop {
-            let frame = self.next().await;
-            if frame.id == id {
-                return frame.message;
-            }
-        }
+        self.reply_to(id).await
     }
 
     /// Attaches to `terminal` (its scrollback, then live output).

@@ -1,13 +1,16 @@
-//! The browser side of the editor: Monaco, one model per open file, and the file API.
+//! The browser side of the editor: Monaco, one model per open file, the file API, autosave,
+//! the unsaved buffers kept in `localStorage`, and saves tried again until they land.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::HashMap,
     rc::{Rc, Weak},
+    time::Duration,
 };
 
 use leptos::prelude::*;
 use model::{Content, WorkspaceId, WorkspacePath};
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlElement;
 
@@ -16,6 +19,30 @@ use crate::files::api::{read_file, write_file};
 
 /// Files larger than this open as a notice, not in the editor.
 const MAX_EDITOR_BYTES: i64 = 2 * 1024 * 1024;
+/// Autosave this long after the last keystroke (VS Code's `files.autoSaveDelay`).
+const AUTOSAVE_DELAY: Duration = Duration::from_millis(1000);
+/// Unsaved text is copied to `localStorage` this long after the last keystroke.
+const BACKUP_DELAY: Duration = Duration::from_millis(300);
+/// Waits before each new try of a save that failed for a passing reason, then the last
+/// one again and again.
+const RETRY_DELAYS: [Duration; 6] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+];
+/// Typing is reported as activity (against the idle stop) at most this often.
+const ACTIVITY_EVERY_MS: f64 = 10_000.0;
+
+/// Error codes of a save that may well succeed if tried again.
+fn passing(code: &str) -> bool {
+    matches!(
+        code,
+        "offline" | "internal" | "unavailable" | "rate_limited"
+    )
+}
 
 struct Open {
     model: monaco::Model,
@@ -23,6 +50,15 @@ struct Open {
     version: i64,
     /// Monaco's alternative version id at the last load or save: equal means not dirty.
     saved: f64,
+    /// Counts edits: a timer set for an older edit finds a newer one and does nothing.
+    edits: u64,
+    /// A save of this file is on its way; `again`: edits came meanwhile, save once more.
+    saving: bool,
+    again: bool,
+    /// Failed saves in a row, for the retry's backoff.
+    failures: usize,
+    /// The model's cursors and scroll, kept while another file is shown.
+    view: Option<JsValue>,
     listener: monaco::Disposable,
     _on_change: Closure<dyn FnMut()>,
 }
@@ -34,15 +70,32 @@ impl Drop for Open {
     }
 }
 
+/// Unsaved text kept in `localStorage` under [`Editor::backup_key`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Backup {
+    text: String,
+    /// The version it was edited from.
+    base: i64,
+    /// When it was kept (Unix ms).
+    at: i64,
+}
+
 pub struct Editor {
     workspace: WorkspaceId,
     host: HtmlElement,
     tabs: RwSignal<Vec<EditorTab>>,
     active: RwSignal<Option<String>>,
+    autosave: RwSignal<bool>,
+    on_activity: Callback<()>,
+    last_activity: Cell<f64>,
+    /// Set while the editor itself replaces a model's text (a load): not an edit.
+    applying: Cell<bool>,
     monaco: RefCell<Option<monaco::Editor>>,
     open: RefCell<HashMap<String, Open>>,
     /// Opened before Monaco had loaded.
     waiting: RefCell<Vec<String>>,
+    /// Listeners that live as long as the editor: blur, online, beforeunload.
+    listeners: RefCell<Vec<Box<dyn FnOnce()>>>,
     this: Weak<Editor>,
 }
 
@@ -52,21 +105,30 @@ impl Editor {
         host: HtmlElement,
         tabs: RwSignal<Vec<EditorTab>>,
         active: RwSignal<Option<String>>,
+        autosave: RwSignal<bool>,
+        on_activity: Callback<()>,
     ) -> Rc<Self> {
         Rc::new_cyclic(|this| Self {
             workspace,
             host,
             tabs,
             active,
+            autosave,
+            on_activity,
+            last_activity: Cell::new(0.0),
+            applying: Cell::new(false),
             monaco: RefCell::default(),
             open: RefCell::default(),
             waiting: RefCell::default(),
+            listeners: RefCell::default(),
             this: this.clone(),
         })
     }
 
-    /// Loads Monaco and creates the editor, then opens what was asked for meanwhile.
+    /// Loads Monaco and creates the editor, then opens what was asked for meanwhile and
+    /// every file with unsaved edits kept in this browser.
     pub async fn start(self: Rc<Self>) {
+        self.listen();
         if let Err(error) = crate::vendor::load(&["monaco.css", "monaco.js"]).await {
             leptos::logging::warn!("the editor could not load: {error}");
             return;
@@ -94,16 +156,76 @@ impl Editor {
             ("tabSize", 4.into()),
         ]);
         let editor = monaco::create_editor(&self.host, &options);
+        // Leaving the editor saves (VS Code's `onFocusChange`).
+        let weak = self.this.clone();
+        let on_blur = Closure::<dyn FnMut()>::new(move || {
+            if let Some(editor) = weak.upgrade()
+                && editor.autosave.get_untracked()
+            {
+                editor.save_all_dirty();
+            }
+        });
+        let blur = editor.on_did_blur_editor_text(&on_blur);
+        self.listeners.borrow_mut().push(Box::new(move || {
+            blur.dispose();
+            drop(on_blur);
+        }));
         let _ = self.host.set_attribute("data-ready", "true");
         mark("codepod-editor-ready");
         *self.monaco.borrow_mut() = Some(editor);
-        let waiting: Vec<String> = self.waiting.borrow_mut().drain(..).collect();
+        let mut waiting: Vec<String> = self.waiting.borrow_mut().drain(..).collect();
+        for path in self.backed_up() {
+            if !waiting.contains(&path) {
+                waiting.push(path);
+            }
+        }
         for path in waiting {
             self.open(path);
         }
     }
 
+    /// The window's `online` (try failed saves again) and `beforeunload` (ask before
+    /// leaving unsaved work) listeners.
+    fn listen(&self) {
+        use wasm_bindgen::JsCast;
+        let weak = self.this.clone();
+        let online = Closure::<dyn FnMut()>::new(move || {
+            if let Some(editor) = weak.upgrade() {
+                editor.retry_all();
+            }
+        });
+        let tabs = self.tabs;
+        let unload = Closure::<dyn FnMut(web_sys::BeforeUnloadEvent)>::new(
+            move |event: web_sys::BeforeUnloadEvent| {
+                let unsaved = tabs
+                    .try_read_untracked()
+                    .is_some_and(|tabs| tabs.iter().any(|tab| tab.dirty || tab.saving));
+                if unsaved {
+                    event.prevent_default();
+                    // Older browsers need a return value to ask.
+                    event.set_return_value("");
+                }
+            },
+        );
+        let window = window();
+        let _ = window.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+        let _ = window
+            .add_event_listener_with_callback("beforeunload", unload.as_ref().unchecked_ref());
+        self.listeners.borrow_mut().push(Box::new(move || {
+            let window = leptos::prelude::window();
+            let _ = window
+                .remove_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+            let _ = window.remove_event_listener_with_callback(
+                "beforeunload",
+                unload.as_ref().unchecked_ref(),
+            );
+        }));
+    }
+
     pub fn dispose(&self) {
+        for remove in self.listeners.borrow_mut().drain(..) {
+            remove();
+        }
         self.open.borrow_mut().clear();
         if let Some(editor) = self.monaco.borrow_mut().take() {
             editor.dispose();
@@ -113,17 +235,23 @@ impl Editor {
     pub fn command(&self, command: EditorCommand) {
         match command {
             EditorCommand::Open(path) => self.open(path),
-            EditorCommand::Select(path) => self.select(&path),
+            EditorCommand::Select(path) => self.select(&path, true),
             EditorCommand::Close(path) => self.close(&path),
             EditorCommand::Save => {
                 if let Some(path) = self.active.get_untracked() {
                     self.save(path, false);
                 }
             }
-            EditorCommand::Reload(path) => self.load(path, true),
+            EditorCommand::Reload(path) => {
+                self.forget_backup(&path);
+                self.load(path, true);
+            }
             EditorCommand::Overwrite(path) => self.save(path, true),
             EditorCommand::Changed { path, version } => self.changed_elsewhere(path, version),
             EditorCommand::Removed(path) => self.update_tab(&path, |tab| tab.gone = true),
+            EditorCommand::Resync => self.resync(),
+            EditorCommand::Retry => self.retry_all(),
+            EditorCommand::SaveAll => self.save_all_dirty(),
         }
     }
 
@@ -135,48 +263,61 @@ impl Editor {
         });
     }
 
+    fn tab(&self, path: &str) -> Option<EditorTab> {
+        self.tabs
+            .read_untracked()
+            .iter()
+            .find(|tab| tab.path == path)
+            .cloned()
+    }
+
     fn open(&self, path: String) {
         if self.monaco.borrow().is_none() {
             self.waiting.borrow_mut().push(path);
             return;
         }
-        let known = self
-            .tabs
-            .read_untracked()
-            .iter()
-            .any(|tab| tab.path == path);
-        if !known {
+        if self.tab(&path).is_none() {
             self.tabs.update(|tabs| {
                 tabs.push(EditorTab {
                     path: path.clone(),
-                    dirty: false,
                     notice: Some("Loading…".into()),
-                    conflict: false,
-                    gone: false,
+                    ..EditorTab::default()
                 })
             });
             self.load(path.clone(), false);
         }
-        self.select(&path);
+        self.select(&path, true);
     }
 
-    fn select(&self, path: &str) {
+    /// Shows a file; `focus`: and puts the keyboard there (the user chose it).
+    fn select(&self, path: &str, focus: bool) {
+        let previous = self.active.get_untracked();
         self.active.set(Some(path.to_owned()));
-        if let Some(editor) = self.monaco.borrow().as_ref() {
-            let open = self.open.borrow();
-            editor.set_model(open.get(path).map(|open| &open.model));
-            if open.contains_key(path) {
-                editor.focus();
+        let Some(editor) = self.monaco.borrow().as_ref().cloned() else {
+            return;
+        };
+        let mut open = self.open.borrow_mut();
+        if let Some(previous) = previous.filter(|previous| previous != path)
+            && let Some(shown) = open.get_mut(&previous)
+        {
+            shown.view = Some(editor.save_view_state());
+        }
+        match open.get(path) {
+            Some(file) => {
+                editor.set_model(Some(&file.model));
+                if let Some(view) = &file.view {
+                    editor.restore_view_state(view);
+                }
+                if focus {
+                    editor.focus();
+                }
             }
+            None => editor.set_model(None),
         }
     }
 
     fn close(&self, path: &str) {
-        let dirty = self
-            .tabs
-            .read_untracked()
-            .iter()
-            .any(|tab| tab.path == path && tab.dirty);
+        let dirty = self.tab(path).is_some_and(|tab| tab.dirty);
         if dirty
             && !window()
                 .confirm_with_message(&format!("{path} has unsaved changes. Close it anyway?"))
@@ -190,6 +331,7 @@ impl Editor {
             editor.set_model(None);
         }
         self.open.borrow_mut().remove(path);
+        self.forget_backup(path);
         self.tabs.update(|tabs| tabs.retain(|tab| tab.path != path));
         if self.active.get_untracked().as_deref() == Some(path) {
             match self
@@ -198,7 +340,7 @@ impl Editor {
                 .last()
                 .map(|tab| tab.path.clone())
             {
-                Some(next) => self.select(&next),
+                Some(next) => self.select(&next, true),
                 None => self.active.set(None),
             }
         }
@@ -231,6 +373,14 @@ impl Editor {
                         ));
                     }),
                 },
+                Err(error) if error.code == "not_found" => {
+                    editor.update_tab(&path, |tab| {
+                        tab.gone = true;
+                        if editor.open.borrow().get(&path).is_none() {
+                            tab.notice = Some(format!("{path} no longer exists."));
+                        }
+                    });
+                }
                 Err(error) => editor.update_tab(&path, |tab| {
                     tab.notice = Some(format!("Cannot open {path}: {}", error.message));
                 }),
@@ -238,16 +388,32 @@ impl Editor {
         });
     }
 
+    /// Replaces a model's text without counting it as an edit.
+    fn apply(&self, model: &monaco::Model, text: &str) {
+        self.applying.set(true);
+        model.set_value(text);
+        self.applying.set(false);
+    }
+
+    /// Puts stored text in a file's model. A file changed elsewhere keeps its cursor and
+    /// scroll position, and the keyboard focus stays where it is (in the terminal, say).
     fn loaded(&self, path: &str, text: &str, version: i64, replace: bool) {
-        let existing = self.open.borrow().contains_key(path);
-        if existing {
-            let mut open = self.open.borrow_mut();
-            if let Some(open) = open.get_mut(path) {
-                if replace || open.model.get_value() != text {
-                    open.model.set_value(text);
+        let backup = self.backup(path);
+        let model = self.open.borrow().get(path).map(|file| file.model.clone());
+        if let Some(model) = model {
+            if replace || model.get_value() != text {
+                let shown = self.active.get_untracked().as_deref() == Some(path);
+                let editor = self.monaco.borrow().as_ref().cloned().filter(|_| shown);
+                let view = editor.as_ref().map(monaco::Editor::save_view_state);
+                self.apply(&model, text);
+                if let (Some(editor), Some(view)) = (editor, view) {
+                    editor.restore_view_state(&view);
                 }
-                open.version = version;
-                open.saved = open.model.alternative_version_id();
+            }
+            if let Some(file) = self.open.borrow_mut().get_mut(path) {
+                file.version = version;
+                file.saved = file.model.alternative_version_id();
+                file.failures = 0;
             }
         } else {
             let uri = monaco::Uri::parse(&format!("file:///{}/{path}", self.workspace));
@@ -255,7 +421,9 @@ impl Editor {
             let weak = self.this.clone();
             let watched = path.to_owned();
             let on_change = Closure::<dyn FnMut()>::new(move || {
-                if let Some(editor) = weak.upgrade() {
+                if let Some(editor) = weak.upgrade()
+                    && !editor.applying.get()
+                {
                     editor.edited(&watched);
                 }
             });
@@ -267,49 +435,161 @@ impl Editor {
                     model,
                     version,
                     saved,
+                    edits: 0,
+                    saving: false,
+                    again: false,
+                    failures: 0,
+                    view: None,
                     listener,
                     _on_change: on_change,
                 },
             );
+            if self.active.get_untracked().as_deref() == Some(path) {
+                self.select(path, false);
+            }
         }
         self.update_tab(path, |tab| {
             tab.notice = None;
             tab.dirty = false;
             tab.conflict = false;
             tab.gone = false;
+            tab.problem = None;
+            tab.restored = None;
         });
-        if self.active.get_untracked().as_deref() == Some(path) {
-            self.select(path);
+        // Edits kept in this browser that never reached the server: put back, based on the
+        // version they were made from (a newer stored one makes their save a conflict).
+        match backup {
+            Some(backup) if !replace && backup.text != text => self.restore(path, backup),
+            _ => self.forget_backup(path),
         }
     }
 
+    fn restore(&self, path: &str, backup: Backup) {
+        let Some(model) = self.open.borrow().get(path).map(|file| file.model.clone()) else {
+            return;
+        };
+        self.apply(&model, &backup.text);
+        if let Some(file) = self.open.borrow_mut().get_mut(path) {
+            file.version = backup.base;
+        }
+        self.update_tab(path, |tab| tab.restored = Some(backup.at));
+        // Counted as an edit: dirty, kept, and autosaved.
+        self.edited(path);
+    }
+
     fn edited(&self, path: &str) {
-        let dirty = self
-            .open
+        let (dirty, edits) = {
+            let mut open = self.open.borrow_mut();
+            let Some(file) = open.get_mut(path) else {
+                return;
+            };
+            let dirty = file.model.alternative_version_id() != file.saved;
+            if dirty {
+                file.edits += 1;
+            }
+            (dirty, file.edits)
+        };
+        if self.tab(path).is_some_and(|tab| tab.dirty != dirty) {
+            self.update_tab(path, |tab| tab.dirty = dirty);
+        }
+        if !dirty {
+            self.forget_backup(path);
+            return;
+        }
+        let now = js_sys::Date::now();
+        if now - self.last_activity.get() >= ACTIVITY_EVERY_MS {
+            self.last_activity.set(now);
+            self.on_activity.run(());
+        }
+        self.after(BACKUP_DELAY, path, edits, |editor, path| editor.keep(path));
+        if self.autosave.get_untracked() {
+            self.after(AUTOSAVE_DELAY, path, edits, |editor, path| {
+                if editor.is_dirty(path) {
+                    editor.save(path.to_owned(), false);
+                }
+            });
+        }
+    }
+
+    fn is_dirty(&self, path: &str) -> bool {
+        self.open
             .borrow()
             .get(path)
-            .is_some_and(|open| open.model.alternative_version_id() != open.saved);
-        let shown = self
+            .is_some_and(|file| file.model.alternative_version_id() != file.saved)
+    }
+
+    /// Runs `then` after `delay` unless the file was edited again (or closed) meanwhile.
+    fn after(&self, delay: Duration, path: &str, edits: u64, then: fn(&Editor, &str)) {
+        let weak = self.this.clone();
+        let path = path.to_owned();
+        set_timeout(
+            move || {
+                if let Some(editor) = weak.upgrade() {
+                    let current = editor.open.borrow().get(&path).map(|file| file.edits);
+                    if current == Some(edits) {
+                        then(&editor, &path);
+                    }
+                }
+            },
+            delay,
+        );
+    }
+
+    /// Saves every file with unsaved edits (the editor lost focus, autosave was turned on).
+    pub fn save_all_dirty(&self) {
+        let dirty: Vec<String> = self
             .tabs
             .read_untracked()
             .iter()
-            .any(|tab| tab.path == path && tab.dirty == dirty);
-        if !shown {
-            self.update_tab(path, |tab| tab.dirty = dirty);
+            .filter(|tab| tab.dirty && !tab.conflict && !tab.saving)
+            .map(|tab| tab.path.clone())
+            .collect();
+        for path in dirty {
+            self.save(path, false);
+        }
+    }
+
+    /// Tries every failed save again now.
+    fn retry_all(&self) {
+        let failed: Vec<String> = self
+            .tabs
+            .read_untracked()
+            .iter()
+            .filter(|tab| tab.problem.is_some() && !tab.conflict)
+            .map(|tab| tab.path.clone())
+            .collect();
+        for path in failed {
+            self.save(path, false);
         }
     }
 
     /// Saves a file from the version its edit started at (`force`: over whatever is stored).
+    /// A file in conflict is saved only by the user's choice in the conflict dialog.
     fn save(&self, path: String, force: bool) {
-        let Some((text, version, alternative)) = self.open.borrow().get(&path).map(|open| {
-            (
-                open.model.get_value(),
-                open.version,
-                open.model.alternative_version_id(),
-            )
+        if !force && self.tab(&path).is_some_and(|tab| tab.conflict) {
+            return;
+        }
+        let Some((text, version, alternative)) = ({
+            let mut open = self.open.borrow_mut();
+            match open.get_mut(&path) {
+                Some(file) if file.saving => {
+                    file.again = true;
+                    None
+                }
+                Some(file) => {
+                    file.saving = true;
+                    Some((
+                        file.model.get_value(),
+                        file.version,
+                        file.model.alternative_version_id(),
+                    ))
+                }
+                None => None,
+            }
         }) else {
             return;
         };
+        self.update_tab(&path, |tab| tab.saving = true);
         let weak = self.this.clone();
         let workspace = self.workspace;
         leptos::task::spawn_local(async move {
@@ -326,27 +606,92 @@ impl Editor {
             }
             let result = write_file(workspace, parsed, Content::Utf8(text), base).await;
             let Some(editor) = weak.upgrade() else { return };
-            match result {
-                Ok(entry) => {
-                    if let Some(open) = editor.open.borrow_mut().get_mut(&path) {
-                        open.version = entry.version;
-                        open.saved = alternative;
-                    }
-                    editor.update_tab(&path, |tab| {
-                        tab.conflict = false;
-                        tab.gone = false;
-                    });
-                    editor.edited(&path);
-                }
-                Err(error) if error.code == "version_conflict" => {
-                    editor.update_tab(&path, |tab| tab.conflict = true);
-                }
-                Err(error) => {
-                    let _ = window()
-                        .alert_with_message(&format!("Could not save {path}: {}", error.message));
-                }
-            }
+            editor.saved(&path, alternative, result);
         });
+    }
+
+    /// What a save's answer means for its file.
+    fn saved(
+        &self,
+        path: &str,
+        alternative: f64,
+        result: Result<model::FileEntry, crate::ApiError>,
+    ) {
+        let again = {
+            let mut open = self.open.borrow_mut();
+            let Some(file) = open.get_mut(path) else {
+                return;
+            };
+            file.saving = false;
+            std::mem::take(&mut file.again)
+        };
+        self.update_tab(path, |tab| tab.saving = false);
+        match result {
+            Ok(entry) => {
+                if let Some(file) = self.open.borrow_mut().get_mut(path) {
+                    file.version = entry.version;
+                    file.saved = alternative;
+                    file.failures = 0;
+                }
+                self.update_tab(path, |tab| {
+                    tab.conflict = false;
+                    tab.gone = false;
+                    tab.problem = None;
+                    tab.restored = None;
+                });
+                // Clean now unless edited during the save (then saved again, below).
+                self.edited(path);
+            }
+            Err(error) if error.code == "version_conflict" => {
+                self.update_tab(path, |tab| {
+                    tab.conflict = true;
+                    tab.problem = None;
+                });
+            }
+            Err(error) if passing(&error.code) => {
+                let failures = {
+                    let mut open = self.open.borrow_mut();
+                    let Some(file) = open.get_mut(path) else {
+                        return;
+                    };
+                    file.failures += 1;
+                    file.failures
+                };
+                let reason = if error.code == "offline" {
+                    "the server cannot be reached".to_owned()
+                } else {
+                    error.message.clone()
+                };
+                self.update_tab(path, |tab| {
+                    tab.problem = Some(format!(
+                        "Not saved — retrying ({reason}). Your edits are kept in this browser."
+                    ));
+                });
+                let delay = RETRY_DELAYS[(failures - 1).min(RETRY_DELAYS.len() - 1)];
+                let weak = self.this.clone();
+                let path = path.to_owned();
+                set_timeout(
+                    move || {
+                        if let Some(editor) = weak.upgrade()
+                            && editor.tab(&path).is_some_and(|tab| tab.problem.is_some())
+                        {
+                            editor.save(path, false);
+                        }
+                    },
+                    delay,
+                );
+                return;
+            }
+            Err(error) => {
+                self.update_tab(path, |tab| {
+                    tab.problem = Some(format!("Not saved: {}.", error.message));
+                });
+                return;
+            }
+        }
+        if again && self.is_dirty(path) {
+            self.save(path.to_owned(), false);
+        }
     }
 
     /// Another tab saved, or the terminal changed the file.
@@ -368,6 +713,84 @@ impl Editor {
             self.load(path, true);
         }
     }
+
+    /// Events may have been missed: every open file is compared with what is stored.
+    fn resync(&self) {
+        let paths: Vec<String> = self.open.borrow().keys().cloned().collect();
+        for path in paths {
+            let weak = self.this.clone();
+            let workspace = self.workspace;
+            leptos::task::spawn_local(async move {
+                let Ok(parsed) = WorkspacePath::parse(&path) else {
+                    return;
+                };
+                let result = read_file(workspace, parsed).await;
+                let Some(editor) = weak.upgrade() else { return };
+                match result {
+                    Ok(view) => editor.changed_elsewhere(path, Some(view.entry.version)),
+                    Err(error) if error.code == "not_found" => {
+                        editor.update_tab(&path, |tab| tab.gone = true);
+                    }
+                    Err(_) => {}
+                }
+            });
+        }
+    }
+
+    // --- unsaved buffers in this browser ------------------------------------------------
+
+    fn backup_prefix(&self) -> String {
+        format!("codepod:unsaved:{}:", self.workspace)
+    }
+
+    fn backup_key(&self, path: &str) -> String {
+        format!("{}{path}", self.backup_prefix())
+    }
+
+    /// Copies a file's unsaved text to `localStorage`.
+    fn keep(&self, path: &str) {
+        let Some(backup) = self.open.borrow().get(path).and_then(|file| {
+            (file.model.alternative_version_id() != file.saved).then(|| Backup {
+                text: file.model.get_value(),
+                base: file.version,
+                at: js_sys::Date::now() as i64,
+            })
+        }) else {
+            return;
+        };
+        if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(&backup)) {
+            // Over the browser's quota: the server copy is what there is.
+            let _ = storage.set_item(&self.backup_key(path), &json);
+        }
+    }
+
+    fn backup(&self, path: &str) -> Option<Backup> {
+        let json = storage()?.get_item(&self.backup_key(path)).ok()??;
+        serde_json::from_str(&json).ok()
+    }
+
+    fn forget_backup(&self, path: &str) {
+        if let Some(storage) = storage() {
+            let _ = storage.remove_item(&self.backup_key(path));
+        }
+    }
+
+    /// The files of this workspace with unsaved text kept in this browser.
+    fn backed_up(&self) -> Vec<String> {
+        let Some(storage) = storage() else {
+            return Vec::new();
+        };
+        let prefix = self.backup_prefix();
+        let count = storage.length().unwrap_or(0);
+        (0..count)
+            .filter_map(|index| storage.key(index).ok().flatten())
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
+    }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
 }
 
 /// `performance.mark(name)`, for the page-load benchmark.

@@ -1,7 +1,21 @@
-//! The editor area: tabs of open files over one Monaco editor (one model per file), save
-//! with Ctrl/Cmd+S through `/api/files/write` with the version the edit started from, a
-//! conflict dialog on 409, and files changed elsewhere (another tab, the terminal) reloaded
-//! when there are no unsaved edits — or offered as a conflict when there are.
+//! The editor area: tabs of open files over one Monaco editor (one model per file).
+//!
+//! Nothing typed is lost:
+//! - **Autosave** (on by default, like VS Code's `afterDelay`): a file is saved a second
+//!   after typing stops and when the editor loses focus, through the same version check as
+//!   Ctrl/Cmd+S — a newer version stored meanwhile is a conflict (reload theirs / overwrite
+//!   with mine), never a silent overwrite.
+//! - **Unsaved buffers live in this browser** (`localStorage`) until they are saved: a
+//!   reload, a crashed tab or a lost network finds them again, and they are put back in
+//!   their files (with the version they were edited from).
+//! - **A save that fails** (offline, the server restarting) says so in its tab and the
+//!   status bar, and is tried again — with backoff, when the browser is back online and when
+//!   the IDE's socket reconnects. Leaving the page with unsaved work asks first.
+//! - Typing counts as activity: the sandbox is not stopped as idle under a user who edits.
+//!
+//! Files changed elsewhere (another tab, the terminal) are reloaded when there are no
+//! unsaved edits — keeping the cursor, the scroll position and the focus where they were —
+//! or offered as a conflict when there are.
 //!
 //! Monaco loads in the browser after hydration; the server renders the tab strip and an
 //! empty editor area.
@@ -17,7 +31,7 @@ use leptos::prelude::*;
 use model::WorkspaceId;
 
 /// One open file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EditorTab {
     pub path: String,
     pub dirty: bool,
@@ -28,6 +42,12 @@ pub struct EditorTab {
     pub conflict: bool,
     /// Deleted or moved away elsewhere.
     pub gone: bool,
+    /// A save is on its way.
+    pub saving: bool,
+    /// The last save failed, and why ("not saved — retrying…").
+    pub problem: Option<String>,
+    /// Unsaved edits kept in this browser were put back, from this time (Unix ms).
+    pub restored: Option<i64>,
 }
 
 /// What the rest of the IDE asks of the editor.
@@ -48,6 +68,25 @@ pub enum EditorCommand {
         version: Option<i64>,
     },
     Removed(String),
+    /// Events may have been missed: check every open file against what is stored.
+    Resync,
+    /// Try failed saves again now (the network or the socket is back).
+    Retry,
+    /// Save every file with unsaved edits (autosave was turned on).
+    SaveAll,
+}
+
+/// How the editor area's state reads in the status bar.
+pub fn save_state(tabs: &[EditorTab]) -> &'static str {
+    if tabs.iter().any(|tab| tab.problem.is_some()) {
+        "not saved — retrying"
+    } else if tabs.iter().any(|tab| tab.saving) {
+        "saving…"
+    } else if tabs.iter().any(|tab| tab.dirty) {
+        "unsaved changes"
+    } else {
+        "all changes saved"
+    }
 }
 
 type Dispatch = Rc<dyn Fn(EditorCommand)>;
@@ -58,6 +97,8 @@ pub struct EditorHandle {
     dispatch: crate::browser_slot::BrowserSlot<Dispatch>,
     pub tabs: RwSignal<Vec<EditorTab>>,
     pub active: RwSignal<Option<String>>,
+    /// Save after a pause in typing and on blur (the user's setting).
+    pub autosave: RwSignal<bool>,
 }
 
 impl EditorHandle {
@@ -66,7 +107,16 @@ impl EditorHandle {
             dispatch: crate::browser_slot::BrowserSlot::new(),
             tabs: RwSignal::new(Vec::new()),
             active: RwSignal::new(None),
+            autosave: RwSignal::new(true),
         }
+    }
+
+    /// Whether leaving the page now would lose something not yet stored on the server.
+    pub fn has_unsaved(&self) -> bool {
+        self.tabs
+            .read_untracked()
+            .iter()
+            .any(|tab| tab.dirty || tab.saving || tab.problem.is_some())
     }
 
     pub fn send(&self, command: EditorCommand) {
@@ -84,9 +134,14 @@ impl Default for EditorHandle {
     }
 }
 
-/// The tabs and the Monaco editor.
+/// The tabs and the Monaco editor. `on_activity` is called (at most every few seconds)
+/// while the user types.
 #[component]
-pub fn EditorArea(workspace: WorkspaceId, handle: EditorHandle) -> impl IntoView {
+pub fn EditorArea(
+    workspace: WorkspaceId,
+    handle: EditorHandle,
+    on_activity: Callback<()>,
+) -> impl IntoView {
     let host = NodeRef::<leptos::html::Div>::new();
     let tabs = handle.tabs;
     let active = handle.active;
@@ -99,7 +154,14 @@ pub fn EditorArea(workspace: WorkspaceId, handle: EditorHandle) -> impl IntoView
             if started.with_value(Option::is_some) {
                 return;
             }
-            let editor = client::Editor::new(workspace, element.into(), tabs, active);
+            let editor = client::Editor::new(
+                workspace,
+                element.into(),
+                tabs,
+                active,
+                handle.autosave,
+                on_activity,
+            );
             let target = editor.clone();
             handle
                 .dispatch
@@ -115,7 +177,7 @@ pub fn EditorArea(workspace: WorkspaceId, handle: EditorHandle) -> impl IntoView
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = workspace;
+    let _ = (workspace, on_activity);
 
     let current = move || {
         let path = active.get()?;
@@ -125,7 +187,7 @@ pub fn EditorArea(workspace: WorkspaceId, handle: EditorHandle) -> impl IntoView
         <div class="editor-tabs" role="tablist" aria-label="Open files">
             <For
                 each=move || tabs.get()
-                key=|tab| (tab.path.clone(), tab.dirty, tab.gone)
+                key=|tab| (tab.path.clone(), tab.dirty, tab.gone, tab.problem.is_some())
                 let:tab
             >
                 {
@@ -145,6 +207,7 @@ pub fn EditorArea(workspace: WorkspaceId, handle: EditorHandle) -> impl IntoView
                             class:active=is_active.clone()
                             class:dirty=tab.dirty
                             class:gone=tab.gone
+                            class:unsaved=tab.problem.is_some()
                             aria-selected=move || is_active().to_string()
                             on:click=move |_| handle.send(EditorCommand::Select(select.clone()))
                         >
@@ -196,6 +259,38 @@ pub fn EditorArea(workspace: WorkspaceId, handle: EditorHandle) -> impl IntoView
                                 }
                             >
                                 "Overwrite with mine"
+                            </button>
+                        </div>
+                    }
+                })
+        }}
+        {move || {
+            current()
+                .and_then(|tab| tab.problem)
+                .map(|problem| {
+                    view! {
+                        <div class="save-problem" role="alert">
+                            {problem}
+                        </div>
+                    }
+                })
+        }}
+        {move || {
+            current()
+                .filter(|tab| tab.restored.is_some() && !tab.conflict)
+                .map(|tab| {
+                    let discard = tab.path.clone();
+                    view! {
+                        <div class="restored" role="status">
+                            <span>
+                                "Unsaved changes kept in this browser were put back in this file."
+                            </span>
+                            <button
+                                type="button"
+                                class="restored-discard"
+                                on:click=move |_| handle.send(EditorCommand::Reload(discard.clone()))
+                            >
+                                "Discard them"
                             </button>
                         </div>
                     }

@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 extern "C" {
     /// `monaco.editor.IStandaloneCodeEditor`.
+    #[derive(Clone)]
     pub type Editor;
 
     #[wasm_bindgen(js_namespace = ["monaco", "editor"], js_name = create)]
@@ -19,6 +20,20 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn focus(this: &Editor);
 
+    /// Whether the editor's text has the keyboard focus.
+    #[wasm_bindgen(method, js_name = hasTextFocus)]
+    pub fn has_text_focus(this: &Editor) -> bool;
+
+    /// The cursors, selections and scroll position of the model shown now.
+    #[wasm_bindgen(method, js_name = saveViewState)]
+    pub fn save_view_state(this: &Editor) -> JsValue;
+
+    #[wasm_bindgen(method, js_name = restoreViewState)]
+    pub fn restore_view_state(this: &Editor, state: &JsValue);
+
+    #[wasm_bindgen(method, js_name = onDidBlurEditorText)]
+    pub fn on_did_blur_editor_text(this: &Editor, listener: &Closure<dyn FnMut()>) -> Disposable;
+
     #[wasm_bindgen(method)]
     pub fn layout(this: &Editor);
 
@@ -26,6 +41,7 @@ extern "C" {
     pub fn dispose(this: &Editor);
 
     /// `monaco.editor.ITextModel`.
+    #[derive(Clone)]
     pub type Model;
 
     #[wasm_bindgen(js_namespace = ["monaco", "editor"], js_name = createModel)]

@@ -282,6 +282,7 @@ pub fn FileTree(
                                         js_encode(&path),
                                     )
                                     download=name_of(&path)
+                                    rel="external"
                                 >
                                     "⤓"
                                 </a>
@@ -349,6 +350,8 @@ pub fn FileTree(
                 id="download-zip"
                 title="Download the workspace as a zip"
                 href=format!("/api/workspaces/download?workspace={workspace}")
+                download=""
+                rel="external"
             >
                 "⤓ zip"
             </a>

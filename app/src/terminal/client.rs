@@ -8,7 +8,7 @@
 
 use std::{
     cell::{Cell, RefCell},
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     rc::{Rc, Weak},
     time::Duration,
 };
@@ -86,6 +86,12 @@ pub struct Client {
     generation: Cell<u64>,
     /// Terminal output taken in on this socket, and when to acknowledge it.
     acks: Cell<Acknowledger>,
+    /// Terminals whose scrollback is being replayed (by attach number): xterm.js answers
+    /// queries it parses (device attributes, cursor position, colours) through `onData`,
+    /// and answers to a replay's queries must not reach the shell — the program that asked
+    /// is long gone, and the shell would run them as a command.
+    replaying: RefCell<HashMap<TerminalId, u64>>,
+    attaches: Cell<u64>,
     disposed: Cell<bool>,
     observer: RefCell<Option<Observer>>,
     this: Weak<Client>,
@@ -122,6 +128,8 @@ impl Client {
             attempts: Cell::new(0),
             generation: Cell::new(0),
             acks: Cell::default(),
+            replaying: RefCell::default(),
+            attaches: Cell::new(0),
             disposed: Cell::new(false),
             observer: RefCell::default(),
             this: this.clone(),
@@ -172,6 +180,7 @@ impl Client {
                 self.attempts.set(0);
                 self.connect();
             }
+            Command::Activity => self.send(&ClientMessage::Activity),
             Command::Run(ref command) => {
                 let (cols, rows) = self.size();
                 self.send(&ClientMessage::Run {
@@ -324,9 +333,10 @@ impl Client {
             ServerMessage::Terminals { terminals } => self.resume(terminals),
             ServerMessage::Opened { terminal, command } => {
                 self.add(terminal, command.as_deref(), None);
-                self.send(&ClientMessage::Attach { terminal });
+                self.attach(terminal);
                 self.select(terminal);
             }
+            ServerMessage::Attached { terminal } => self.replayed(terminal),
             ServerMessage::Exited { terminal, status } => {
                 if let Some(term) = self.terms.borrow().get(&terminal) {
                     term.xterm.write_str(&format!(
@@ -358,12 +368,13 @@ impl Client {
                 if let Some(term) = self.terms.borrow().get(&terminal) {
                     term.xterm.reset();
                 }
-                self.send(&ClientMessage::Attach { terminal });
+                self.attach(terminal);
             }
             ServerMessage::Pong { .. } => {}
             message @ (ServerMessage::FileChanged { .. }
             | ServerMessage::FileRemoved { .. }
-            | ServerMessage::FilesResync) => self.on_files.run(message),
+            | ServerMessage::FilesResync
+            | ServerMessage::FilesNotKept { .. }) => self.on_files.run(message),
             ServerMessage::Error {
                 code,
                 message,
@@ -375,6 +386,42 @@ impl Client {
                 {
                     self.forget(terminal);
                 }
+            }
+        }
+    }
+
+    /// Asks for a terminal's scrollback and live output; until the replay has been parsed,
+    /// nothing xterm.js answers for the terminal reaches the shell.
+    fn attach(&self, terminal: TerminalId) {
+        let attach = self.attaches.get() + 1;
+        self.attaches.set(attach);
+        self.replaying.borrow_mut().insert(terminal, attach);
+        self.send(&ClientMessage::Attach { terminal });
+    }
+
+    /// The replay of an attach has all arrived: once xterm.js has parsed it, the terminal's
+    /// answers go to the shell again.
+    fn replayed(&self, terminal: TerminalId) {
+        let Some(attach) = self.replaying.borrow().get(&terminal).copied() else {
+            return;
+        };
+        let weak = self.this.clone();
+        let done = Closure::once_into_js(move || {
+            if let Some(client) = weak.upgrade() {
+                let mut replaying = client.replaying.borrow_mut();
+                // Not if the terminal was attached again since (its replay is still to come).
+                if replaying.get(&terminal) == Some(&attach) {
+                    replaying.remove(&terminal);
+                }
+            }
+        });
+        match self.terms.borrow().get(&terminal) {
+            // Parsed in order: the callback runs once everything written before it has been.
+            Some(term) => term
+                .xterm
+                .write_bytes_then(&Uint8Array::new_with_length(0), done.unchecked_ref()),
+            None => {
+                self.replaying.borrow_mut().remove(&terminal);
             }
         }
     }
@@ -418,9 +465,7 @@ impl Client {
                     tab.exited = info.exited;
                 }
             });
-            self.send(&ClientMessage::Attach {
-                terminal: info.terminal,
-            });
+            self.attach(info.terminal);
         }
         match terminals.last() {
             None => self.open(),
@@ -498,7 +543,9 @@ impl Client {
 
         let weak = self.this.clone();
         let on_data = Closure::<dyn FnMut(String)>::new(move |data: String| {
-            if let Some(client) = weak.upgrade() {
+            if let Some(client) = weak.upgrade()
+                && !client.replaying.borrow().contains_key(&terminal)
+            {
                 client.send_input(terminal, &data);
             }
         });
@@ -567,6 +614,7 @@ impl Client {
 
     fn forget(&self, terminal: TerminalId) {
         self.terms.borrow_mut().remove(&terminal);
+        self.replaying.borrow_mut().remove(&terminal);
         // Its xterm.js may go with write callbacks never called: acknowledge what came.
         let received = self.acks.get().received();
         if received > 0 {

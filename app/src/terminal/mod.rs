@@ -67,6 +67,8 @@ pub enum Command {
     Restart,
     /// Run a command in a new terminal tab (the Run button).
     Run(String),
+    /// The user is working (typing in the editor): keeps the sandbox from the idle stop.
+    Activity,
 }
 
 type Dispatch = Rc<dyn Fn(Command)>;
@@ -74,13 +76,15 @@ type Dispatch = Rc<dyn Fn(Command)>;
 /// The terminal panel of a workspace. `link` is written with the connection's state.
 ///
 /// `on_files` gets the socket's file events (`file_changed`, `file_removed`,
-/// `files_resync`); a command put in `run` runs in a new terminal tab.
+/// `files_resync`, `files_not_kept`); a command put in `run` runs in a new terminal tab;
+/// each change of `activity` tells the server the user is working.
 #[component]
 pub fn TerminalPanel(
     workspace: WorkspaceId,
     link: RwSignal<Link>,
     on_files: Callback<ServerMessage>,
     run: RwSignal<Option<String>>,
+    activity: RwSignal<u64>,
 ) -> impl IntoView {
     let tabs = RwSignal::new(Vec::<Tab>::new());
     let active = RwSignal::new(None::<TerminalId>);
@@ -122,6 +126,12 @@ pub fn TerminalPanel(
         if let Some(command) = run.get() {
             run.set(None);
             run_command(Command::Run(command));
+        }
+    });
+    Effect::new(move |first: Option<()>| {
+        activity.track();
+        if first.is_some() {
+            run_command(Command::Activity);
         }
     });
     #[cfg(not(feature = "hydrate"))]

@@ -64,6 +64,18 @@ impl SandboxChange {
     }
 }
 
+/// The workspace as the agent sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Regular files (size, hash) and folders, in path order, ignore list applied.
+    pub files: Vec<FileInfo>,
+    /// What exists but is not listed — ignored paths, symlinks, special files — without
+    /// what lies below them.
+    pub unlisted: Vec<WorkspacePath>,
+    /// False when the agent stopped listing at [`protocol::MAX_SNAPSHOT_ENTRIES`].
+    pub complete: bool,
+}
+
 type Pending = HashMap<u32, oneshot::Sender<Message>>;
 
 struct Inner {
@@ -249,10 +261,19 @@ impl AgentConnection {
         }
     }
 
-    /// Every file and folder of the workspace with sizes and hashes (ignore list applied).
-    pub async fn snapshot(&self) -> Result<Vec<FileInfo>> {
+    /// Every file and folder of the workspace with sizes and hashes (ignore list applied),
+    /// and what exists but is not listed.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
         match self.call(Message::Snapshot).await? {
-            Message::SnapshotResult { files } => Ok(files),
+            Message::SnapshotResult {
+                files,
+                unlisted,
+                complete,
+            } => Ok(Snapshot {
+                files,
+                unlisted,
+                complete,
+            }),
             other => Err(unexpected(other)),
         }
     }
@@ -380,6 +401,16 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// A change already queued, if there is one (`next` without the wait), for taking
+    /// changes in batches. A lag is left for `next` to report.
+    pub fn next_queued(&mut self) -> Option<SandboxChange> {
+        let change = self.rx.try_recv().ok()?;
+        self.shared
+            .queued_bytes
+            .fetch_sub(change.weight(), Ordering::AcqRel);
+        Some(change)
+    }
+
     /// The next change; `None` once the connection has ended.
     pub async fn next(&mut self) -> Option<SandboxChange> {
         loop {

@@ -66,9 +66,14 @@ pub(crate) fn check(message: &Message) -> Result<(), String> {
             }
             Ok(())
         }
-        Message::SnapshotResult { files } => {
-            if files.len() > MAX_SNAPSHOT_ENTRIES {
-                return Err(format!("a snapshot of {} entries", files.len()));
+        Message::SnapshotResult {
+            files, unlisted, ..
+        } => {
+            if files.len() + unlisted.len() > MAX_SNAPSHOT_ENTRIES {
+                return Err(format!(
+                    "a snapshot of {} entries",
+                    files.len() + unlisted.len()
+                ));
             }
             let well_formed = files.iter().all(|file| {
                 if file.is_dir {

@@ -17,9 +17,11 @@ mod frames;
 mod limits;
 mod terminal;
 
-pub use control::{AgentConnection, Changes, MAX_PENDING, REQUEST_TIMEOUT, SandboxChange};
+pub use control::{
+    AgentConnection, Changes, MAX_PENDING, REQUEST_TIMEOUT, SandboxChange, Snapshot,
+};
 pub use frames::{HANDSHAKE_TIMEOUT, SEND_TIMEOUT, Transport};
-pub use protocol::FileInfo;
+pub use protocol::{FileInfo, MAX_SNAPSHOT_ENTRIES};
 pub use terminal::{TerminalEvent, TerminalEvents, TerminalSender, TerminalSession};
 
 /// Why the agent refused a request.

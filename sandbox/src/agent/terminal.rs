@@ -26,7 +26,11 @@ const COALESCE: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 enum Purpose {
     List,
-    Open { command: Option<String> },
+    Open {
+        command: Option<String>,
+    },
+    /// An attach: its answer follows the replay.
+    Attach(TerminalId),
     About(TerminalId),
 }
 
@@ -45,6 +49,12 @@ pub enum TerminalEvent {
     },
     /// The sandbox's terminals (the answer to [`TerminalSender::list`]).
     Terminals(Vec<TerminalInfo>),
+    /// The scrollback replayed after an attach has all been sent: what follows is live.
+    /// A terminal emulator must not answer queries in the replay (their program is long
+    /// gone, and the answer would be typed into the shell).
+    Attached {
+        terminal: TerminalId,
+    },
     /// A shell or a run was started; `command` is the run's.
     Opened {
         terminal: TerminalId,
@@ -160,10 +170,14 @@ impl TerminalSender {
         .await
     }
 
-    /// Receives `terminal`'s scrollback, then its live output.
+    /// Receives `terminal`'s scrollback, then [`TerminalEvent::Attached`], then its live
+    /// output.
     pub async fn attach(&mut self, terminal: TerminalId) -> Result<()> {
-        self.request(Message::Attach { terminal }, Some(Purpose::About(terminal)))
-            .await
+        self.request(
+            Message::Attach { terminal },
+            Some(Purpose::Attach(terminal)),
+        )
+        .await
     }
 
     /// Types into `terminal` (answered only if it fails).
@@ -298,9 +312,13 @@ impl TerminalEvents {
                 peak_rss_kib,
             },
             Message::TerminalLagged { terminal } => TerminalEvent::Lagged { terminal },
+            Message::Ok => match purpose {
+                Some(Purpose::Attach(terminal)) => TerminalEvent::Attached { terminal },
+                _ => return None,
+            },
             Message::Error { code, message } => TerminalEvent::Failed {
                 terminal: match purpose {
-                    Some(Purpose::About(terminal)) => Some(terminal),
+                    Some(Purpose::About(terminal) | Purpose::Attach(terminal)) => Some(terminal),
                     _ => None,
                 },
                 failure: Failure::from(code),

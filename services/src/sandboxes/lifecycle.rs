@@ -1,13 +1,19 @@
 //! Starting (with admission control), filling, stopping and reporting on a workspace's
 //! sandbox, and opening terminal sessions in it — each only for the workspace's owner.
 
-use std::time::Instant;
+use std::{collections::HashMap, time::Instant};
 
-use model::{FileKind, SandboxState, SandboxStatus, WorkspaceId};
-use sandbox::{AgentConnection, SandboxId, agent::TerminalSession};
+use model::{FileEntry, FileKind, SandboxState, SandboxStatus, WorkspaceId, WorkspacePath};
+use sandbox::{
+    AgentConnection, SandboxId,
+    agent::{Changes, TerminalSession},
+};
 
 use super::{Entry, RefusalLabels, runtime_error};
 use crate::{Error, Result, Services, accounts::CurrentUser, now_ms};
+
+/// Files copied into a new sandbox at once (their writes pipelined on its connection).
+const FILL_AT_ONCE: usize = 16;
 
 impl Services {
     /// Starts (or reuses) the workspace's sandbox and fills it from the database. Refused
@@ -24,8 +30,14 @@ impl Services {
         let lock = sandboxes.lock_for(ws);
         let _guard = lock.lock().await;
         if sandboxes.is_ready(ws) {
-            sandboxes.touch(ws);
-            return Ok(sandboxes.status(ws).await);
+            // Ready by the registry, and its agent still answers: reused. One that died (its
+            // agent killed, its pod gone) is stopped here and a new one filled below.
+            if sandboxes.control(ws).await.is_ok() {
+                sandboxes.touch(ws);
+                return Ok(sandboxes.status(ws).await);
+            }
+            tracing::warn!(workspace.id = %ws, "the sandbox's agent does not answer; starting a new sandbox");
+            sandboxes.stop(ws, "agent_lost").await?;
         }
         let started = Instant::now();
         let now = now_ms();
@@ -41,6 +53,7 @@ impl Services {
                     last_active: now,
                     shared_at: now,
                     error: None,
+                    not_kept: None,
                     control: None,
                     sync: None,
                 },
@@ -50,10 +63,13 @@ impl Services {
                 sandboxes.metrics.active.inc();
             }
         }
+        // Saves wait from the listing the sandbox is filled from until it is ready, and are
+        // then mirrored into it.
+        let quiet = sandboxes.quiet(ws).await;
         let result = self.boot(user, ws).await;
         if let Some(entry) = sandboxes.entries().get_mut(&ws) {
             match &result {
-                Ok(control) => {
+                Ok((control, _)) => {
                     entry.state = SandboxState::Ready;
                     entry.control = Some(control.clone());
                 }
@@ -68,8 +84,9 @@ impl Services {
             .metrics
             .start_seconds
             .observe(started.elapsed().as_secs_f64());
+        drop(quiet);
         match result {
-            Ok(_) => self.spawn_sync(user.id, ws),
+            Ok((_, changes)) => self.spawn_sync(user.id, ws, changes),
             Err(error) => {
                 tracing::error!(error = %error, "sandbox failed to start");
                 let _ = sandboxes.runtime.stop(&SandboxId::from(ws)).await;
@@ -120,9 +137,14 @@ impl Services {
         Ok(())
     }
 
-    /// Runs the sandbox, opens its control connection and copies every file and folder of
-    /// the workspace into it.
-    async fn boot(&self, user: &CurrentUser, ws: WorkspaceId) -> Result<AgentConnection> {
+    /// Runs the sandbox, opens its control connection, copies into it every file and folder
+    /// of the workspace it does not hold already (a new sandbox holds nothing; one that
+    /// outlived a server, on Kubernetes, most), and starts watching it.
+    async fn boot(
+        &self,
+        user: &CurrentUser,
+        ws: WorkspaceId,
+    ) -> Result<(AgentConnection, Changes)> {
         let id = SandboxId::from(ws);
         let runtime = &self.sandboxes.runtime;
         runtime.ensure(&id).await.map_err(runtime_error)?;
@@ -130,22 +152,58 @@ impl Services {
         let control = AgentConnection::open(transport)
             .await
             .map_err(runtime_error)?;
-        for entry in self.store.list_files(user.id, ws).await? {
-            if entry.kind == FileKind::Dir {
-                control.make_dir(&entry.path).await.map_err(runtime_error)?;
-            } else {
-                let content = self
-                    .store
-                    .read_file(user.id, ws, &entry.path)
-                    .await?
-                    .content;
-                control
-                    .write_file(&entry.path, &content)
-                    .await
-                    .map_err(runtime_error)?;
+        let held: HashMap<WorkspacePath, (bool, String)> = control
+            .snapshot()
+            .await
+            .map_err(runtime_error)?
+            .files
+            .into_iter()
+            .map(|file| (file.path, (file.is_dir, file.hash)))
+            .collect();
+        let missing: Vec<FileEntry> = self
+            .store
+            .list_files(user.id, ws)
+            .await?
+            .into_iter()
+            .filter(|entry| {
+                held.get(&entry.path).is_none_or(|(is_dir, hash)| {
+                    *is_dir != (entry.kind == FileKind::Dir) || (!is_dir && *hash != entry.hash)
+                })
+            })
+            .collect();
+        for group in missing.chunks(FILL_AT_ONCE) {
+            let writes = group
+                .iter()
+                .map(|entry| self.fill_one(user, ws, &control, entry));
+            for written in futures_util::future::join_all(writes).await {
+                written?;
             }
         }
-        Ok(control)
+        // Before anything else can reach the sandbox: nothing it does is missed.
+        let changes = control.watch().await.map_err(runtime_error)?;
+        Ok((control, changes))
+    }
+
+    /// Copies one stored entry into the sandbox.
+    async fn fill_one(
+        &self,
+        user: &CurrentUser,
+        ws: WorkspaceId,
+        control: &AgentConnection,
+        entry: &FileEntry,
+    ) -> Result<()> {
+        if entry.kind == FileKind::Dir {
+            return control.make_dir(&entry.path).await.map_err(runtime_error);
+        }
+        let content = self
+            .store
+            .read_file(user.id, ws, &entry.path)
+            .await?
+            .content;
+        control
+            .write_file(&entry.path, &content)
+            .await
+            .map_err(runtime_error)
     }
 
     pub async fn stop_workspace(

@@ -17,6 +17,7 @@ mod lifecycle;
 mod sync;
 
 pub(crate) use sync::Mirror;
+pub use sync::ResyncReport;
 
 use std::{
     collections::HashMap,
@@ -24,7 +25,7 @@ use std::{
     time::Duration,
 };
 
-use model::{SandboxState, SandboxStatus, UserId, WorkspaceId};
+use model::{NotKept, SandboxState, SandboxStatus, UserId, WorkspaceId};
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -65,6 +66,13 @@ struct CullLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResyncLabels {
+    /// `lag` (the change stream dropped changes), `reconnect` (a new connection to the
+    /// agent) or `error` (the database failed a batch).
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusalLabels {
     /// `per_user` or `total`.
     limit: String,
@@ -80,6 +88,9 @@ pub struct SandboxMetrics {
     refusals: Family<RefusalLabels, Counter>,
     watch_lags: Counter,
     sync_reconnects: Counter,
+    resyncs: Family<ResyncLabels, Counter>,
+    resync_seconds: Histogram,
+    not_kept: Counter,
 }
 
 impl SandboxMetrics {
@@ -92,6 +103,9 @@ impl SandboxMetrics {
             refusals: Family::default(),
             watch_lags: Counter::default(),
             sync_reconnects: Counter::default(),
+            resyncs: Family::default(),
+            resync_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            not_kept: Counter::default(),
         }
     }
 
@@ -128,6 +142,21 @@ impl SandboxMetrics {
             "Times the sync of a running sandbox had to open a new connection to its agent",
             self.sync_reconnects.clone(),
         );
+        registry.register(
+            "sandbox_resyncs",
+            "Times the database was brought to a sandbox's state from a snapshot, by why",
+            self.resyncs.clone(),
+        );
+        registry.register(
+            "sandbox_resync_seconds",
+            "Time from the snapshot request to the last change of a resync written",
+            self.resync_seconds.clone(),
+        );
+        registry.register(
+            "sandbox_changes_not_kept",
+            "Changes made inside sandboxes that the database refused (file, size and count limits)",
+            self.not_kept.clone(),
+        );
     }
 }
 
@@ -140,6 +169,8 @@ struct Entry {
     shared_at: i64,
     /// Why it failed, in words safe to show its owner.
     error: Option<String>,
+    /// The latest changes made inside that the database did not take.
+    not_kept: Option<NotKept>,
     /// The control connection to its agent, opened at boot and again whenever it ends.
     control: Option<AgentConnection>,
     /// The task following its changes into the database.
@@ -166,7 +197,50 @@ pub struct Sandboxes {
     /// both take the last place.
     admission: Arc<tokio::sync::Mutex<()>>,
     mirrors: Arc<sync::Mirrors>,
+    /// Per workspace: saves hold it shared from their commit to their mirror; a resync holds
+    /// it alone while it lists the database and snapshots the sandbox.
+    mutations: Arc<MutationLocks>,
     pub metrics: SandboxMetrics,
+}
+
+type MutationLocks = Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<()>>>>;
+
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A held [`Sandboxes::saving`] or [`Sandboxes::quiet`]; the workspace's lock is forgotten
+/// once nobody holds or waits for it (so workspaces never synced cost nothing).
+pub(crate) struct MutationGuard<G> {
+    ws: WorkspaceId,
+    locks: Arc<MutationLocks>,
+    guard: Option<G>,
+}
+
+impl<G> MutationGuard<G> {
+    fn new(sandboxes: &Sandboxes, ws: WorkspaceId, guard: G) -> Self {
+        Self {
+            ws,
+            locks: sandboxes.mutations.clone(),
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<G> Drop for MutationGuard<G> {
+    fn drop(&mut self) {
+        // The guard holds the lock's Arc: let it go first.
+        drop(self.guard.take());
+        let mut locks = lock_ignoring_poison(&self.locks);
+        if locks
+            .get(&self.ws)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            locks.remove(&self.ws);
+        }
+    }
 }
 
 /// How often activity is recorded where other replicas see it (the runtime's `touch`).
@@ -181,6 +255,7 @@ impl Sandboxes {
             starting: Arc::new(Mutex::new(HashMap::new())),
             admission: Arc::new(tokio::sync::Mutex::new(())),
             mirrors: Arc::new(sync::Mirrors::default()),
+            mutations: Arc::default(),
             metrics: SandboxMetrics::new(),
         }
     }
@@ -207,6 +282,31 @@ impl Sandboxes {
             .entry(ws)
             .or_default()
             .clone()
+    }
+
+    fn mutation_lock(&self, ws: WorkspaceId) -> Arc<tokio::sync::RwLock<()>> {
+        lock_ignoring_poison(&self.mutations)
+            .entry(ws)
+            .or_default()
+            .clone()
+    }
+
+    /// Held by a save from its commit until it is mirrored into the sandbox.
+    pub(crate) async fn saving(
+        &self,
+        ws: WorkspaceId,
+    ) -> MutationGuard<tokio::sync::OwnedRwLockReadGuard<()>> {
+        let guard = self.mutation_lock(ws).read_owned().await;
+        MutationGuard::new(self, ws, guard)
+    }
+
+    /// Held while no save may be between its commit and its mirror.
+    async fn quiet(
+        &self,
+        ws: WorkspaceId,
+    ) -> MutationGuard<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        let guard = self.mutation_lock(ws).write_owned().await;
+        MutationGuard::new(self, ws, guard)
     }
 
     fn is_ready(&self, ws: WorkspaceId) -> bool {
@@ -293,6 +393,7 @@ impl Sandboxes {
                 memory_bytes: None,
                 processes: None,
                 error: entry.error.clone(),
+                not_kept: entry.not_kept.clone(),
             },
         }
     }
@@ -533,6 +634,7 @@ mod tests {
                 last_active: long_ago,
                 shared_at: long_ago,
                 error: None,
+                not_kept: None,
                 control: None,
                 sync: None,
             },
