@@ -1240,3 +1240,82 @@ async fn get_endpoints_do_not_mutate() {
         "still signed in"
     );
 }
+
+/// The attack on a user's work: with gzip or br response compression the zip stream
+/// panicked after its end, so every browser got a truncated archive. Now every encoding a
+/// browser asks for gives the whole workspace, byte for byte.
+#[tokio::test]
+async fn the_workspace_zip_is_whole_under_every_accepted_encoding() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let mut files = std::collections::BTreeMap::new();
+    for n in 0..40 {
+        let path = format!("data/part-{n}.txt");
+        let content = format!("line {n}\n").repeat(200 + n * 37);
+        let (status, _) = ada
+            .post("/api/files/write", json!({ "workspace": ws, "path": path, "content": { "encoding": "utf8", "data": content } }))
+            .await;
+        assert_eq!(status, 200);
+        files.insert(path, content.into_bytes());
+    }
+    files.insert("main.py".into(), {
+        let (_, main) = ada
+            .post(
+                "/api/files/read",
+                json!({ "workspace": ws, "path": "main.py" }),
+            )
+            .await;
+        main["data"].as_str().unwrap().as_bytes().to_vec()
+    });
+    for encoding in ["gzip", "br", "gzip, deflate, br, zstd", "identity"] {
+        let response = ada
+            .http
+            .get(ada.url(&format!("/api/workspaces/download?workspace={ws}")))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{encoding}");
+        let coding = response
+            .headers()
+            .get("content-encoding")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let body = response.bytes().await.unwrap().to_vec();
+        // A zip is compressed already: sent as it is. Whatever was sent must decode whole.
+        let bytes = match coding.as_deref() {
+            None => body,
+            Some("gzip") => {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+                    .unwrap();
+                out
+            }
+            Some("br") => {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut brotli_decompressor::Decompressor::new(&body[..], 4096),
+                    &mut out,
+                )
+                .unwrap();
+                out
+            }
+            Some(other) => panic!("unexpected content-encoding {other}"),
+        };
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .unwrap_or_else(|error| panic!("{encoding}: not a whole zip: {error}"));
+        let mut found = std::collections::BTreeMap::new();
+        for index in 0..archive.len() {
+            let mut entry = archive.by_index(index).unwrap();
+            if entry.is_dir() {
+                continue;
+            }
+            let name = entry.name().unwrap().into_owned();
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut content)
+                .unwrap_or_else(|error| panic!("{encoding}: {name}: {error}"));
+            found.insert(name, content);
+        }
+        assert_eq!(found, files, "{encoding}");
+    }
+}

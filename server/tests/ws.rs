@@ -499,3 +499,75 @@ async fn saves_and_changes_made_in_the_terminal_reach_every_open_socket() {
         }
     );
 }
+
+/// Attaches to `terminal` and reads its replay: every byte before `attached`, which must
+/// come (and nothing of the terminal after it until something is typed).
+async fn replay_of(socket: &mut Socket, terminal: TerminalId) -> String {
+    send(socket, ClientMessage::Attach { terminal }).await;
+    let mut replay = Vec::new();
+    loop {
+        match receive(socket).await {
+            Received::Data(t, data) if t == terminal => replay.extend(data),
+            Received::Control(ServerMessage::Attached { terminal: t }) if t == terminal => {
+                return String::from_utf8_lossy(&replay).into_owned();
+            }
+            Received::Closed(code) => panic!("closed ({code:?}) during a replay"),
+            _ => {}
+        }
+    }
+}
+
+/// The attack: after a program that queries the terminal (vim asks for the device
+/// attributes, the cursor position, the colours) had run once, every reload replayed its
+/// queries, xterm.js answered them again into the live shell (`2RR0;276;0c10;rgb:…` at the
+/// prompt), and the next command failed. Now the server says where a replay ends, so a
+/// terminal answers only live queries: this client answers as xterm.js does, and never
+/// during a replay.
+#[tokio::test]
+async fn a_replay_ends_with_attached_and_replayed_queries_never_reach_the_shell() {
+    let app = spawn_app_configured(|_| {}).await;
+    let (cookie, ws) = user_with_workspace(&app, "ada").await;
+    let mut socket = connect(&app, &cookie, &ws).await;
+    let terminal = ready_with_terminal(&mut socket).await;
+    control_until(
+        &mut socket,
+        |m| matches!(m, ServerMessage::Attached { terminal: t } if *t == terminal),
+    )
+    .await;
+    // A program asks for the device attributes and reads the answer, as vim does; the live
+    // terminal answers.
+    type_in(
+        &mut socket,
+        terminal,
+        "printf '\\033[c'; read -rs -d c answer; echo \"answered-${#answer}\"\r",
+    )
+    .await;
+    output_until(&mut socket, terminal, "\x1b[c").await;
+    type_in(&mut socket, terminal, "\x1b[?1;2c").await;
+    output_until(&mut socket, terminal, "answered-6").await;
+
+    for _ in 0..3 {
+        // A reload: a new socket, the scrollback replayed — query included.
+        drop(socket);
+        socket = connect(&app, &cookie, &ws).await;
+        control_until(&mut socket, |m| {
+            matches!(m, ServerMessage::Terminals { .. })
+        })
+        .await;
+        let replay = replay_of(&mut socket, terminal).await;
+        assert!(
+            replay.contains("\x1b[c"),
+            "the replay holds the query: {replay:?}"
+        );
+        assert!(replay.contains("answered-6"), "{replay:?}");
+        // Nothing follows the replay unasked: the shell sits at its prompt.
+        let quiet = tokio::time::timeout(Duration::from_millis(300), receive(&mut socket)).await;
+        assert!(
+            !matches!(quiet, Ok(Received::Data(t, _)) if t == terminal),
+            "output after the replay: {quiet:?}"
+        );
+    }
+    type_in(&mut socket, terminal, "echo ok-$((1+1))\r").await;
+    let clean = output_until(&mut socket, terminal, "ok-2").await;
+    assert!(!clean.contains("command not found"), "{clean:?}");
+}
