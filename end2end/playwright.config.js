@@ -53,6 +53,8 @@ export default defineConfig({
       // sign-up throttle and the machine-sized sandbox limit are for real users.
       CODEPOD_SIGNUPS_PER_IP: '1000',
       CODEPOD_MAX_SANDBOXES: '200',
+      // The 20,000-file burst of nothing-lost.spec.js, and past it the limit.
+      CODEPOD_MAX_FILES_PER_WORKSPACE: '25000',
     },
   },
 });

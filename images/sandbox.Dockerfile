@@ -14,7 +14,7 @@ RUN cargo build --release --locked -p agent --bin codepod-agent
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      bash ca-certificates coreutils findutils git less procps python3 python3-venv python3-pip \
+      bash ca-certificates coreutils findutils git less procps python3 python3-venv python3-pip vim \
  && rm -rf /var/lib/apt/lists/*
 # The same environment the local runtime binds into its sandboxes, at the same path.
 COPY sandbox/python-requirements.txt /tmp/requirements.txt

@@ -21,6 +21,9 @@ command -v npm >/dev/null || apt_missing+=(npm)
 command -v pg_ctlcluster >/dev/null || apt_missing+=(postgresql)
 [[ -x /usr/bin/python3 ]] || apt_missing+=(python3)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
+# An editor in the sandboxes' terminals (bound in from /usr), and the program whose
+# terminal queries the end-to-end tests replay.
+command -v vim >/dev/null || apt_missing+=(vim)
 # The cgroup v2 VM tests (scripts/vm-test.sh), where this machine can run a VM guest.
 if [[ -e /dev/kvm ]]; then
   command -v qemu-system-x86_64 >/dev/null || apt_missing+=(qemu-system-x86)

@@ -141,17 +141,32 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let not_kept = RwSignal::new(None::<NotKept>);
     // When the last one dismissed happened, so that polls do not bring it back.
     let dismissed = RwSignal::new(0i64);
+    // The tree reloads once for a burst of events (a `git clone` sends thousands).
+    let reload_pending = StoredValue::new(false);
+    let reload_tree = move || {
+        if reload_pending.get_value() {
+            return;
+        }
+        reload_pending.set_value(true);
+        set_timeout(
+            move || {
+                reload_pending.set_value(false);
+                generation.update(|n| *n += 1);
+            },
+            std::time::Duration::from_millis(TREE_RELOAD_MS),
+        );
+    };
     let on_files = Callback::new(move |message: ServerMessage| match message {
         ServerMessage::FileChanged { path, version } => {
-            generation.update(|n| *n += 1);
+            reload_tree();
             editor.send(EditorCommand::Changed { path, version })
         }
         ServerMessage::FileRemoved { path } => {
-            generation.update(|n| *n += 1);
+            reload_tree();
             editor.send(EditorCommand::Removed(path))
         }
         ServerMessage::FilesResync => {
-            generation.update(|n| *n += 1);
+            reload_tree();
             editor.send(EditorCommand::Resync);
         }
         ServerMessage::FilesNotKept { not_kept: latest } => not_kept.set(Some(latest)),
@@ -166,13 +181,23 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             editor.send(EditorCommand::Retry);
         }
     });
-    // Autosave is the user's choice, remembered in this browser; turning it on saves.
+    // Autosave is the user's choice, remembered in this browser; turning it on saves. A
+    // choice made before the user's name has loaded wins over the remembered one.
+    let chosen = StoredValue::new(false);
     Effect::new(move |_| {
         if let Some(user) = username.get() {
-            editor.autosave.set(Settings::load(&user).autosave);
+            if chosen.get_value() {
+                Settings {
+                    autosave: editor.autosave.get_untracked(),
+                }
+                .save(&user);
+            } else {
+                editor.autosave.set(Settings::load(&user).autosave);
+            }
         }
     });
     let toggle_autosave = move |_| {
+        chosen.set_value(true);
         let on = !editor.autosave.get_untracked();
         editor.autosave.set(on);
         if on {
@@ -693,6 +718,9 @@ fn rank(path: &str, query: &str) -> Option<u8> {
             .then_some(3)
     }
 }
+
+/// File events within this long of each other reload the tree once.
+const TREE_RELOAD_MS: u64 = 150;
 
 /// The countdown turns into a warning (with "Keep alive") this long before the idle stop.
 const IDLE_WARNING_MS: i64 = 5 * 60 * 1000;

@@ -209,10 +209,14 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
 test('two tabs on one file: saves reach the other tab, and unsaved edits get the conflict dialog', async ({ page, context }) => {
   await signUp(page, 'two_tabs');
   const id = await createWorkspace(page, 'shared');
+  // Saves by hand here (autosave would save the edits before they could conflict).
+  await page.click('#autosave');
+  await expect(page.locator('#autosave')).toHaveText('Autosave: off');
   await openFile(page, 'main.py');
   const other = await context.newPage();
   await other.goto(`/w/${id}`);
   await expect(other.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
+  await expect(other.locator('#autosave')).toHaveText('Autosave: off');
   await openFile(other, 'main.py');
 
   // Tab 1 saves; tab 2, with no edits of its own, shows the new text.

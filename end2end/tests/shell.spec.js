@@ -20,7 +20,8 @@ test('the shell is server-rendered, hydrates, and its panels respond', async ({ 
 
   // Only the wasm bundle can flip this: it proves hydration ran.
   await expect(page.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
-  await expect(page.locator('.status-right')).toHaveText('ready');
+  await expect(page.locator('#save-state')).toHaveText('all changes saved');
+  await expect(page.locator('#autosave')).toHaveText('Autosave: on');
 
   const terminal = page.locator('.terminal-panel');
   await expect(terminal).toBeVisible();
