@@ -571,3 +571,38 @@ async fn a_replay_ends_with_attached_and_replayed_queries_never_reach_the_shell(
     let clean = output_until(&mut socket, terminal, "ok-2").await;
     assert!(!clean.contains("command not found"), "{clean:?}");
 }
+
+/// Typing in the editor counts as activity: a socket's `activity` pushes the idle stop back
+/// as terminal traffic does (a 30-minute editing session used to end with the sandbox
+/// culled).
+#[tokio::test]
+async fn editor_activity_on_the_socket_pushes_the_idle_stop_back() {
+    let app = spawn_app_configured(|_| {}).await;
+    let (cookie, ws) = user_with_workspace(&app, "ada").await;
+    let ada = app.browser_with_cookie(&cookie);
+    let mut socket = connect(&app, &cookie, &ws).await;
+    control_until(&mut socket, |m| {
+        matches!(m, ServerMessage::Terminals { .. })
+    })
+    .await;
+    let deadline = || async {
+        ada.post("/api/workspaces/status", json!({ "id": ws }))
+            .await
+            .1["idle_deadline"]
+            .as_i64()
+            .unwrap()
+    };
+    // The sandbox's own start-up (the fill's echoes) counts as activity: let it settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = deadline().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send(&mut socket, ClientMessage::Activity).await;
+    // Answered by nothing; a ping after it shows it was read.
+    send(&mut socket, ClientMessage::Ping { nonce: 9 }).await;
+    control_until(&mut socket, |m| {
+        matches!(m, ServerMessage::Pong { nonce: 9 })
+    })
+    .await;
+    let after = deadline().await;
+    assert!(after >= before + 1400, "{before} → {after}");
+}

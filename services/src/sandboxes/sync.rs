@@ -771,3 +771,104 @@ async fn settle(stream: &mut Changes) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use sandbox::agent::FileInfo;
+
+    use super::*;
+
+    fn path(text: &str) -> WorkspacePath {
+        WorkspacePath::parse(text).unwrap()
+    }
+
+    fn stored(text: &str, kind: FileKind, hash: &str, version: i64) -> FileEntry {
+        FileEntry {
+            path: path(text),
+            kind,
+            size: 1,
+            version,
+            hash: hash.to_owned(),
+            updated_at: 0,
+        }
+    }
+
+    fn seen(text: &str, is_dir: bool, hash: &str, size: u64) -> FileInfo {
+        FileInfo {
+            path: path(text),
+            is_dir,
+            size,
+            hash: hash.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_plan_writes_only_what_differs_and_keeps_what_was_not_looked_at() {
+        let stored = vec![
+            stored("same.py", FileKind::File, "aa", 3),
+            stored("changed.py", FileKind::File, "bb", 4),
+            stored("gone.py", FileKind::File, "cc", 2),
+            stored("gone", FileKind::Dir, "", 1),
+            stored("gone/inner.py", FileKind::File, "dd", 1),
+            stored(".venv", FileKind::Dir, "", 1),
+            stored(".venv/lib.py", FileKind::File, "ee", 1),
+            stored("link", FileKind::File, "ff", 1),
+            stored("now-a-dir", FileKind::File, "gg", 5),
+        ];
+        let snapshot = Snapshot {
+            files: vec![
+                seen("changed.py", false, "b2", 10),
+                seen("huge.bin", false, "h1", 100),
+                seen("new", true, "", 0),
+                seen("new/file.py", false, "n1", 5),
+                seen("now-a-dir", true, "", 0),
+                seen("same.py", false, "aa", 1),
+            ],
+            unlisted: vec![path(".venv"), path("link")],
+            complete: true,
+        };
+        let plan = plan(&stored, &snapshot, 50);
+        // Deepest first; ignored and unlisted paths are kept; a file that became a folder
+        // goes, to be made again as a folder.
+        assert_eq!(
+            plan.removals,
+            [
+                (path("now-a-dir"), 5),
+                (path("gone/inner.py"), 1),
+                (path("gone.py"), 2),
+                (path("gone"), 1),
+            ]
+        );
+        assert_eq!(
+            plan.writes,
+            [
+                Planned::File {
+                    path: path("changed.py"),
+                    size: 10,
+                    expect: Expect::Version(4)
+                },
+                Planned::Dir(path("new")),
+                Planned::File {
+                    path: path("new/file.py"),
+                    size: 5,
+                    expect: Expect::Absent
+                },
+                Planned::Dir(path("now-a-dir")),
+            ]
+        );
+        assert_eq!(plan.too_large, [path("huge.bin")]);
+
+        // An incomplete snapshot deletes nothing.
+        let partial = Snapshot {
+            complete: false,
+            ..snapshot
+        };
+        assert!(plan_of(&stored, &partial).removals.is_empty());
+    }
+
+    fn plan_of(stored: &[FileEntry], snapshot: &Snapshot) -> Plan {
+        plan(stored, snapshot, u64::MAX)
+    }
+}
