@@ -55,3 +55,18 @@ export async function terminalReady(page) {
     .poll(async () => (await terminalLines(page)).join('\n').includes('$'), { timeout: 30_000, message: 'a prompt' })
     .toBe(true);
 }
+
+/** Opens a file from the tree and waits for Monaco to show it. */
+export async function openFile(page, path) {
+  await page.locator(`.tree-row[data-path="${path}"] .tree-item`).click();
+  await expect(page.locator(`.editor-tab.active[data-path="${path}"]`)).toBeVisible();
+  await expect(page.locator('.monaco-host[data-ready=true] .monaco-editor')).toBeVisible({ timeout: 30_000 });
+}
+
+/** Replaces the whole text of the open file (no auto-closing brackets: inserted, not typed). */
+export async function replaceText(page, text) {
+  await page.locator('.monaco-editor .view-lines').click();
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}

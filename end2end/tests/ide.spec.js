@@ -9,27 +9,14 @@ import {
   artifacts,
   createWorkspace,
   expectTerminalLine,
+  openFile,
   PASSWORD,
+  replaceText,
   runInTerminal,
   signUp,
   terminalLines,
   terminalReady,
 } from './helpers.js';
-
-/** Opens a file from the tree and waits for Monaco to show it. */
-async function openFile(page, path) {
-  await page.locator(`.tree-row[data-path="${path}"] .tree-item`).click();
-  await expect(page.locator(`.editor-tab.active[data-path="${path}"]`)).toBeVisible();
-  await expect(page.locator('.monaco-host[data-ready=true] .monaco-editor')).toBeVisible({ timeout: 30_000 });
-}
-
-/** Replaces the whole text of the open file (no auto-closing brackets: inserted, not typed). */
-async function replaceText(page, text) {
-  await page.locator('.monaco-editor .view-lines').click();
-  await page.keyboard.press('ControlOrMeta+a');
-  await page.keyboard.press('Delete');
-  await page.keyboard.insertText(text);
-}
 
 test('signed-out visitors are sent to sign in; a wrong password is shown inline', async ({ page }) => {
   const response = await page.goto('/');

@@ -9,24 +9,13 @@ import {
   artifacts,
   createWorkspace,
   expectTerminalLine,
+  openFile,
+  replaceText,
   runInTerminal,
   signUp,
   terminalLines,
   terminalReady,
 } from './helpers.js';
-
-async function openFile(page, path) {
-  await page.locator(`.tree-row[data-path="${path}"] .tree-item`).click();
-  await expect(page.locator(`.editor-tab.active[data-path="${path}"]`)).toBeVisible();
-  await expect(page.locator('.monaco-host[data-ready=true] .monaco-editor')).toBeVisible({ timeout: 30_000 });
-}
-
-async function replaceText(page, text) {
-  await page.locator('.monaco-editor .view-lines').click();
-  await page.keyboard.press('ControlOrMeta+a');
-  await page.keyboard.press('Delete');
-  await page.keyboard.insertText(text);
-}
 
 /** What the server has stored for `path` (the page's own session). */
 async function stored(page, id, path) {

@@ -730,6 +730,19 @@ async fn deleting_a_user_deletes_their_sessions_workspaces_and_files(store: Arc<
     assert!(store.list_workspaces(again).await.unwrap().is_empty());
 }
 
+async fn apply(
+    store: &Arc<dyn Store>,
+    owner: UserId,
+    ws: WorkspaceId,
+    changes: &[SandboxWrite<'_>],
+    limits: &Limits,
+) -> Vec<Applied> {
+    store
+        .apply_sandbox_changes(owner, ws, changes, limits, NOW)
+        .await
+        .unwrap()
+}
+
 async fn sandbox_changes_apply_in_one_batch_each_refused_alone(store: Arc<dyn Store>) {
     let owner = user(&store, "ada").await;
     let ws = workspace(&store, owner, "demo").await;
@@ -774,10 +787,7 @@ async fn sandbox_changes_apply_in_one_batch_each_refused_alone(store: Arc<dyn St
             expect: Expect::Any,
         },
     ];
-    let applied = store
-        .apply_sandbox_changes(owner, ws, &changes, &limits, NOW)
-        .await
-        .unwrap();
+    let applied = apply(&store, owner, ws, &changes, &limits).await;
     assert!(
         matches!(&applied[0], Applied::Saved(entry) if entry.version == 1),
         "{applied:?}"
@@ -810,10 +820,7 @@ async fn sandbox_changes_apply_in_one_batch_each_refused_alone(store: Arc<dyn St
             expect: Expect::Any,
         })
         .collect();
-    let applied = store
-        .apply_sandbox_changes(owner, ws, &changes, &limits, NOW)
-        .await
-        .unwrap();
+    let applied = apply(&store, owner, ws, &changes, &limits).await;
     let saved = applied
         .iter()
         .filter(|a| matches!(a, Applied::Saved(_)))
@@ -827,19 +834,17 @@ async fn sandbox_changes_apply_in_one_batch_each_refused_alone(store: Arc<dyn St
 
     // A removed folder goes with what is inside it; the usage follows.
     let out = path("out");
-    let applied = store
-        .apply_sandbox_changes(
-            owner,
-            ws,
-            &[SandboxWrite::Remove {
-                path: &out,
-                expect: Expect::Any,
-            }],
-            &limits,
-            NOW,
-        )
-        .await
-        .unwrap();
+    let applied = apply(
+        &store,
+        owner,
+        ws,
+        &[SandboxWrite::Remove {
+            path: &out,
+            expect: Expect::Any,
+        }],
+        &limits,
+    )
+    .await;
     assert!(matches!(applied[0], Applied::Removed(3)), "{applied:?}");
     assert_eq!(store.usage(owner, ws).await.unwrap().entries, 3);
 
@@ -868,26 +873,24 @@ async fn sandbox_changes_that_name_a_version_never_undo_a_newer_save(store: Arc<
     write(&store, owner, ws, "main.py", b"newer", Some(seen))
         .await
         .unwrap();
-    let applied = store
-        .apply_sandbox_changes(
-            owner,
-            ws,
-            &[
-                SandboxWrite::File {
-                    path: &main,
-                    content: b"older",
-                    expect: Expect::Version(seen),
-                },
-                SandboxWrite::Remove {
-                    path: &main,
-                    expect: Expect::Version(seen),
-                },
-            ],
-            &limits,
-            NOW,
-        )
-        .await
-        .unwrap();
+    let applied = apply(
+        &store,
+        owner,
+        ws,
+        &[
+            SandboxWrite::File {
+                path: &main,
+                content: b"older",
+                expect: Expect::Version(seen),
+            },
+            SandboxWrite::Remove {
+                path: &main,
+                expect: Expect::Version(seen),
+            },
+        ],
+        &limits,
+    )
+    .await;
     assert!(
         applied.iter().all(|a| matches!(a, Applied::Refused(Error::VersionConflict { current: Some(v) }) if *v == seen + 1)),
         "{applied:?}"
@@ -902,20 +905,18 @@ async fn sandbox_changes_that_name_a_version_never_undo_a_newer_save(store: Arc<
     write(&store, owner, ws, "made.txt", b"saved", None)
         .await
         .unwrap();
-    let applied = store
-        .apply_sandbox_changes(
-            owner,
-            ws,
-            &[SandboxWrite::File {
-                path: &made,
-                content: b"x",
-                expect: Expect::Absent,
-            }],
-            &limits,
-            NOW,
-        )
-        .await
-        .unwrap();
+    let applied = apply(
+        &store,
+        owner,
+        ws,
+        &[SandboxWrite::File {
+            path: &made,
+            content: b"x",
+            expect: Expect::Absent,
+        }],
+        &limits,
+    )
+    .await;
     assert!(
         matches!(applied[0], Applied::Refused(Error::VersionConflict { .. })),
         "{applied:?}"
@@ -927,19 +928,17 @@ async fn sandbox_changes_that_name_a_version_never_undo_a_newer_save(store: Arc<
     write(&store, owner, ws, "dir/new.py", b"new", None)
         .await
         .unwrap();
-    let applied = store
-        .apply_sandbox_changes(
-            owner,
-            ws,
-            &[SandboxWrite::Remove {
-                path: &dir,
-                expect: Expect::Version(entry.version),
-            }],
-            &limits,
-            NOW,
-        )
-        .await
-        .unwrap();
+    let applied = apply(
+        &store,
+        owner,
+        ws,
+        &[SandboxWrite::Remove {
+            path: &dir,
+            expect: Expect::Version(entry.version),
+        }],
+        &limits,
+    )
+    .await;
     assert!(
         matches!(applied[0], Applied::Refused(Error::VersionConflict { .. })),
         "{applied:?}"
@@ -957,18 +956,16 @@ async fn sandbox_changes_that_name_a_version_never_undo_a_newer_save(store: Arc<
         .unwrap()
         .entry
         .version;
-    let applied = store
-        .apply_sandbox_changes(
-            owner,
-            ws,
-            &[SandboxWrite::Remove {
-                path: &made,
-                expect: Expect::Version(current),
-            }],
-            &limits,
-            NOW,
-        )
-        .await
-        .unwrap();
+    let applied = apply(
+        &store,
+        owner,
+        ws,
+        &[SandboxWrite::Remove {
+            path: &made,
+            expect: Expect::Version(current),
+        }],
+        &limits,
+    )
+    .await;
     assert!(matches!(applied[0], Applied::Removed(1)), "{applied:?}");
 }

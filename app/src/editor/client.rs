@@ -346,8 +346,13 @@ impl Editor {
         }
     }
 
-    /// Reads the file and puts it in its model (a new model, or the text replaced).
-    fn load(&self, path: String, replace: bool) {
+    /// Reads a file from the server, then hands the answer to `then` (if the editor is
+    /// still there).
+    fn read_then(
+        &self,
+        path: String,
+        then: impl FnOnce(&Editor, String, Result<model::FileView, crate::ApiError>) + 'static,
+    ) {
         let weak = self.this.clone();
         let workspace = self.workspace;
         leptos::task::spawn_local(async move {
@@ -355,36 +360,43 @@ impl Editor {
                 return;
             };
             let result = read_file(workspace, parsed).await;
-            let Some(editor) = weak.upgrade() else { return };
-            match result {
-                Ok(view) => match view.content {
-                    Content::Utf8(text) if view.entry.size <= MAX_EDITOR_BYTES => {
-                        editor.loaded(&path, &text, view.entry.version, replace);
-                    }
-                    Content::Utf8(_) => editor.update_tab(&path, |tab| {
-                        tab.notice = Some(format!(
-                            "{path} is {} KiB, too large for the editor. Download it or use the terminal.",
-                            view.entry.size / 1024
-                        ));
-                    }),
-                    Content::Base64(_) => editor.update_tab(&path, |tab| {
-                        tab.notice = Some(format!(
-                            "{path} is a binary file. Download it or use the terminal."
-                        ));
-                    }),
-                },
-                Err(error) if error.code == "not_found" => {
-                    editor.update_tab(&path, |tab| {
-                        tab.gone = true;
-                        if editor.open.borrow().get(&path).is_none() {
-                            tab.notice = Some(format!("{path} no longer exists."));
-                        }
-                    });
-                }
-                Err(error) => editor.update_tab(&path, |tab| {
-                    tab.notice = Some(format!("Cannot open {path}: {}", error.message));
-                }),
+            if let Some(editor) = weak.upgrade() {
+                then(&editor, path, result);
             }
+        });
+    }
+
+    /// Reads the file and puts it in its model (a new model, or the text replaced).
+    fn load(&self, path: String, replace: bool) {
+        self.read_then(path, move |editor, path, result| match result {
+            Ok(view) => match view.content {
+                Content::Utf8(text) if view.entry.size <= MAX_EDITOR_BYTES => {
+                    editor.loaded(&path, &text, view.entry.version, replace);
+                }
+                Content::Utf8(_) => editor.update_tab(&path, |tab| {
+                    tab.notice = Some(format!(
+                        "{path} is {} KiB, too large for the editor. Download it or use the terminal.",
+                        view.entry.size / 1024
+                    ));
+                }),
+                Content::Base64(_) => editor.update_tab(&path, |tab| {
+                    tab.notice = Some(format!(
+                        "{path} is a binary file. Download it or use the terminal."
+                    ));
+                }),
+            },
+            Err(error) if error.code == "not_found" => {
+                let opened = editor.open.borrow().contains_key(&path);
+                editor.update_tab(&path, |tab| {
+                    tab.gone = true;
+                    if !opened {
+                        tab.notice = Some(format!("{path} no longer exists."));
+                    }
+                });
+            }
+            Err(error) => editor.update_tab(&path, |tab| {
+                tab.notice = Some(format!("Cannot open {path}: {}", error.message));
+            }),
         });
     }
 
@@ -718,21 +730,12 @@ impl Editor {
     fn resync(&self) {
         let paths: Vec<String> = self.open.borrow().keys().cloned().collect();
         for path in paths {
-            let weak = self.this.clone();
-            let workspace = self.workspace;
-            leptos::task::spawn_local(async move {
-                let Ok(parsed) = WorkspacePath::parse(&path) else {
-                    return;
-                };
-                let result = read_file(workspace, parsed).await;
-                let Some(editor) = weak.upgrade() else { return };
-                match result {
-                    Ok(view) => editor.changed_elsewhere(path, Some(view.entry.version)),
-                    Err(error) if error.code == "not_found" => {
-                        editor.update_tab(&path, |tab| tab.gone = true);
-                    }
-                    Err(_) => {}
+            self.read_then(path, |editor, path, result| match result {
+                Ok(view) => editor.changed_elsewhere(path, Some(view.entry.version)),
+                Err(error) if error.code == "not_found" => {
+                    editor.update_tab(&path, |tab| tab.gone = true);
                 }
+                Err(_) => {}
             });
         }
     }

@@ -5,7 +5,11 @@
 //!   through the agent until the new content is there;
 //! - terminal change → tree: `echo N > f.txt` typed into a terminal over the IDE WebSocket,
 //!   until the socket announces `file_changed` for it (what makes the tree reload). This
-//!   includes the agent's 100 ms debounce; the table also shows it without.
+//!   includes the agent's 100 ms debounce; the table also shows it without;
+//! - a burst: 20,000 files made by one command, then an edit a second later, until all of
+//!   them are in the database (through the watcher, its lags and the resyncs from a
+//!   snapshot that follow them); then 2,000 more beside those 20,000, whose resync compares
+//!   22,000 entries (the time of each resync, from `/metrics`).
 //!
 //!     cargo run --release -p codepod-bench --bin sync
 
@@ -26,6 +30,8 @@ use tokio_tungstenite::tungstenite::{Message as Ws, client::IntoClientRequest};
 
 const SAVES: usize = 200;
 const CHANGES: usize = 100;
+const BURST: usize = 20_000;
+const MORE: usize = 2_000;
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
 #[tokio::main]
@@ -36,6 +42,7 @@ async fn main() {
     config.listen = "127.0.0.1:0".parse().expect("address");
     config.data_dir = data.path().to_path_buf();
     config.log.filter = "warn".into();
+    config.limits.max_files_per_workspace = 30_000;
     let app = Application::build(config).await.expect("server starts");
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
@@ -133,6 +140,7 @@ async fn main() {
         DEBOUNCE.as_millis(),
         ms(p95.saturating_sub(DEBOUNCE))
     );
+    let burst = burst(&http, &base, &ws, &mut socket, terminal).await;
     println!(
         "| save → visible in the sandbox | p50 {:.2} ms | p95 {:.2} ms |",
         ms(saves.quantile(0.5)),
@@ -144,4 +152,145 @@ async fn main() {
         ms(p95),
         ms(p95.saturating_sub(DEBOUNCE))
     );
+    println!("{burst}");
+}
+
+/// Runs `command` in the terminal, then polls the stored tree until `done` holds for the
+/// number of entries under `prefix`; the time from the command to then.
+/// The server, its client and the workspace.
+type Target<'a> = (&'a reqwest::Client, &'a str, &'a str);
+
+async fn until_stored(
+    (http, base, ws): Target<'_>,
+    socket: &mut Socket,
+    terminal: model::TerminalId,
+    command: &str,
+    prefix: &str,
+    want: usize,
+) -> Duration {
+    let started = Instant::now();
+    socket
+        .send(Ws::binary(encode_data(
+            terminal,
+            format!("{command}\r").as_bytes(),
+        )))
+        .await
+        .expect("type");
+    loop {
+        // Drain what the socket says, so that the server never waits for this client.
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(1), socket.next()).await
+        {
+        }
+        let tree: serde_json::Value = http
+            .post(format!("{base}/api/files/tree"))
+            .json(&json!({ "workspace": ws }))
+            .send()
+            .await
+            .expect("tree")
+            .json()
+            .await
+            .expect("json");
+        let stored = tree
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|entry| {
+                entry["path"]
+                    .as_str()
+                    .is_some_and(|path| path.starts_with(prefix))
+            })
+            .count();
+        if stored >= want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "{stored} of {want} after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The sum of the values of every series of `name` in the server's `/metrics`.
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn burst(
+    http: &reqwest::Client,
+    base: &str,
+    ws: &str,
+    socket: &mut Socket,
+    terminal: model::TerminalId,
+) -> String {
+    println!("a burst of {BURST} files, then an edit a second later, until all are stored");
+    let make = |dir: &str, count: usize| {
+        format!(
+            "python3 -c \"import os; os.mkdir('{dir}'); [open(f'{dir}/f{{i}}.txt', 'w').write(str(i)) for i in range({count})]\""
+        )
+    };
+    let command = format!(
+        "{}; sleep 1; echo edited > burst/edited.txt",
+        make("burst", BURST)
+    );
+    let stored = until_stored(
+        (http, base, ws),
+        socket,
+        terminal,
+        &command,
+        "burst/",
+        BURST + 1,
+    )
+    .await;
+    let lags = metric(base, "codepod_sandbox_watch_lags_total").await;
+    let resyncs = metric(base, "codepod_sandbox_resyncs_total").await;
+    let seconds = metric(base, "codepod_sandbox_resync_seconds_sum").await;
+    println!(
+        "  all {} stored {:.1} s after the command; {lags} lags, {resyncs} resyncs taking {seconds:.2} s in all",
+        BURST + 1,
+        stored.as_secs_f64()
+    );
+    println!(
+        "{MORE} more beside them: a resync compares {} entries",
+        BURST + MORE + 3
+    );
+    let more = until_stored(
+        (http, base, ws),
+        socket,
+        terminal,
+        &make("more", MORE),
+        "more/",
+        MORE,
+    )
+    .await;
+    let resyncs_after = metric(base, "codepod_sandbox_resyncs_total").await;
+    let seconds_after = metric(base, "codepod_sandbox_resync_seconds_sum").await;
+    let each = if resyncs_after > resyncs {
+        (seconds_after - seconds) / (resyncs_after - resyncs)
+    } else {
+        0.0
+    };
+    println!(
+        "  stored {:.1} s after the command; {} resyncs, {:.2} s each",
+        more.as_secs_f64(),
+        resyncs_after - resyncs,
+        each
+    );
+    format!(
+        "| {BURST} files + an edit → all stored | {:.1} s ({lags} lags, {resyncs} resyncs, {seconds:.2} s resyncing) |\n| resync over {} entries ({MORE} new) | {each:.2} s |",
+        stored.as_secs_f64(),
+        BURST + MORE + 3
+    )
 }
