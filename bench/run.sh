@@ -62,7 +62,7 @@ ssr() {
   pid=
   data=
   data=$(mktemp -d)
-  CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
+  CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_METRICS_LISTEN=127.0.0.1:0 CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
     "$CARGO_TARGET_DIR/release/codepod" &
   pid=$!
   trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' EXIT
@@ -126,7 +126,7 @@ terminal() {
   # compare builds with the same client.
   # One user with a workspace per typist: the per-user and per-server sandbox limits (and the
   # sign-up throttle) would refuse most of them.
-  CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
+  CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_METRICS_LISTEN=127.0.0.1:0 CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
     CODEPOD_MAX_WORKSPACES_PER_USER=100 CODEPOD_MAX_SANDBOXES_PER_USER=100 CODEPOD_MAX_SANDBOXES=100 \
     CODEPOD_SIGNUPS_PER_IP=1000 \
     "${CODEPOD_BENCH_SERVER:-$CARGO_TARGET_DIR/release/codepod}" &

@@ -44,6 +44,7 @@ export default defineConfig({
     stderr: 'pipe',
     env: {
       CODEPOD_LISTEN: `127.0.0.1:${port}`,
+      CODEPOD_METRICS_LISTEN: '127.0.0.1:0',
       CODEPOD_DATA_DIR: dataDir,
       CODEPOD_SITE_DIR: process.env.CODEPOD_SITE_DIR ?? '../target/site',
       CODEPOD_LOG: 'warn',

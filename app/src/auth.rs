@@ -6,14 +6,20 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// The message to show for an error code the server sent back.
-fn message_for(code: &str, message: &str) -> String {
+/// The sentence to show for an error code the server sent back. Only these: the query
+/// string is anybody's to write, so no text from it is ever shown.
+fn message_for(code: &str) -> &'static str {
     match code {
-        "" => String::new(),
-        "bad_credentials" => "Wrong username or password.".to_owned(),
-        "cross_site" => "This form must be sent from Codepod itself.".to_owned(),
-        _ if !message.is_empty() => message.to_owned(),
-        _ => "Something went wrong; please try again.".to_owned(),
+        "" => "",
+        "bad_credentials" => "Wrong username or password.",
+        "cross_site" => "This form must be sent from Codepod itself.",
+        "rate_limited" => "Too many attempts. Wait a few minutes, then try again.",
+        "invalid_username" => "A username has 3 to 32 letters, digits, '_' or '-'.",
+        "invalid_email" => "That is not an email address.",
+        "invalid_password" => "A password has 10 to 128 characters.",
+        "username_taken" => "That username is taken; choose another.",
+        "unavailable" => "Codepod cannot do that right now; try again shortly.",
+        _ => "Something went wrong; please try again.",
     }
 }
 
@@ -45,7 +51,7 @@ fn AuthCard(
 pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
     let get = move |key: &str| query.read_untracked().get(key).unwrap_or_default();
-    let error = message_for(&get("error"), &get("message"));
+    let error = message_for(&get("error")).to_owned();
     view! {
         <Title text="Sign in" />
         <main class="auth-page">
@@ -84,7 +90,7 @@ pub fn SignInPage() -> impl IntoView {
 pub fn SignUpPage() -> impl IntoView {
     let query = use_query_map();
     let get = move |key: &str| query.read_untracked().get(key).unwrap_or_default();
-    let error = message_for(&get("error"), &get("message"));
+    let error = message_for(&get("error")).to_owned();
     view! {
         <Title text="Create an account" />
         <main class="auth-page">

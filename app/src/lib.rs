@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod api_context;
 mod auth;
 mod browser_slot;
+pub mod csp;
 mod dashboard;
 pub mod editor;
 pub mod error;

@@ -38,6 +38,8 @@ impl Default for SiteAssets {
 
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::csp::send_with_page();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -25,6 +25,22 @@ impl std::fmt::Display for TerminalId {
     }
 }
 
+/// Close codes of the IDE socket, and what the browser does on each.
+pub mod close {
+    /// The sandbox stopped (idle cull, maximum lifetime, stop request): do not reconnect on
+    /// your own, or an open tab would keep it alive for ever.
+    pub const SANDBOX_STOPPED: u16 = 4000;
+    /// Dropped for not reading (it may reconnect).
+    pub const TOO_SLOW: u16 = 4001;
+    /// The sandbox could not be started.
+    pub const START_FAILED: u16 = 4002;
+    /// The session ended — signed out here or everywhere, the password changed, the account
+    /// deleted, or expired: sign in again; reconnecting cannot help.
+    pub const SIGNED_OUT: u16 = 4003;
+    /// Standard "service restart": the server is shutting down; reconnect with backoff.
+    pub const RESTARTING: u16 = 1012;
+}
+
 /// Longest command a `run` may carry (a command line, not a script: scripts are files).
 pub const MAX_COMMAND: usize = 16 * 1024;
 

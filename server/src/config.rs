@@ -22,6 +22,11 @@ pub struct Config {
     #[arg(long, env = "CODEPOD_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
 
+    /// Where `/metrics` (Prometheus) is served: an address of its own, never the public
+    /// listener (as Prometheus exporters do), so that it is not on the internet with the app.
+    #[arg(long, env = "CODEPOD_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+
     /// The origin browsers use to reach this server, e.g. `https://codepod.example.org`.
     /// Defaults to `http://` + the listen address.
     #[arg(long, env = "CODEPOD_PUBLIC_ORIGIN")]
@@ -92,11 +97,13 @@ pub struct SessionConfig {
     #[arg(long, env = "CODEPOD_SESSION_MAX_AGE", default_value = "30d", value_parser = parse_duration)]
     pub max_age: Duration,
 
-    /// Failed sign-ins per account before it is refused (429) for the rest of the window.
+    /// Failed sign-ins per account and client IP before the account is refused to that IP
+    /// (429) for the rest of the window; ten times as many from all IPs refuse it to all.
     #[arg(long, env = "CODEPOD_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
     pub login_failures_per_account: u32,
 
-    /// Failed sign-ins per client IP before it is refused (429) for the rest of the window.
+    /// Failed sign-ins for unknown accounts per client IP; past it every failed attempt from
+    /// that IP is answered 429 for the rest of the window (a right password still signs in).
     #[arg(long, env = "CODEPOD_LOGIN_FAILURES_PER_IP", default_value_t = 20)]
     pub login_failures_per_ip: u32,
 
@@ -432,6 +439,7 @@ impl Config {
     fn with_defaults_only(self) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             public_origin: None,
             data_dir: PathBuf::from("data"),
             database_url: None,

@@ -15,7 +15,12 @@ mod security;
 pub mod telemetry;
 pub mod ws;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use app::api_context::{ApiContext, SessionCookie};
 use axum::{
@@ -89,6 +94,10 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     local_addr: SocketAddr,
+    /// `/metrics`, on a listener of its own.
+    metrics_listener: TcpListener,
+    metrics_router: Router,
+    metrics_addr: SocketAddr,
     shutdown_grace: Duration,
     sandboxes: services::Sandboxes,
     reaper_interval: Duration,
@@ -116,6 +125,19 @@ impl Application {
             address: config.listen,
             source,
         })?;
+        let metrics_listener =
+            TcpListener::bind(config.metrics_listen)
+                .await
+                .map_err(|source| Error::Bind {
+                    address: config.metrics_listen,
+                    source,
+                })?;
+        let metrics_addr = metrics_listener
+            .local_addr()
+            .map_err(|source| Error::Bind {
+                address: config.metrics_listen,
+                source,
+            })?;
 
         let store = store::connect(&config.database_url()).await?;
         let auth = services::AuthSettings {
@@ -272,10 +294,16 @@ impl Application {
             },
         };
 
+        let metrics_router = Router::new()
+            .route("/metrics", get(metrics::serve))
+            .with_state(state.metrics.clone());
         Ok(Self {
             router: router(state, &config),
             listener,
             local_addr,
+            metrics_router,
+            metrics_listener,
+            metrics_addr,
             shutdown_grace: config.shutdown_grace,
             sandboxes,
             reaper_interval: config.sandbox.reaper_interval,
@@ -286,6 +314,11 @@ impl Application {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` is served on.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     /// Serves until `shutdown` resolves, then lets open connections finish for up to the
@@ -323,6 +356,15 @@ impl Application {
                 tracing::warn!(error = %error, "cannot set TCP_NODELAY");
             }
         });
+        // `/metrics` on its own listener, for as long as the server runs.
+        let metrics = tokio::spawn({
+            let mut stopped = stop_rx.clone();
+            axum::serve(self.metrics_listener, self.metrics_router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .into_future()
+        });
         let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
@@ -346,6 +388,7 @@ impl Application {
             }
         };
         reaper.abort();
+        metrics.abort();
         sandboxes.stop_all().await;
         result
     }
@@ -418,7 +461,6 @@ fn router(state: AppState, config: &Config) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::serve))
         .route("/ws/workspaces/{id}", get(ws::upgrade::<AppState>))
         .route("/sw.js", {
             let script = assets::service_worker(
@@ -460,6 +502,10 @@ fn router(state: AppState, config: &Config) -> Router {
         .layer(middleware::from_fn_with_state(
             state.security.clone(),
             security::client_info,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.security.clone(),
+            security::hardening,
         ))
         // Server functions read their bodies through axum's default limit; the upload
         // route disables it for its own, larger one.

@@ -10,8 +10,9 @@
 //! Cross-site posts to these three are refused (403) by `security::origin_guard`, like
 //! every mutating `/api` request.
 //!
-//! A failure redirects back to the form with `error` (the API's error code), `message` and
-//! what was typed (never the password) in the query, for the page to show inline.
+//! A failure redirects back to the form with `error` (an error code: the page shows a fixed
+//! sentence for it, never text from the query) and what was typed (never the password, and
+//! nothing longer than a field can hold) in the query, for the page to show inline.
 
 use app::{ApiError, api_context::ApiContext};
 use axum::{
@@ -43,11 +44,27 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
     response
 }
 
+/// Longest `next` path carried through sign-in.
+const MAX_NEXT: usize = 512;
+/// Longest value of a form field sent back to the form (a login, a username, an email).
+const MAX_REFLECTED: usize = 254;
+
+/// What was typed into a field, to fill it again: nothing if longer than any valid value.
+fn reflected(value: &str) -> &str {
+    let value = value.trim();
+    if value.len() > MAX_REFLECTED {
+        ""
+    } else {
+        value
+    }
+}
+
 /// A local path to go back to after signing in: only `/…`, never `//host` or a URL.
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(next)
             if next.starts_with('/')
+                && next.len() <= MAX_NEXT
                 && !next.starts_with("//")
                 && !next.contains('\\')
                 && !next.chars().any(char::is_control) =>
@@ -115,8 +132,7 @@ pub async fn sign_in(
                 "/signin{}",
                 query(&[
                     ("error", error.code.as_str()),
-                    ("message", error.message.as_str()),
-                    ("login", form.login.trim()),
+                    ("login", reflected(&form.login)),
                     ("next", next),
                 ])
             ))
@@ -140,27 +156,26 @@ pub async fn sign_up(
     let client = client
         .map(|axum::Extension(client)| client)
         .unwrap_or_default();
-    let back = |error: ApiError| {
+    let back = |code: &str| {
         see_other(&format!(
             "/signup{}",
             query(&[
-                ("error", error.code.as_str()),
-                ("message", error.message.as_str()),
-                ("username", form.username.trim()),
-                ("email", form.email.trim()),
+                ("error", code),
+                ("username", reflected(&form.username)),
+                ("email", reflected(&form.email)),
             ])
         ))
     };
-    let parsed = (
+    // Which field was wrong: the page says what each field takes.
+    let (username, email, password) = match (
         model::Username::try_from(form.username.clone()),
         model::Email::try_from(form.email.clone()),
         model::Password::try_from(form.password.clone()),
-    );
-    let (username, email, password) = match parsed {
+    ) {
         (Ok(username), Ok(email), Ok(password)) => (username, email, password),
-        (Err(invalid), _, _) | (_, Err(invalid), _) | (_, _, Err(invalid)) => {
-            return back(ApiError::new("invalid_input", invalid.to_string()));
-        }
+        (Err(_), _, _) => return back("invalid_username"),
+        (_, Err(_), _) => return back("invalid_email"),
+        (_, _, Err(_)) => return back("invalid_password"),
     };
     match api
         .services
@@ -168,7 +183,7 @@ pub async fn sign_up(
         .await
     {
         Ok(signed_in) => with_cookie(see_other("/"), &api.cookie.set(&signed_in.token)),
-        Err(error) => back(ApiError::from(error)),
+        Err(error) => back(&ApiError::from(error).code),
     }
 }
 

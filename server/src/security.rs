@@ -64,6 +64,59 @@ pub async fn client_info(
     next.run(request).await
 }
 
+/// What browsers may do with our pages: no framing, no sniffing, no referrer sent to other
+/// sites (`no-referrer` would make form posts send `Origin: null`, which the origin check
+/// refuses),
+/// no powerful feature but the clipboard (copy from the terminal) and fullscreen.
+const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), bluetooth=(), camera=(), \
+    display-capture=(), geolocation=(), gyroscope=(), hid=(), idle-detection=(), \
+    magnetometer=(), microphone=(), midi=(), payment=(), serial=(), usb=(), \
+    xr-spatial-tracking=(), clipboard-read=(), clipboard-write=(self), fullscreen=(self)";
+
+/// Middleware: the browser-hardening headers. Every response gets `nosniff`; every HTML
+/// response the frame, referrer and permissions policies, a Content-Security-Policy (the
+/// page's own, with its nonce, or a nonce-less one for static HTML), and HSTS when the
+/// public origin is https.
+pub async fn hardening(State(security): State<Security>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if !html {
+        return response;
+    }
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY)
+        && let Ok(value) = header::HeaderValue::from_str(&app::csp::policy(None))
+    {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        header::HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    if security.public_origin.starts_with("https://") {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    response
+}
+
 /// Whether a request with these headers may mutate state: a browser always sends `Origin`
 /// on cross-origin (and same-origin) POSTs, and modern ones `Sec-Fetch-Site`; either must
 /// say "ours". A request with neither is not from a browser (curl, scripts) and carries no

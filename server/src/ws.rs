@@ -44,22 +44,20 @@ use prometheus_client::{
     registry::Registry,
 };
 use sandbox::agent::{TerminalEvent, TerminalEvents, TerminalSender, TerminalSession};
-use services::accounts::CurrentUser;
+use services::accounts::{CurrentUser, SessionsEnded};
 use services::events::FileEvent;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::{api_errors::error_response, security::Security};
 
-/// Close code sent when the sandbox has stopped (idle cull, max lifetime, stop request):
-/// browsers should not reconnect on their own, or an open tab would keep it alive forever.
-pub const CLOSE_SANDBOX_STOPPED: u16 = 4000;
-/// Close code for a client dropped for not reading (it may reconnect).
-pub const CLOSE_TOO_SLOW: u16 = 4001;
-/// Close code when the sandbox cannot be started.
-pub const CLOSE_START_FAILED: u16 = 4002;
-/// Standard "service restart": the server is shutting down; reconnect with backoff.
-const CLOSE_RESTARTING: u16 = 1012;
+pub use model::ws::close::{
+    RESTARTING as CLOSE_RESTARTING, SANDBOX_STOPPED as CLOSE_SANDBOX_STOPPED,
+    SIGNED_OUT as CLOSE_SIGNED_OUT, START_FAILED as CLOSE_START_FAILED, TOO_SLOW as CLOSE_TOO_SLOW,
+};
 
+/// How often an open socket checks that its session is still valid (a sign-out on another
+/// replica, an expiry); sign-outs on this server close it at once.
+const SESSION_RECHECK: Duration = Duration::from_secs(10);
 /// Largest message a browser may send (a big paste).
 const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
 /// Bytes the socket may hold unsent before a send fails (the slow-client bound).
@@ -130,6 +128,9 @@ where
         ));
     }
     let api = ApiContext::from_ref(&state);
+    // Listening before the session is checked: a sign-out right after the check still
+    // reaches this socket.
+    let ended = api.services.ended_sessions();
     let user = match api.user(&headers).await {
         Ok(user) => user,
         Err(error) => return error_response(ApiError::from(error)),
@@ -153,7 +154,7 @@ where
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             hub.metrics.sessions.inc();
-            session(socket, api.services, user, workspace, hub.clone()).await;
+            session(socket, api.services, user, ended, workspace, hub.clone()).await;
             hub.metrics.sessions.dec();
         })
         .into_response()
@@ -191,6 +192,7 @@ async fn session(
     socket: WebSocket,
     services: services::Services,
     user: CurrentUser,
+    ended: broadcast::Receiver<SessionsEnded>,
     workspace: WorkspaceId,
     hub: Hub,
 ) {
@@ -250,7 +252,7 @@ async fn session(
         from_in,
         shared.clone(),
         hub.clone(),
-        services.clone(),
+        (services.clone(), user.clone(), ended),
         workspace,
     ));
     let inbound = async {
@@ -457,7 +459,11 @@ async fn relay_out(
     from_in: FromRelayIn,
     shared: Arc<Mutex<Shared>>,
     hub: Hub,
-    services: services::Services,
+    (services, user, mut ended): (
+        services::Services,
+        CurrentUser,
+        broadcast::Receiver<SessionsEnded>,
+    ),
     workspace: WorkspaceId,
 ) {
     let timeout = hub.send_timeout;
@@ -465,7 +471,12 @@ async fn relay_out(
         mut control,
         mut acked,
     } = from_in;
-    let (events, sandboxes) = (services.events, services.sandboxes);
+    let (events, sandboxes) = (services.events.clone(), services.sandboxes.clone());
+    // Sign-outs on this server arrive at once; a session ended elsewhere (another replica,
+    // its expiry) is found by checking it every so often.
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.reset();
+    let signed_out = || close(CLOSE_SIGNED_OUT, "the session ended: sign in again");
     let mut file_events = events.subscribe(workspace);
     // Subscribed: whatever the browser loaded before now, it reloads, and misses nothing
     // from here on.
@@ -522,6 +533,31 @@ async fn relay_out(
                 }
             }),
             _ = pings.tick() => WsMessage::Ping(Default::default()),
+            gone = ended.recv() => {
+                let ours = match gone {
+                    Ok(gone) => gone.includes(&user),
+                    // Missed some: ask the store.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        !services.still_signed_in(&user).await.unwrap_or(true)
+                    }
+                    Err(broadcast::error::RecvError::Closed) => false,
+                };
+                if !ours {
+                    continue;
+                }
+                tracing::info!(workspace.id = %workspace, "closing a WebSocket whose session ended");
+                let _ = send_within(&mut sink, signed_out(), timeout).await;
+                return;
+            }
+            _ = recheck.tick() => {
+                // A database that does not answer is not a sign-out.
+                if services.still_signed_in(&user).await.unwrap_or(true) {
+                    continue;
+                }
+                tracing::info!(workspace.id = %workspace, "closing a WebSocket whose session ended elsewhere");
+                let _ = send_within(&mut sink, signed_out(), timeout).await;
+                return;
+            }
             () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                 let _ = send_within(&mut sink, close(CLOSE_RESTARTING, "the server is restarting"), timeout).await;
                 return;

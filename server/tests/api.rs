@@ -401,6 +401,51 @@ async fn brute_force_across_accounts_from_one_ip_is_rate_limited() {
         (status, error["code"].as_str()),
         (429, Some("rate_limited"))
     );
+    // The attack on users: a classroom behind one NAT shares the IP. A right password from
+    // it still signs in — the IP's budget only slows guessing.
+    let (status, body) = attacker
+        .post(
+            "/api/users/login",
+            json!({ "login": "victim", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The attack: the per-account counter was keyed by the login string, so username and
+/// email each got the full budget. Now there is one counter per account, whichever string
+/// named it — and it is per account and IP, so the owner signing in from elsewhere is not
+/// refused because an attacker failed.
+#[tokio::test]
+async fn failures_count_once_per_account_whatever_named_it_and_per_ip() {
+    let app = spawn_app_configured(|config| {
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    app.signed_up("ada").await;
+    let from = |ip: &'static str, login: &'static str, password: &'static str| {
+        let browser = app.browser();
+        async move {
+            browser
+                .http
+                .post(browser.url("/api/users/login"))
+                .header("x-forwarded-for", ip)
+                .json(&json!({ "login": login, "password": password }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for login in ["ada", "ADA@example.org", "ada", "ada@example.org", " Ada "] {
+        assert_eq!(from("203.0.113.7", login, "guess guess guess").await, 401);
+    }
+    // The sixth, by either name, from the attacker's address: refused.
+    assert_eq!(from("203.0.113.7", "ada@example.org", PASSWORD).await, 429);
+    assert_eq!(from("203.0.113.7", "ada", PASSWORD).await, 429);
+    // The owner, elsewhere: signs in.
+    assert_eq!(from("198.51.100.20", "ada", PASSWORD).await, 200);
 }
 
 /// The attack: sign-up was not throttled (25 accounts of 25 in a burst), and every account

@@ -45,6 +45,7 @@ fn start_server(port: u16, data: &Path, database: Option<&str>) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_codepod"));
     command
         .env("CODEPOD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CODEPOD_METRICS_LISTEN", "127.0.0.1:0")
         .env("CODEPOD_DATA_DIR", data)
         .env("CODEPOD_SITE_DIR", data.join("site"))
         .env("CODEPOD_LOG", "warn")
@@ -75,6 +76,7 @@ fn browser(base: &str) -> Browser {
             .build()
             .unwrap(),
         base: base.to_owned(),
+        metrics: String::new(),
     }
 }
 

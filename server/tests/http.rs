@@ -262,7 +262,15 @@ async fn metrics_count_requests_by_matched_route() {
         .send()
         .await
         .unwrap();
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    // Served on its own address only: the public listener has no /metrics.
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let response = app
+        .client
+        .get(format!("http://{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(
@@ -348,4 +356,108 @@ async fn pages_render_while_other_servers_start() {
     starting.store(false, std::sync::atomic::Ordering::Relaxed);
     let rendered = pages.await.unwrap();
     println!("{rendered} pages while 10 servers started");
+}
+
+/// Every inline script of `html` and the nonce it carries (`None` for one without).
+fn inline_script_nonces(html: &str) -> Vec<Option<String>> {
+    html.split("<script")
+        .skip(1)
+        .filter(|tag| {
+            let open = tag.split('>').next().unwrap_or_default();
+            !open.contains(" src=")
+        })
+        .map(|tag| {
+            let open = tag.split('>').next().unwrap_or_default();
+            open.split("nonce=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The attack: the dashboard, the account page and the IDE could be framed by any site
+/// (clickjacking) and carried no CSP. Now every HTML response forbids framing, sniffing and
+/// referrers, and allows only the inline scripts the server rendered with this response's
+/// nonce — a fresh one per response.
+#[tokio::test]
+async fn every_html_response_is_hardened_and_inline_scripts_need_the_responses_nonce() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    // The real offline page, as the site has it.
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../public/offline.html"),
+        app.site_dir.path().join("offline.html"),
+    )
+    .unwrap();
+    let anonymous = app.browser();
+    let mut seen_nonces = Vec::new();
+    for (signed_in, path, status) in [
+        (false, "/signin".to_owned(), 200),
+        (false, "/signup".to_owned(), 200),
+        (true, "/".to_owned(), 200),
+        (true, "/account".to_owned(), 200),
+        (true, format!("/w/{ws}"), 200),
+        (true, "/no/such/page".to_owned(), 404),
+        (false, "/offline.html".to_owned(), 200),
+    ] {
+        let who = if signed_in { &ada } else { &anonymous };
+        let response = who.http.get(who.url(&path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let headers = response.headers().clone();
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+                .unwrap_or_else(|| panic!("{path} has no {name}"))
+        };
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(get("referrer-policy"), "same-origin", "{path}");
+        assert!(get("permissions-policy").contains("camera=()"), "{path}");
+        assert!(
+            headers.get("strict-transport-security").is_none(),
+            "plain http gets no HSTS"
+        );
+        let csp = get("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        let scripts = csp
+            .split(';')
+            .find(|directive| directive.trim_start().starts_with("script-src"))
+            .unwrap()
+            .to_owned();
+        assert!(!scripts.contains("unsafe-inline"), "{path}: {csp}");
+        let html = response.text().await.unwrap();
+        for nonce in inline_script_nonces(&html) {
+            let nonce = nonce.unwrap_or_else(|| panic!("{path}: an inline script without a nonce"));
+            assert!(
+                scripts.contains(&format!("'nonce-{nonce}'")),
+                "{path}: script nonce {nonce} not in {scripts}"
+            );
+            seen_nonces.push(nonce);
+        }
+    }
+    assert!(
+        seen_nonces.len() >= 5,
+        "the pages' hydration scripts carry nonces"
+    );
+    let unique: std::collections::HashSet<_> = seen_nonces.iter().collect();
+    assert!(
+        unique.len() >= 5,
+        "a nonce is per response: {seen_nonces:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_https_origin_gets_strict_transport_security() {
+    let app = common::spawn_app_configured(|config| {
+        config.public_origin = Some("https://codepod.example.org".into());
+    })
+    .await;
+    let response = app.client.get(app.url("/signin")).send().await.unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains"
+    );
 }

@@ -34,6 +34,7 @@ fn browser_with(cookie: &str, base: String) -> Browser {
             .build()
             .unwrap(),
         base,
+        metrics: String::new(),
     }
 }
 
@@ -141,12 +142,7 @@ async fn a_workspace_runs_in_a_pod_reached_through_exec() {
     assert_eq!(body["state"], "ready", "{body}");
     assert_eq!(workspace_pods(&api, &ws), 1);
     // The runtime's metrics are served: two cold starts so far, no warm pool.
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("codepod_kube_start_seconds_count{source=\"cold\"} 2"),
         "{metrics}"

@@ -145,8 +145,58 @@ async fn form_errors_come_back_inline_and_never_echo_the_password() {
         .await
         .unwrap();
     let back = location(&response);
-    assert!(back.starts_with("/signup?error=invalid_input"), "{back}");
+    assert!(back.starts_with("/signup?error=invalid_username"), "{back}");
     assert!(!back.contains("long%20enough"), "{back}");
+}
+
+/// The attacks: `/signin?message=` printed whatever text a link carried (a phishing line on
+/// our own page), and a 200 kB login was reflected into a 600 kB `Location` header. Now the
+/// page shows a fixed sentence per error code and nothing else from the query, and nothing
+/// longer than a field holds is sent back.
+#[tokio::test]
+async fn sign_in_messages_come_from_a_fixed_set_and_reflections_are_bounded() {
+    let app = spawn_app().await;
+    let spoof = "Your account is locked. Call +1 555 0100 to unlock it.";
+    let page = app
+        .client
+        .get(app.url(&format!(
+            "/signin?error=bad_credentials&message={}",
+            spoof.replace(' ', "%20")
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Wrong username or password."));
+    assert!(!page.contains("Call +1 555"), "attacker text shown");
+    let page = app
+        .client
+        .get(app.url("/signin?error=made_up_code"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Something went wrong; please try again."));
+
+    let huge = "a".repeat(200_000);
+    let response = app
+        .client
+        .post(app.url("/signin"))
+        .form(&[
+            ("login", huge.as_str()),
+            ("password", "whatever password"),
+            ("next", &format!("/{huge}")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = location(&response);
+    assert!(back.len() < 300, "a {} byte Location", back.len());
+    assert!(!back.contains("message="), "{back}");
 }
 
 #[tokio::test]

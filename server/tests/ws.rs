@@ -606,3 +606,114 @@ async fn editor_activity_on_the_socket_pushes_the_idle_stop_back() {
     let after = deadline().await;
     assert!(after >= before + 1400, "{before} → {after}");
 }
+
+/// Signs `username` in again (another browser): its session cookie.
+async fn another_session(app: &TestApp, username: &str) -> String {
+    let response = app
+        .browser()
+        .post_raw(
+            "/api/users/login",
+            json!({ "login": username, "password": common::PASSWORD }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A socket ready to use (its sandbox running, its terminals listed).
+async fn ready_socket(app: &TestApp, cookie: &str, ws: &str) -> Socket {
+    let mut socket = connect(app, cookie, ws).await;
+    control_until(&mut socket, |m| {
+        matches!(m, ServerMessage::Terminals { .. })
+    })
+    .await;
+    socket
+}
+
+/// The attack: after "sign out everywhere else", a password change or an account deletion,
+/// a terminal already open kept running commands — the session was checked only at the
+/// upgrade. Now every socket of an ended session closes with 4003 (the IDE says "signed out"
+/// and offers to sign in), and the socket of the session that did it stays.
+#[tokio::test]
+async fn sockets_close_when_their_session_ends_anywhere() {
+    let app = spawn_app_configured(|_| {}).await;
+    let (mine, ws) = user_with_workspace(&app, "ada").await;
+    let me = app.browser_with_cookie(&mine);
+
+    // Sign out everywhere else: the other browser's socket closes, this one stays.
+    let other = another_session(&app, "ada").await;
+    let mut theirs = ready_socket(&app, &other, &ws).await;
+    let mut ours = ready_socket(&app, &mine, &ws).await;
+    assert_eq!(me.post("/api/users/logout_others", json!({})).await.0, 200);
+    assert_eq!(
+        closed_with(&mut theirs).await,
+        Some(model::ws::close::SIGNED_OUT)
+    );
+    send(&mut ours, ClientMessage::Ping { nonce: 1 }).await;
+    control_until(&mut ours, |m| matches!(m, ServerMessage::Pong { nonce: 1 })).await;
+
+    // A password change ends the other sessions too.
+    let other = another_session(&app, "ada").await;
+    let mut theirs = ready_socket(&app, &other, &ws).await;
+    let (status, body) = me
+        .post(
+            "/api/users/password",
+            json!({ "current_password": common::PASSWORD, "new_password": "another long password" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        closed_with(&mut theirs).await,
+        Some(model::ws::close::SIGNED_OUT)
+    );
+
+    // Signing out ends this session's sockets.
+    assert_eq!(me.post("/api/users/logout", json!({})).await.0, 200);
+    assert_eq!(
+        closed_with(&mut ours).await,
+        Some(model::ws::close::SIGNED_OUT)
+    );
+
+    // Deleting the account ends every session's sockets (and stops the sandboxes).
+    let (bob, bobs) = user_with_workspace(&app, "bob").await;
+    let mut first = ready_socket(&app, &bob, &bobs).await;
+    let second_cookie = another_session(&app, "bob").await;
+    let mut second = ready_socket(&app, &second_cookie, &bobs).await;
+    let (status, _) = app
+        .browser_with_cookie(&bob)
+        .post("/api/users/delete", json!({ "password": common::PASSWORD }))
+        .await;
+    assert_eq!(status, 200);
+    for socket in [&mut first, &mut second] {
+        let code = closed_with(socket).await;
+        assert!(
+            code == Some(model::ws::close::SIGNED_OUT)
+                || code == Some(model::ws::close::SANDBOX_STOPPED),
+            "{code:?}"
+        );
+    }
+}
+
+/// A session that ends where this server cannot hear it (another replica, its expiry) is
+/// found by the socket's periodic check.
+#[tokio::test]
+async fn a_socket_finds_a_session_ended_behind_its_back() {
+    let app = spawn_app_configured(|config| {
+        config.sessions.idle_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let (cookie, ws) = user_with_workspace(&app, "ada").await;
+    let mut socket = ready_socket(&app, &cookie, &ws).await;
+    // Nothing touches the session (a socket is not a request): it expires in 3 s, and the
+    // next check (every 10 s) closes the socket.
+    assert_eq!(
+        closed_with(&mut socket).await,
+        Some(model::ws::close::SIGNED_OUT)
+    );
+}

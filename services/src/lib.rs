@@ -28,9 +28,10 @@ pub struct AuthSettings {
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, used or not.
     pub absolute_timeout: Duration,
-    /// Failed sign-ins allowed per account within `login_window`.
+    /// Failed sign-ins allowed per account and client IP within `login_window` (ten times as
+    /// many per account from every IP).
     pub login_failures_per_account: u32,
-    /// Failed sign-ins allowed per client IP within `login_window`.
+    /// Failed sign-ins for unknown accounts allowed per client IP within `login_window`.
     pub login_failures_per_ip: u32,
     pub login_window: Duration,
     /// Accounts that may be created from one client IP within `signup_window`.
@@ -67,8 +68,13 @@ pub struct Services {
     pub sandboxes: Sandboxes,
     /// File events for open IDE tabs.
     pub events: events::Events,
+    ended_sessions: tokio::sync::broadcast::Sender<accounts::SessionsEnded>,
     hasher: PasswordHasher,
+    /// Failed sign-ins per account and client IP.
     account_failures: RateLimiter,
+    /// Failed sign-ins per account from every IP (ten times the per-IP budget).
+    account_everywhere_failures: RateLimiter,
+    /// Failed sign-ins for unknown accounts per client IP.
     ip_failures: RateLimiter,
     ip_signups: RateLimiter,
 }
@@ -85,6 +91,10 @@ impl Services {
         let hasher = PasswordHasher::new(auth.argon2_memory_kib, auth.argon2_iterations).await?;
         Ok(Self {
             account_failures: RateLimiter::new(auth.login_failures_per_account, auth.login_window),
+            account_everywhere_failures: RateLimiter::new(
+                auth.login_failures_per_account.saturating_mul(10),
+                auth.login_window,
+            ),
             ip_failures: RateLimiter::new(auth.login_failures_per_ip, auth.login_window),
             ip_signups: RateLimiter::new(auth.signups_per_ip, auth.signup_window),
             store,
@@ -92,6 +102,7 @@ impl Services {
             auth,
             sandboxes,
             events: events::Events::default(),
+            ended_sessions: tokio::sync::broadcast::channel(accounts::SESSIONS_ENDED_QUEUE).0,
             hasher,
         })
     }

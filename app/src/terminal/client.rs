@@ -27,9 +27,7 @@ use web_sys::{BinaryType, CloseEvent, HtmlElement, MessageEvent, ResizeObserver,
 
 use super::{Command, Link, Tab, xterm};
 
-/// Close codes the server uses (see `server::ws`).
-const CLOSE_SANDBOX_STOPPED: u16 = 4000;
-const CLOSE_START_FAILED: u16 = 4002;
+use model::ws::close;
 /// Reconnect delays, then the last one forever.
 const BACKOFF_MS: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
 
@@ -235,8 +233,9 @@ impl Client {
             return;
         }
         match code {
-            CLOSE_SANDBOX_STOPPED => self.link.set(Link::Stopped),
-            CLOSE_START_FAILED => {
+            close::SANDBOX_STOPPED => self.link.set(Link::Stopped),
+            close::SIGNED_OUT => self.link.set(Link::SignedOut),
+            close::START_FAILED => {
                 if !matches!(self.link.get_untracked(), Link::Failed(_)) {
                     self.link
                         .set(Link::Failed("the sandbox did not start".into()));

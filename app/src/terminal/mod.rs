@@ -37,6 +37,9 @@ pub enum Link {
     },
     /// Stopped by the idle cull, its lifetime, or a stop: no automatic reconnect.
     Stopped,
+    /// The session ended (signed out here or elsewhere, password changed, account deleted):
+    /// sign in again.
+    SignedOut,
     Failed(String),
 }
 
@@ -48,6 +51,7 @@ impl Link {
             Self::Ready => "sandbox ready".into(),
             Self::Reconnecting { .. } => "reconnecting…".into(),
             Self::Stopped => "sandbox stopped".into(),
+            Self::SignedOut => "signed out — sign in again to go on".into(),
             Self::Failed(reason) => format!("sandbox failed: {reason}"),
         }
     }
@@ -197,6 +201,14 @@ pub fn TerminalPanel(
             >
                 "Start again"
             </button>
+            <a
+                class="restart sign-in-again"
+                href=format!("/signin?next=%2Fw%2F{workspace}")
+                rel="external"
+                hidden=move || link.get() != Link::SignedOut
+            >
+                "Sign in"
+            </a>
         </div>
         <div class="terminal-body" node_ref=body></div>
     }

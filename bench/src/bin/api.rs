@@ -34,6 +34,7 @@ async fn start(database_url: Option<String>) -> Running {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("address");
+    config.metrics_listen = "127.0.0.1:0".parse().expect("address");
     config.data_dir = data.path().to_path_buf();
     config.database_url = database_url.map(|url| url.parse().expect("url"));
     config.sessions.login_failures_per_account = u32::MAX;

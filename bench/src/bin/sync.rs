@@ -40,11 +40,13 @@ async fn main() {
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("address");
+    config.metrics_listen = "127.0.0.1:0".parse().expect("address");
     config.data_dir = data.path().to_path_buf();
     config.log.filter = "warn".into();
     config.limits.max_files_per_workspace = 30_000;
     let app = Application::build(config).await.expect("server starts");
     let base = format!("http://{}", app.local_addr());
+    let metrics = format!("http://{}/metrics", app.metrics_addr());
     tokio::spawn(app.run_until(std::future::pending()));
 
     let (http, cookie, ws) = codepod_bench::account_with_workspace(&base, "ada").await;
@@ -140,7 +142,7 @@ async fn main() {
         DEBOUNCE.as_millis(),
         ms(p95.saturating_sub(DEBOUNCE))
     );
-    let burst = burst(&http, &base, &ws, &mut socket, terminal).await;
+    let burst = burst(&http, &base, &metrics, &ws, &mut socket, terminal).await;
     println!(
         "| save → visible in the sandbox | p50 {:.2} ms | p95 {:.2} ms |",
         ms(saves.quantile(0.5)),
@@ -212,8 +214,8 @@ async fn until_stored(
 }
 
 /// The sum of the values of every series of `name` in the server's `/metrics`.
-async fn metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
+async fn metric(metrics: &str, name: &str) -> f64 {
+    let text = reqwest::get(metrics)
         .await
         .expect("metrics")
         .text()
@@ -231,6 +233,7 @@ type Socket =
 async fn burst(
     http: &reqwest::Client,
     base: &str,
+    metrics: &str,
     ws: &str,
     socket: &mut Socket,
     terminal: model::TerminalId,
@@ -254,9 +257,9 @@ async fn burst(
         BURST + 1,
     )
     .await;
-    let lags = metric(base, "codepod_sandbox_watch_lags_total").await;
-    let resyncs = metric(base, "codepod_sandbox_resyncs_total").await;
-    let seconds = metric(base, "codepod_sandbox_resync_seconds_sum").await;
+    let lags = metric(metrics, "codepod_sandbox_watch_lags_total").await;
+    let resyncs = metric(metrics, "codepod_sandbox_resyncs_total").await;
+    let seconds = metric(metrics, "codepod_sandbox_resync_seconds_sum").await;
     println!(
         "  all {} stored {:.1} s after the command; {lags} lags, {resyncs} resyncs taking {seconds:.2} s in all",
         BURST + 1,
@@ -275,8 +278,8 @@ async fn burst(
         MORE,
     )
     .await;
-    let resyncs_after = metric(base, "codepod_sandbox_resyncs_total").await;
-    let seconds_after = metric(base, "codepod_sandbox_resync_seconds_sum").await;
+    let resyncs_after = metric(metrics, "codepod_sandbox_resyncs_total").await;
+    let seconds_after = metric(metrics, "codepod_sandbox_resync_seconds_sum").await;
     let each = if resyncs_after > resyncs {
         (seconds_after - seconds) / (resyncs_after - resyncs)
     } else {

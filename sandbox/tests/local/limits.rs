@@ -183,8 +183,10 @@ async fn busy_loops_are_held_to_the_sandbox_cpu_cap() {
     let out = run(&mut shell, &busy_loops(2)).await;
     let used = cpu_seconds(&out);
     // The cap allows 0.2 s per second: 0.6 s in all. Uncapped, two loops take what the
-    // machine's cores give them, up to 6 s.
-    assert!(used < 1.0, "the loops used {used} s of CPU in 3 s: {out}");
+    // machine's cores give them, up to 6 s. The bound leaves room for accounting that is
+    // coarse under software emulation (the VM guest measured 1.02 s once: 0.64 user, 0.39
+    // system, the loops' own process starts included).
+    assert!(used < 1.5, "the loops used {used} s of CPU in 3 s: {out}");
     let stats = f.runtime.stats(&f.id).await.unwrap();
     let throttled = stats
         .cpu_throttled_periods

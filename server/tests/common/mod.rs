@@ -17,6 +17,8 @@ use tokio::sync::oneshot;
 /// A running server and the handles a test needs.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Where `/metrics` is served (never the public listener).
+    pub metrics_address: SocketAddr,
     pub client: reqwest::Client,
     pub site_dir: tempfile::TempDir,
     _data_dir: tempfile::TempDir,
@@ -27,6 +29,16 @@ pub struct TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
+    }
+
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.metrics_address))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// The server's data directory (SQLite, sandboxes).
@@ -91,18 +103,21 @@ pub async fn spawn_app_with(
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
+    config.metrics_listen = "127.0.0.1:0".parse().unwrap();
     config.data_dir = data_dir.path().to_path_buf();
     config.site_dir = site_dir.path().to_path_buf();
     config.shutdown_grace = std::time::Duration::from_secs(2);
     adjust(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let address = app.local_addr();
+    let metrics_address = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -134,6 +149,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             base: format!("http://{}", self.address),
+            metrics: format!("http://{}/metrics", self.metrics_address),
         }
     }
 
@@ -163,6 +179,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct Browser {
     pub http: reqwest::Client,
     pub base: String,
+    /// The server's `/metrics` address.
+    pub metrics: String,
 }
 
 impl Browser {
@@ -195,7 +213,7 @@ impl Browser {
     /// The server's `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.http
-            .get(self.url("/metrics"))
+            .get(&self.metrics)
             .send()
             .await
             .unwrap()

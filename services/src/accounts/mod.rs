@@ -31,6 +31,32 @@ pub struct CurrentUser {
     token_hash: Vec<u8>,
 }
 
+/// Sessions that just ended, for whoever holds one open (an IDE socket): sign-out, sign-out
+/// everywhere else, a password change, an account deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionsEnded {
+    /// This session (by its token's hash).
+    One(Vec<u8>),
+    /// Every session of the user but `keep`.
+    AllBut { user: UserId, keep: Vec<u8> },
+    /// Every session of the user.
+    All(UserId),
+}
+
+impl SessionsEnded {
+    /// Whether `user`'s session is among them.
+    pub fn includes(&self, user: &CurrentUser) -> bool {
+        match self {
+            Self::One(hash) => *hash == user.token_hash,
+            Self::AllBut { user: id, keep } => *id == user.id && *keep != user.token_hash,
+            Self::All(id) => *id == user.id,
+        }
+    }
+}
+
+/// Ended sessions waiting for a slow listener; past this it re-checks its session instead.
+pub const SESSIONS_ENDED_QUEUE: usize = 256;
+
 /// What the services know of the client making a request.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -116,8 +142,16 @@ impl Services {
         self.start_session(&user, client).await
     }
 
-    /// Signs in with a username (or email address) and password. Rate limited per account
-    /// and per client IP; unknown users and wrong passwords get the same answer.
+    /// Signs in with a username (or email address) and password; unknown users and wrong
+    /// passwords get the same answer. Failures are counted as OWASP advises, so that limits
+    /// hit attackers rather than users:
+    /// - per account and client IP (one counter per account, whichever login string named
+    ///   it): the account is refused to that IP once its failures are used up;
+    /// - per account from every IP, at ten times that: a guessing attack spread over many
+    ///   addresses;
+    /// - per client IP, for unknown accounts only: an IP guessing names is slowed — its
+    ///   failed attempts answer 429 — but a right password from it still signs in (a
+    ///   classroom behind one NAT does not lock itself out).
     #[tracing::instrument(skip_all, err(level = "info", Display))]
     pub async fn login(
         &self,
@@ -129,23 +163,27 @@ impl Services {
         if login.is_empty() || login.len() > 254 || password.len() > 1024 {
             return Err(Error::BadCredentials);
         }
-        let account_key = login.clone();
-        let ip_key = client.ip.map(|ip| ip.to_string());
-        let now = Instant::now();
-        let blocked = [
-            self.account_failures.blocked(&account_key, now),
-            ip_key
-                .as_deref()
-                .and_then(|key| self.ip_failures.blocked(key, now)),
-        ];
-        if let Some(retry_after_secs) = blocked.into_iter().flatten().max() {
-            return Err(Error::RateLimited { retry_after_secs });
-        }
-
         let user = match self.store.user_by_username(&login).await? {
             Some(user) => Some(user),
             None => self.user_by_email(&login).await?,
         };
+        // One key per account, whatever named it; an unknown name is its own "account".
+        let account = match &user {
+            Some(user) => format!("user:{}", user.id),
+            None => format!("unknown:{login}"),
+        };
+        let ip = client
+            .ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let account_ip = format!("{account}@{ip}");
+        let now = Instant::now();
+        let blocked = [
+            self.account_failures.blocked(&account_ip, now),
+            self.account_everywhere_failures.blocked(&account, now),
+        ];
+        if let Some(retry_after_secs) = blocked.into_iter().flatten().max() {
+            return Err(Error::RateLimited { retry_after_secs });
+        }
         let matches = self
             .hasher
             .verify(
@@ -155,15 +193,22 @@ impl Services {
             .await?;
         match user {
             Some(user) if matches => {
-                self.account_failures.reset(&account_key);
+                self.account_failures.reset(&account_ip);
                 self.start_session(&user, client).await
             }
-            _ => {
-                self.account_failures.fail(&account_key, now);
-                if let Some(key) = &ip_key {
-                    self.ip_failures.fail(key, now);
+            known => {
+                // Past the IP's budget every failure from it is a 429, whether the account
+                // exists or not (the two stay indistinguishable).
+                let ip_spent = self.ip_failures.blocked(&ip, now);
+                self.account_failures.fail(&account_ip, now);
+                self.account_everywhere_failures.fail(&account, now);
+                if known.is_none() {
+                    self.ip_failures.fail(&ip, now);
                 }
-                Err(Error::BadCredentials)
+                match ip_spent {
+                    Some(retry_after_secs) => Err(Error::RateLimited { retry_after_secs }),
+                    None => Err(Error::BadCredentials),
+                }
             }
         }
     }
@@ -203,15 +248,46 @@ impl Services {
     /// Ends this session server-side.
     pub async fn logout(&self, user: &CurrentUser) -> Result<()> {
         self.store.delete_session(&user.token_hash).await?;
+        self.sessions_ended(SessionsEnded::One(user.token_hash.clone()));
         Ok(())
     }
 
     /// Ends every session of the user but this one; returns how many.
     pub async fn logout_others(&self, user: &CurrentUser) -> Result<u64> {
-        Ok(self
+        let ended = self
             .store
             .delete_sessions_of(user.id, Some(&user.token_hash))
-            .await?)
+            .await?;
+        self.sessions_ended(SessionsEnded::AllBut {
+            user: user.id,
+            keep: user.token_hash.clone(),
+        });
+        Ok(ended)
+    }
+
+    fn sessions_ended(&self, ended: SessionsEnded) {
+        // Nobody listening is fine.
+        let _ = self.ended_sessions.send(ended);
+    }
+
+    /// Sessions ending from now on (on this server; other replicas' sign-outs are found by
+    /// [`Services::still_signed_in`]).
+    pub fn ended_sessions(&self) -> tokio::sync::broadcast::Receiver<SessionsEnded> {
+        self.ended_sessions.subscribe()
+    }
+
+    /// Whether `user`'s session is still valid (not signed out, not expired, the account not
+    /// deleted).
+    pub async fn still_signed_in(&self, user: &CurrentUser) -> Result<bool> {
+        Ok(self
+            .store
+            .session(
+                &user.token_hash,
+                now_ms(),
+                duration_ms(self.auth.idle_timeout),
+            )
+            .await?
+            .is_some())
     }
 
     /// The signed-in user's account.
@@ -265,6 +341,7 @@ impl Services {
     pub async fn delete_account(&self, user: &CurrentUser, password: &str) -> Result<()> {
         self.confirm_password(user, password).await?;
         self.store.delete_user(user.id).await?;
+        self.sessions_ended(SessionsEnded::All(user.id));
         self.sandboxes.stop_all_of(user.id, "account_deleted").await;
         Ok(())
     }
