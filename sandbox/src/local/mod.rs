@@ -596,6 +596,29 @@ fn make_dir(path: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Spawns `command`, trying again a few times on `ETXTBSY`: the agent's copy was written
+/// by this process, and a child another thread forked meanwhile may still hold the writing
+/// descriptor (close-on-exec closes it only once that child execs) — the race Go's os/exec
+/// works around the same way.
+async fn spawn_retrying_busy_text(
+    command: &mut tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    const ATTEMPTS: u32 = 8;
+    let mut attempt = 1;
+    loop {
+        match command.spawn() {
+            Err(error)
+                if attempt < ATTEMPTS
+                    && error.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error()) =>
+            {
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Copies the agent binary to `<dir>/codepod-agent-<hash of its content>` (unless there
 /// already), readable and executable by all; removes copies of other builds not used for an
 /// hour. Returns the copy's path.
@@ -705,7 +728,7 @@ impl Runtime for LocalRuntime {
             command.stdout(Stdio::null());
             None
         };
-        let child = match command.spawn() {
+        let child = match spawn_retrying_busy_text(&mut command).await {
             Ok(child) => child,
             Err(error) => {
                 if let Some(group) = &group {
