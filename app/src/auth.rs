@@ -6,21 +6,15 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// The sentence to show for an error code the server sent back. Only these: the query
-/// string is anybody's to write, so no text from it is ever shown.
+/// The sentence to show for an error code the server sent back: the code's own fixed
+/// sentence. The query string is anybody's to write, so no text from it is ever shown.
 fn message_for(code: &str) -> &'static str {
-    match code {
-        "" => "",
-        "bad_credentials" => "Wrong username or password.",
-        "cross_site" => "This form must be sent from Codepod itself.",
-        "rate_limited" => "Too many attempts. Wait a few minutes, then try again.",
-        "invalid_username" => "A username has 3 to 32 letters, digits, '_' or '-'.",
-        "invalid_email" => "That is not an email address.",
-        "invalid_password" => "A password has 10 to 128 characters.",
-        "username_taken" => "That username is taken; choose another.",
-        "unavailable" => "Codepod cannot do that right now; try again shortly.",
-        _ => "Something went wrong; please try again.",
+    if code.is_empty() {
+        return "";
     }
+    model::ErrorCode::parse(code)
+        .unwrap_or(model::ErrorCode::Unknown)
+        .sentence()
 }
 
 /// The frame of both forms: a plain POST to `action`, the brand, the title, the error.

@@ -4,20 +4,22 @@
 //! {"code":"version_conflict","message":"the file changed since it was opened","current_version":3}
 //! ```
 //!
-//! The status is derived from `code` in one place ([`ApiError::status`]); the server's API
-//! middleware applies it to every server-function error response.
+//! The code is a [`model::ErrorCode`] — the one vocabulary of errors, with each code's HTTP
+//! status — and the status is set where the error is made: a server function's error sets
+//! it on its response ([`ApiError::from`] a service error, and the argument errors).
 
 use leptos::server_fn::{
     codec::JsonEncoding,
     error::{FromServerFnError, ServerFnErrorErr},
 };
+use model::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// A failed API call, as the client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// Machine-readable, stable: `unauthenticated`, `not_found`, `version_conflict`, ….
-    pub code: String,
+    pub code: ErrorCode,
     /// Human-readable, safe to show.
     pub message: String,
     /// For `version_conflict`: the file's current version (`null`: it no longer exists).
@@ -32,9 +34,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    /// An error of `code`; on the server, its response gets the code's status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        set_status(code);
         Self {
-            code: code.to_owned(),
+            code,
             message: message.into(),
             current_version: None,
             retry_after: None,
@@ -44,32 +48,22 @@ impl ApiError {
 
     /// The HTTP status for this error's code.
     pub fn status(&self) -> u16 {
-        status_for(&self.code)
+        self.code.status()
     }
 }
 
-/// The HTTP status of each error code. Unknown codes are 500.
-pub fn status_for(code: &str) -> u16 {
-    match code {
-        "bad_request" => 400,
-        "unauthenticated" | "bad_credentials" => 401,
-        "wrong_password" | "cross_site" => 403,
-        "not_found" => 404,
-        "method_not_allowed" => 405,
-        "username_taken"
-        | "email_taken"
-        | "workspace_name_taken"
-        | "exists"
-        | "version_conflict"
-        | "wrong_kind" => 409,
-        "too_large" => 413,
-        "unsupported_media_type" => 415,
-        "invalid_input" | "limit_reached" => 422,
-        "rate_limited" | "too_many_sandboxes" => 429,
-        "unavailable" | "offline" => 503,
-        _ => 500,
+/// Sets the status of the response being made, when there is one (a server function).
+#[cfg(feature = "ssr")]
+fn set_status(code: ErrorCode) {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(status) = http::StatusCode::from_u16(code.status())
+    {
+        response.set_status(status);
     }
 }
+
+#[cfg(not(feature = "ssr"))]
+fn set_status(_code: ErrorCode) {}
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,7 +85,10 @@ impl FromServerFnError for ApiError {
             | ServerFnErrorErr::Deserialization(message) => {
                 // The body-size limit surfaces here when the request body is read.
                 if message.contains("length limit exceeded") {
-                    return Self::new("too_large", "the request body is larger than allowed");
+                    return Self::new(
+                        ErrorCode::TooLarge,
+                        "the request body is larger than allowed",
+                    );
                 }
                 let malformed = [
                     "expected",
@@ -103,21 +100,24 @@ impl FromServerFnError for ApiError {
                 .iter()
                 .any(|prefix| message.starts_with(prefix));
                 let code = if malformed {
-                    "bad_request"
+                    ErrorCode::BadRequest
                 } else {
-                    "invalid_input"
+                    ErrorCode::InvalidInput
                 };
                 Self::new(code, message)
             }
             ServerFnErrorErr::UnsupportedRequestMethod(message) => {
-                Self::new("method_not_allowed", message)
+                Self::new(ErrorCode::MethodNotAllowed, message)
             }
             // Raised in the browser only: the request never got an answer (offline, the
             // server restarting). Worth trying again, unlike a refusal.
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
-                Self::new("offline", "the server cannot be reached")
+                Self::new(ErrorCode::Offline, "the server cannot be reached")
             }
-            other => Self::new("internal", other.to_string()),
+            #[cfg(feature = "ssr")]
+            other => Self::internal(&other.to_string()),
+            #[cfg(not(feature = "ssr"))]
+            other => Self::new(ErrorCode::Internal, other.to_string()),
         }
     }
 }
@@ -128,28 +128,36 @@ impl From<services::Error> for ApiError {
         use services::Error as E;
         let message = error.to_string();
         match error {
-            E::Unauthenticated => Self::new("unauthenticated", message),
-            E::BadCredentials => Self::new("bad_credentials", message),
-            E::WrongPassword => Self::new("wrong_password", message),
-            E::NotFound => Self::new("not_found", message),
-            E::Invalid(_) => Self::new("invalid_input", message),
-            E::Taken(store::Taken::Username) => Self::new("username_taken", message),
-            E::Taken(store::Taken::Email) => Self::new("email_taken", message),
-            E::Taken(store::Taken::WorkspaceName) => Self::new("workspace_name_taken", message),
-            E::Exists(_) => Self::new("exists", message),
+            E::Unauthenticated => Self::new(ErrorCode::Unauthenticated, message),
+            E::BadCredentials => Self::new(ErrorCode::BadCredentials, message),
+            E::WrongPassword => Self::new(ErrorCode::WrongPassword, message),
+            E::NotFound => Self::new(ErrorCode::NotFound, message),
+            E::Invalid(_) => Self::new(ErrorCode::InvalidInput, message),
+            E::Taken(store::Taken::Username) => Self::new(ErrorCode::UsernameTaken, message),
+            E::Taken(store::Taken::WorkspaceName) => {
+                Self::new(ErrorCode::WorkspaceNameTaken, message)
+            }
+            E::Exists(_) => Self::new(ErrorCode::Exists, message),
             E::VersionConflict { current } => Self {
                 current_version: current,
-                ..Self::new("version_conflict", message)
+                ..Self::new(ErrorCode::VersionConflict, message)
             },
-            E::WrongKind(_) => Self::new("wrong_kind", message),
-            E::TooLarge(_) => Self::new("too_large", message),
-            E::LimitReached(_) => Self::new("limit_reached", message),
-            E::RateLimited { retry_after_secs } => Self {
-                retry_after: Some(retry_after_secs),
-                ..Self::new("rate_limited", message)
-            },
-            E::SandboxLimit(_) => Self::new("too_many_sandboxes", message),
-            E::Unavailable(_) => Self::new("unavailable", message),
+            E::WrongKind(_) => Self::new(ErrorCode::WrongKind, message),
+            E::TooLarge(_) => Self::new(ErrorCode::TooLarge, message),
+            E::LimitReached(_) => Self::new(ErrorCode::LimitReached, message),
+            E::RateLimited { retry_after_secs } => {
+                if let Some(response) =
+                    leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+                {
+                    response.insert_header(http::header::RETRY_AFTER, retry_after_secs.into());
+                }
+                Self {
+                    retry_after: Some(retry_after_secs),
+                    ..Self::new(ErrorCode::RateLimited, message)
+                }
+            }
+            E::SandboxLimit(_) => Self::new(ErrorCode::TooManySandboxes, message),
+            E::Unavailable(_) => Self::new(ErrorCode::Unavailable, message),
             E::Internal(detail) => Self::internal(&detail),
         }
     }
@@ -164,7 +172,7 @@ impl ApiError {
         Self {
             reference: Some(reference.clone()),
             ..Self::new(
-                "internal",
+                ErrorCode::Internal,
                 format!("something went wrong on our side (reference {reference})"),
             )
         }
@@ -176,19 +184,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_map_to_statuses() {
-        for (code, status) in [
-            ("unauthenticated", 401),
-            ("not_found", 404),
-            ("version_conflict", 409),
-            ("too_large", 413),
-            ("invalid_input", 422),
-            ("rate_limited", 429),
-            ("cross_site", 403),
-            ("whatever", 500),
-        ] {
-            assert_eq!(status_for(code), status, "{code}");
-        }
+    fn an_error_carries_its_codes_status() {
+        assert_eq!(ApiError::new(ErrorCode::VersionConflict, "x").status(), 409);
+        assert_eq!(ApiError::new(ErrorCode::RateLimited, "x").status(), 429);
     }
 
     #[test]
@@ -196,10 +194,10 @@ mod tests {
         let malformed = ApiError::from_server_fn_error(ServerFnErrorErr::Args(
             "expected value at line 1 column 1".into(),
         ));
-        assert_eq!(malformed.code, "bad_request");
+        assert_eq!(malformed.code, ErrorCode::BadRequest);
         let invalid = ApiError::from_server_fn_error(ServerFnErrorErr::Args(
             "a username has 3 to 32 characters".into(),
         ));
-        assert_eq!(invalid.code, "invalid_input");
+        assert_eq!(invalid.code, ErrorCode::InvalidInput);
     }
 }

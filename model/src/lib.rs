@@ -6,6 +6,7 @@
 //! `TryFrom<String>` (and serde's `try_from`), so a bad value never reaches a service.
 
 pub mod accounts;
+pub mod error;
 pub mod files;
 pub mod ids;
 pub mod meta;
@@ -14,6 +15,7 @@ pub mod workspaces;
 pub mod ws;
 
 pub use accounts::{Email, Password, UserView, Username};
+pub use error::ErrorCode;
 pub use files::{Content, FileEntry, FileKind, FileView, Limits};
 pub use ids::{UserId, WorkspaceId};
 pub use meta::{BuildInfo, PRODUCT_NAME};

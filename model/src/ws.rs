@@ -206,7 +206,7 @@ pub enum ServerMessage {
     },
     /// A request failed; `terminal` names the one it was about, when there is one.
     Error {
-        code: String,
+        code: crate::ErrorCode,
         message: String,
         terminal: Option<TerminalId>,
     },

@@ -19,7 +19,7 @@ use axum::{
 };
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use model::{FileEntry, FileKind, WorkspaceId, WorkspacePath};
+use model::{ErrorCode, FileEntry, FileKind, WorkspaceId, WorkspacePath};
 use serde::Deserialize;
 use services::accounts::CurrentUser;
 use tokio::sync::mpsc;
@@ -86,16 +86,23 @@ pub async fn upload(
     let max_file = usize::try_from(api.services.limits.max_file_bytes).unwrap_or(usize::MAX);
     let mut written = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(|error| {
-        ApiError::new("bad_request", format!("malformed multipart body: {error}"))
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("malformed multipart body: {error}"),
+        )
     })? {
         let Some(name) = field.file_name().map(str::to_owned) else {
             continue;
         };
-        let path = WorkspacePath::parse(&name)
-            .map_err(|error| ApiError::new("invalid_input", format!("{name:?}: {error}")))?;
+        let path = WorkspacePath::parse(&name).map_err(|error| {
+            ApiError::new(ErrorCode::InvalidInput, format!("{name:?}: {error}"))
+        })?;
         let mut content = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(|error| {
-            ApiError::new("bad_request", format!("malformed multipart body: {error}"))
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("malformed multipart body: {error}"),
+            )
         })? {
             if content.len() + chunk.len() > max_file {
                 return Err(services::Error::TooLarge(format!(
@@ -117,7 +124,7 @@ pub async fn upload(
         );
     }
     if written.is_empty() {
-        return Err(ApiError::new("invalid_input", "the upload contained no files").into());
+        return Err(ApiError::new(ErrorCode::InvalidInput, "the upload contained no files").into());
     }
     Ok(Json(written))
 }

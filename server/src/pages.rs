@@ -22,7 +22,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use model::WorkspaceId;
+use model::{ErrorCode, WorkspaceId};
 use serde::Deserialize;
 use services::accounts::ClientInfo;
 
@@ -173,9 +173,9 @@ pub async fn sign_up(
         model::Password::try_from(form.password.clone()),
     ) {
         (Ok(username), Ok(email), Ok(password)) => (username, email, password),
-        (Err(_), _, _) => return back("invalid_username"),
-        (_, Err(_), _) => return back("invalid_email"),
-        (_, _, Err(_)) => return back("invalid_password"),
+        (Err(_), _, _) => return back(ErrorCode::InvalidUsername.as_str()),
+        (_, Err(_), _) => return back(ErrorCode::InvalidEmail.as_str()),
+        (_, _, Err(_)) => return back(ErrorCode::InvalidPassword.as_str()),
     };
     match api
         .services
@@ -183,7 +183,7 @@ pub async fn sign_up(
         .await
     {
         Ok(signed_in) => with_cookie(see_other("/"), &api.cookie.set(&signed_in.token)),
-        Err(error) => back(&ApiError::from(error).code),
+        Err(error) => back(ApiError::from(error).code.as_str()),
     }
 }
 

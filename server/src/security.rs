@@ -67,11 +67,12 @@ pub async fn client_info(
 /// What browsers may do with our pages: no framing, no sniffing, no referrer sent to other
 /// sites (`no-referrer` would make form posts send `Origin: null`, which the origin check
 /// refuses),
-/// no powerful feature but the clipboard (copy from the terminal) and fullscreen.
+/// no powerful feature but this origin's own clipboard (copy and paste in the terminal) and
+/// fullscreen.
 const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), bluetooth=(), camera=(), \
     display-capture=(), geolocation=(), gyroscope=(), hid=(), idle-detection=(), \
     magnetometer=(), microphone=(), midi=(), payment=(), serial=(), usb=(), \
-    xr-spatial-tracking=(), clipboard-read=(), clipboard-write=(self), fullscreen=(self)";
+    xr-spatial-tracking=(), clipboard-read=(self), clipboard-write=(self), fullscreen=(self)";
 
 /// Middleware: the browser-hardening headers. Every response gets `nosniff`; every HTML
 /// response the frame, referrer and permissions policies, a Content-Security-Policy (the
@@ -150,7 +151,7 @@ pub async fn origin_guard(
     if !safe_method && guarded && !same_origin(request.headers(), &security.public_origin) {
         tracing::warn!(path = %request.uri().path(), "cross-site request refused");
         return error_response(app::ApiError::new(
-            "cross_site",
+            model::ErrorCode::CrossSite,
             "cross-site requests are not allowed",
         ))
         .into_response();

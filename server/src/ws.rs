@@ -36,7 +36,7 @@ use axum::{
 };
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use model::{
-    SandboxState, SandboxStatus, TerminalId, WorkspaceId,
+    ErrorCode, SandboxState, SandboxStatus, TerminalId, WorkspaceId,
     ws::{ACK_WINDOW, ClientMessage, MAX_COMMAND, ServerMessage, decode_data, encode_data},
 };
 use prometheus_client::{
@@ -123,7 +123,7 @@ where
     if !crate::security::same_origin(&headers, &security.public_origin) {
         tracing::warn!("cross-site WebSocket refused");
         return error_response(ApiError::new(
-            "cross_site",
+            ErrorCode::CrossSite,
             "cross-site WebSocket connections are not allowed",
         ));
     }
@@ -145,7 +145,7 @@ where
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
-            return error_response(ApiError::new("bad_request", rejection.body_text()));
+            return error_response(ApiError::new(ErrorCode::BadRequest, rejection.body_text()));
         }
     };
     let hub = Hub::from_ref(&state);
@@ -335,7 +335,7 @@ async fn relay_in(
                 let Some((terminal, data)) = decode_data(&frame) else {
                     let _ = control.try_send(error(
                         None,
-                        "bad_frame",
+                        ErrorCode::BadFrame,
                         "a binary frame needs a 4-byte terminal id",
                     ));
                     continue;
@@ -375,7 +375,7 @@ async fn relay_in(
                     Ok(ClientMessage::Run { command, .. }) if command.len() > MAX_COMMAND => {
                         let _ = control.try_send(error(
                         None,
-                        "too_large",
+                        ErrorCode::TooLarge,
                         &format!("a command is at most {MAX_COMMAND} bytes; put longer ones in a file"),
                     ));
                         continue;
@@ -388,7 +388,7 @@ async fn relay_in(
                         if control
                             .try_send(error(
                                 None,
-                                "bad_request",
+                                ErrorCode::BadRequest,
                                 &format!("not a control message: {failure}"),
                             ))
                             .is_err()
@@ -444,9 +444,9 @@ async fn forward(
     }
 }
 
-fn error(terminal: Option<TerminalId>, code: &str, message: &str) -> ServerMessage {
+fn error(terminal: Option<TerminalId>, code: ErrorCode, message: &str) -> ServerMessage {
     ServerMessage::Error {
-        code: code.to_owned(),
+        code,
         message: message.to_owned(),
         terminal,
     }

@@ -186,13 +186,13 @@ async fn bad_requests_get_errors_and_the_socket_goes_on() {
     socket.send(Ws::text("{\"type\":\"sudo\"}")).await.unwrap();
     let error = control_until(&mut socket, |m| matches!(m, ServerMessage::Error { .. })).await;
     assert!(
-        matches!(error, ServerMessage::Error { ref code, .. } if code == "bad_request"),
+        matches!(error, ServerMessage::Error { code, .. } if code == model::ErrorCode::BadRequest),
         "{error:?}"
     );
     socket.send(Ws::binary(vec![0u8, 1])).await.unwrap();
     let error = control_until(&mut socket, |m| matches!(m, ServerMessage::Error { .. })).await;
     assert!(
-        matches!(error, ServerMessage::Error { ref code, .. } if code == "bad_frame"),
+        matches!(error, ServerMessage::Error { code, .. } if code == model::ErrorCode::BadFrame),
         "{error:?}"
     );
     send(
@@ -206,7 +206,7 @@ async fn bad_requests_get_errors_and_the_socket_goes_on() {
     assert_eq!(
         error,
         ServerMessage::Error {
-            code: "not_found".into(),
+            code: model::ErrorCode::NotFound,
             message: "no such terminal".into(),
             terminal: Some(TerminalId(999))
         }

@@ -67,7 +67,6 @@ impl Error {
 fn taken_name(taken: Taken) -> &'static str {
     match taken {
         Taken::Username => "username",
-        Taken::Email => "email address",
         Taken::WorkspaceName => "workspace name",
     }
 }

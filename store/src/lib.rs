@@ -25,7 +25,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
     Username,
-    Email,
     WorkspaceName,
 }
 
@@ -222,7 +221,9 @@ pub trait Store: Send + Sync + 'static {
     // --- users ---------------------------------------------------------------------
     async fn create_user(&self, user: &UserRecord) -> Result<()>;
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
+    /// The accounts with this email address (not unique: sign-up does not reveal whether
+    /// an address is registered), oldest first, at most `most`.
+    async fn users_by_email(&self, email: &str, most: u32) -> Result<Vec<UserRecord>>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>>;
     async fn set_password_hash(&self, id: UserId, hash: &str, now: i64) -> Result<()>;
     /// Deletes the user and, by cascade, their sessions, workspaces and files.

@@ -11,7 +11,7 @@ use std::{str::FromStr, time::Duration};
 use async_trait::async_trait;
 use model::{FileEntry, FileKind, Language, Limits, UserId, WorkspaceId, WorkspacePath};
 use sqlx::{
-    PgConnection, Row, SqliteConnection,
+    Connection as _, PgConnection, Row, SqliteConnection,
     postgres::{PgPool, PgPoolOptions},
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -39,11 +39,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // Migrations on a connection of their own with foreign keys off, as SQLite's way of
+        // changing a table (rebuild, drop the old one) needs: dropping a parent table with
+        // them on would cascade to its children.
+        let mut migrating =
+            SqliteConnection::connect_with(&options.clone().foreign_keys(false)).await?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&mut migrating)
+            .await?;
+        migrating.close().await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -90,7 +98,6 @@ fn unique_violation(error: &sqlx::Error) -> Option<String> {
 
 fn user_taken(error: sqlx::Error) -> Error {
     match unique_violation(&error) {
-        Some(what) if what.contains("email") => Error::Taken(Taken::Email),
         Some(what) if what.contains("username") => Error::Taken(Taken::Username),
         _ => error.into(),
     }
@@ -483,12 +490,15 @@ macro_rules! sql_store {
                 row.as_ref().map(Self::user_from).transpose()
             }
 
-            async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
-                    .bind(email)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(Self::user_from).transpose()
+            async fn users_by_email(&self, email: &str, most: u32) -> Result<Vec<UserRecord>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE email = $1 ORDER BY created_at LIMIT $2"
+                ))
+                .bind(email)
+                .bind(i64::from(most))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::user_from).collect()
             }
 
             async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>> {

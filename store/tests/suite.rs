@@ -65,7 +65,7 @@ macro_rules! suite {
 }
 
 suite!(
-    users_are_stored_and_usernames_and_emails_are_unique,
+    users_are_stored_and_usernames_are_unique_but_emails_not,
     sessions_expire_when_idle_or_past_their_absolute_lifetime,
     deleting_other_sessions_keeps_the_current_one,
     workspace_names_are_unique_per_owner_only,
@@ -143,7 +143,7 @@ async fn write(
         .await
 }
 
-async fn users_are_stored_and_usernames_and_emails_are_unique(store: Arc<dyn Store>) {
+async fn users_are_stored_and_usernames_are_unique_but_emails_not(store: Arc<dyn Store>) {
     let ada = user(&store, "ada").await;
     let found = store.user_by_username("ada").await.unwrap().unwrap();
     assert_eq!(found.id, ada);
@@ -154,12 +154,13 @@ async fn users_are_stored_and_usernames_and_emails_are_unique(store: Arc<dyn Sto
     assert!(store.user_by_username("nobody").await.unwrap().is_none());
     assert_eq!(
         store
-            .user_by_email("ada@example.org")
+            .users_by_email("ada@example.org", 8)
             .await
             .unwrap()
-            .unwrap()
-            .id,
-        ada
+            .iter()
+            .map(|user| user.id)
+            .collect::<Vec<_>>(),
+        [ada]
     );
 
     let mut twin = found.clone();
@@ -169,12 +170,18 @@ async fn users_are_stored_and_usernames_and_emails_are_unique(store: Arc<dyn Sto
         store.create_user(&twin).await,
         Err(Error::Taken(Taken::Username))
     ));
+    // An address may have several accounts: sign-up must not reveal that one has it.
     twin.username = "other".into();
     twin.email = "ada@example.org".into();
-    assert!(matches!(
-        store.create_user(&twin).await,
-        Err(Error::Taken(Taken::Email))
-    ));
+    store.create_user(&twin).await.unwrap();
+    assert_eq!(
+        store
+            .users_by_email("ada@example.org", 8)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     store
         .set_password_hash(ada, "$argon2id$new", NOW + 1)
@@ -968,4 +975,93 @@ async fn sandbox_changes_that_name_a_version_never_undo_a_newer_save(store: Arc<
     )
     .await;
     assert!(matches!(applied[0], Applied::Removed(1)), "{applied:?}");
+}
+
+/// The rebuild of SQLite's `users` table (addresses no longer unique) keeps every account
+/// and everything hanging off it, and the cascades still reach them.
+#[tokio::test]
+async fn sqlite_upgrades_from_the_first_schema_keeping_everything() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/codepod.db?mode=rwc", dir.path().display());
+    // The database as the first schema left it, with an account in it.
+    let first = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../migrations/sqlite/0001_initial.sql"
+        ),
+        first.path().join("0001_initial.sql"),
+    )
+    .unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(first.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    let (user, ws) = (Uuid::new_v4(), Uuid::new_v4());
+    for (sql, id) in [
+        (
+            "INSERT INTO users VALUES ($1, 'ada', 'ada@example.org', 'hash', 1, 1)",
+            user,
+        ),
+        (
+            "INSERT INTO auth_sessions VALUES (x'01', $1, 1, 1, 9999999999999, NULL)",
+            user,
+        ),
+        (
+            "INSERT INTO workspaces VALUES ($1, $2, 'demo', 'python', 1, 1, 1)",
+            ws,
+        ),
+    ] {
+        let query = sqlx::query(sql).bind(id);
+        let query = if sql.contains("$2") {
+            query.bind(user)
+        } else {
+            query
+        };
+        query.execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = store::connect(&url).await.unwrap();
+    let ada = store.user_by_username("ada").await.unwrap().unwrap();
+    assert_eq!(ada.id, UserId(user));
+    assert!(
+        store
+            .session(&[1], 2, i64::MAX / 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.list_workspaces(ada.id).await.unwrap().len(), 1);
+    // The address may be shared now; the cascades still reach sessions and workspaces.
+    let twin = UserRecord {
+        id: UserId(Uuid::new_v4()),
+        username: "twin".into(),
+        email: "ada@example.org".into(),
+        password_hash: "hash".into(),
+        created_at: NOW,
+        updated_at: NOW,
+    };
+    store.create_user(&twin).await.unwrap();
+    store.delete_user(ada.id).await.unwrap();
+    assert!(
+        store
+            .session(&[1], 2, i64::MAX / 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.list_workspaces(ada.id).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .users_by_email("ada@example.org", 8)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use leptos::prelude::*;
-use model::{Content, WorkspaceId, WorkspacePath};
+use model::{Content, ErrorCode, WorkspaceId, WorkspacePath};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlElement;
@@ -37,10 +37,10 @@ const RETRY_DELAYS: [Duration; 6] = [
 const ACTIVITY_EVERY_MS: f64 = 10_000.0;
 
 /// Error codes of a save that may well succeed if tried again.
-fn passing(code: &str) -> bool {
+fn passing(code: ErrorCode) -> bool {
     matches!(
         code,
-        "offline" | "internal" | "unavailable" | "rate_limited"
+        ErrorCode::Offline | ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::RateLimited
     )
 }
 
@@ -385,7 +385,7 @@ impl Editor {
                     ));
                 }),
             },
-            Err(error) if error.code == "not_found" => {
+            Err(error) if error.code == ErrorCode::NotFound => {
                 let opened = editor.open.borrow().contains_key(&path);
                 editor.update_tab(&path, |tab| {
                     tab.gone = true;
@@ -654,13 +654,13 @@ impl Editor {
                 // Clean now unless edited during the save (then saved again, below).
                 self.edited(path);
             }
-            Err(error) if error.code == "version_conflict" => {
+            Err(error) if error.code == ErrorCode::VersionConflict => {
                 self.update_tab(path, |tab| {
                     tab.conflict = true;
                     tab.problem = None;
                 });
             }
-            Err(error) if passing(&error.code) => {
+            Err(error) if passing(error.code) => {
                 let failures = {
                     let mut open = self.open.borrow_mut();
                     let Some(file) = open.get_mut(path) else {
@@ -669,7 +669,7 @@ impl Editor {
                     file.failures += 1;
                     file.failures
                 };
-                let reason = if error.code == "offline" {
+                let reason = if error.code == ErrorCode::Offline {
                     "the server cannot be reached".to_owned()
                 } else {
                     error.message.clone()
@@ -732,7 +732,7 @@ impl Editor {
         for path in paths {
             self.read_then(path, |editor, path, result| match result {
                 Ok(view) => editor.changed_elsewhere(path, Some(view.entry.version)),
-                Err(error) if error.code == "not_found" => {
+                Err(error) if error.code == ErrorCode::NotFound => {
                     editor.update_tab(&path, |tab| tab.gone = true);
                 }
                 Err(_) => {}

@@ -380,7 +380,7 @@ impl Client {
                 terminal,
             } => {
                 leptos::logging::warn!("terminal error {code}: {message}");
-                if code == "not_found"
+                if code == model::ErrorCode::NotFound
                     && let Some(terminal) = terminal
                 {
                     self.forget(terminal);

@@ -202,7 +202,7 @@ pub fn TerminalPanel(
                 "Start again"
             </button>
             <a
-                class="restart sign-in-again"
+                class="sign-in-again"
                 href=format!("/signin?next=%2Fw%2F{workspace}")
                 rel="external"
                 hidden=move || link.get() != Link::SignedOut

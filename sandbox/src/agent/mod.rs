@@ -40,15 +40,16 @@ pub enum Failure {
 
 impl Failure {
     /// The code the IDE's WebSocket reports it with.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> model::ErrorCode {
+        use model::ErrorCode as C;
         match self {
-            Self::NotFound => "not_found",
-            Self::AlreadyExists => "already_exists",
-            Self::Forbidden => "forbidden",
-            Self::TooLarge => "too_large",
-            Self::TooManyTerminals => "too_many_terminals",
-            Self::Io => "io",
-            Self::Protocol => "protocol",
+            Self::NotFound => C::NotFound,
+            Self::AlreadyExists => C::Exists,
+            Self::Forbidden => C::Forbidden,
+            Self::TooLarge => C::TooLarge,
+            Self::TooManyTerminals => C::TooManyTerminals,
+            Self::Io => C::Io,
+            Self::Protocol => C::Protocol,
         }
     }
 }

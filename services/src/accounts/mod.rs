@@ -18,6 +18,8 @@ use uuid::Uuid;
 pub use self::{password::PasswordHasher, rate_limit::RateLimiter};
 use crate::{Error, Result, Services, duration_ms, now_ms};
 
+/// Accounts tried when signing in by an email address shared by several (oldest first).
+const MAX_ACCOUNTS_PER_ADDRESS: u32 = 8;
 /// Longest user agent stored with a session.
 const MAX_USER_AGENT: usize = 256;
 /// `last_seen_at` is written at most this often per session, so reads stay reads.
@@ -163,14 +165,21 @@ impl Services {
         if login.is_empty() || login.len() > 254 || password.len() > 1024 {
             return Err(Error::BadCredentials);
         }
-        let user = match self.store.user_by_username(&login).await? {
-            Some(user) => Some(user),
-            None => self.user_by_email(&login).await?,
+        // A username names one account; an address may name several (it is not unique).
+        let candidates = match self.store.user_by_username(&login).await? {
+            Some(user) => vec![user],
+            None if login.contains('@') => {
+                self.store
+                    .users_by_email(&login, MAX_ACCOUNTS_PER_ADDRESS)
+                    .await?
+            }
+            None => Vec::new(),
         };
         // One key per account, whatever named it; an unknown name is its own "account".
-        let account = match &user {
-            Some(user) => format!("user:{}", user.id),
-            None => format!("unknown:{login}"),
+        let account = match candidates.as_slice() {
+            [user] => format!("user:{}", user.id),
+            [] => format!("unknown:{login}"),
+            _ => format!("address:{login}"),
         };
         let ip = client
             .ip
@@ -184,25 +193,34 @@ impl Services {
         if let Some(retry_after_secs) = blocked.into_iter().flatten().max() {
             return Err(Error::RateLimited { retry_after_secs });
         }
-        let matches = self
-            .hasher
-            .verify(
-                password.to_owned(),
-                user.as_ref().map(|user| user.password_hash.clone()),
-            )
-            .await?;
+        let mut user = None;
+        if candidates.is_empty() {
+            // The same cost as a wrong password: the answer time says nothing.
+            self.hasher.verify(password.to_owned(), None).await?;
+        }
+        for candidate in &candidates {
+            if self
+                .hasher
+                .verify(password.to_owned(), Some(candidate.password_hash.clone()))
+                .await?
+            {
+                user = Some(candidate.clone());
+                break;
+            }
+        }
+        let known = !candidates.is_empty();
         match user {
-            Some(user) if matches => {
+            Some(user) => {
                 self.account_failures.reset(&account_ip);
                 self.start_session(&user, client).await
             }
-            known => {
+            None => {
                 // Past the IP's budget every failure from it is a 429, whether the account
                 // exists or not (the two stay indistinguishable).
                 let ip_spent = self.ip_failures.blocked(&ip, now);
                 self.account_failures.fail(&account_ip, now);
                 self.account_everywhere_failures.fail(&account, now);
-                if known.is_none() {
+                if !known {
                     self.ip_failures.fail(&ip, now);
                 }
                 match ip_spent {
@@ -211,14 +229,6 @@ impl Services {
                 }
             }
         }
-    }
-
-    async fn user_by_email(&self, login: &str) -> Result<Option<UserRecord>> {
-        if !login.contains('@') {
-            return Ok(None);
-        }
-        // Emails are unique and stored lower-case; a username cannot contain '@'.
-        Ok(self.store.user_by_email(login).await?)
     }
 
     /// Resolves a session token to its user; `None` for a missing, revoked or expired one.
