@@ -13,6 +13,8 @@
 #   bench/run.sh browser    keypress → glyph in Chromium (xterm.js render included); the IDE
 #                           page's LCP and time until the editor is usable
 #   bench/run.sh sync       save → visible in the sandbox; terminal change → tree event
+#   bench/run.sh fuzz       the fuzz targets for CODEPOD_FUZZ_SECONDS each (default 600;
+#                           ./x test runs them 30 s each)
 #   bench/run.sh kube       the kube runtime's exec hop (through the tests' fake API server)
 #                           against the agent's Unix socket: connect, echo, output, memory
 #
@@ -165,6 +167,7 @@ case "$what" in
   terminal) terminal ;;
   browser) browser ;;
   sync) sync ;;
+  fuzz) CODEPOD_FUZZ_SECONDS="${CODEPOD_FUZZ_SECONDS:-600}" "$ROOT/scripts/fuzz.sh" ;;
   kube) kube ;;
   all) bundle; ssr; api; sandbox; terminal; browser; sync; kube ;;
   *) die "unknown benchmark $what" ;;

@@ -53,6 +53,15 @@ if [[ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version
   cargo install wasm-bindgen-cli --version "=$wb_version" --quiet
 fi
 
+# The fuzzer (scripts/fuzz.sh): cargo-afl builds AFL++ from the sources it ships, for
+# this rustc, when it is installed. Its version is the `afl` crate's in fuzz/Cargo.toml.
+afl_version=$(awk -F'"' '/^afl = / { sub(/^=/, "", $2); print $2 }' "$ROOT/fuzz/Cargo.toml")
+if [[ "$(cargo afl --version 2>/dev/null | awk '{print $2}')" != "$afl_version" ]] \
+  || ! compgen -G "$HOME/.local/share/afl.rs/rustc-$(rustc --version | awk '{print $2}')-*/afl.rs-$afl_version/afl/bin/afl-fuzz" >/dev/null; then
+  say "installing cargo-afl $afl_version with AFL++ (about 3 minutes)"
+  cargo install cargo-afl --version "=$afl_version" --locked --force --quiet
+fi
+
 if $want_dev && [[ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "0.3.10" ]]; then
   say "installing cargo-leptos 0.3.10 (about 35 minutes on 2 cores)"
   # 0.3.10: 0.3.11's lockfile needs a newer rustc; 0.2.x links a too-old wasm-bindgen.

@@ -29,6 +29,10 @@ cargo_passed=$(awk '/^test result: ok\./ { sum += $4 } END { print sum + 0 }' "$
 
 "$ROOT/scripts/k8s-check.sh"
 
+# Every decoder of untrusted bytes, fuzzed for a bounded time from the committed corpus.
+"$ROOT/scripts/fuzz.sh" 2>&1 | tee "$log_dir/fuzz.log"
+fuzz_passed=$(awk '/^fuzz: [0-9]+ targets, no crash/ { print $2 }' "$log_dir/fuzz.log" | tail -1)
+
 # The containment tests again, on a cgroup v2 kernel in a VM guest (where /dev/kvm exists).
 "$ROOT/scripts/vm-test.sh" 2>&1 | tee "$log_dir/vm.log"
 vm_passed=$(awk '/cgroup v2 guest: [0-9]+ tests passed/ { print $(NF-2) }' "$log_dir/vm.log" | tail -1)
@@ -44,4 +48,4 @@ CODEPOD_BIN="$CARGO_TARGET_DIR/debug/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
 e2e_passed=$(awk '/^ +[0-9]+ passed/ { print $1 }' "$log_dir/e2e.log" | tail -1)
 say "screenshots in end2end/artifacts/"
 # One plain summary line for CI (cargo's own last line is a doc-test run with 0 tests).
-echo "all: $((cargo_passed + ${vm_passed:-0} + ${e2e_passed:-0})) passed, 0 failed"
+echo "all: $((cargo_passed + ${fuzz_passed:-0} + ${vm_passed:-0} + ${e2e_passed:-0})) passed, 0 failed"

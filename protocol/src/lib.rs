@@ -23,6 +23,7 @@
 //! header, before the payload is buffered.
 
 mod codec;
+pub mod from_agent;
 pub mod limits;
 mod message;
 

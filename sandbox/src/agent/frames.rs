@@ -11,8 +11,8 @@ use tokio::{
     net::UnixStream,
 };
 
-use super::limits;
 use crate::{Error, Result};
+use protocol::from_agent;
 
 /// Bytes read from the stream at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -52,7 +52,7 @@ impl Transport {
     pub(crate) async fn handshake(self) -> Result<(FrameReader, FrameWriter)> {
         let mut reader = FrameReader {
             reader: self.reader,
-            decoder: Decoder::with_limits(limits::from_agent),
+            decoder: Decoder::with_limits(from_agent::limits),
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
         };
         let mut writer = FrameWriter {
@@ -122,7 +122,7 @@ impl FrameReader {
     pub(crate) fn try_recv(&mut self) -> Result<Option<Frame>> {
         loop {
             match self.decoder.next_frame() {
-                Ok(Some(frame)) => match limits::check(&frame.message) {
+                Ok(Some(frame)) => match from_agent::check(&frame.message) {
                     Ok(()) => return Ok(Some(frame)),
                     Err(why) if frame.id != 0 => return Ok(Some(refused(frame.id, why))),
                     Err(why) => {

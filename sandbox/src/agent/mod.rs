@@ -14,7 +14,6 @@
 
 mod control;
 mod frames;
-mod limits;
 mod terminal;
 
 pub use control::{

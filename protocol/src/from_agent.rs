@@ -1,10 +1,11 @@
-//! What the server takes from an agent: a payload limit per message type, checked from a
+//! What a server takes from an agent (`sandbox::agent` decodes with these): a payload limit per message type, checked from a
 //! frame's header before its payload is buffered, and checks of every list and string after
 //! decoding (a path is a valid `WorkspacePath` by its type). Anything over is refused: the
 //! agent is the sandbox's voice, and the sandbox's user may have replaced it.
 
 use model::{path::MAX_PATH_BYTES, ws::MAX_COMMAND};
-use protocol::{
+
+use crate::{
     MAX_ERROR_MESSAGE, MAX_FRAME, MAX_OUTPUT, MAX_SNAPSHOT_ENTRIES, MAX_TERMINALS,
     MAX_WATCHED_CONTENT, Message, Tag,
 };
@@ -15,7 +16,7 @@ const SLACK: usize = 64;
 const PATH: usize = MAX_PATH_BYTES + 8;
 
 /// The largest payload taken for each message type from an agent.
-pub(crate) fn from_agent(tag: Option<Tag>) -> usize {
+pub fn limits(tag: Option<Tag>) -> usize {
     let Some(tag) = tag else {
         // A newer agent's message: skipped, if small.
         return 1024;
@@ -51,7 +52,7 @@ pub(crate) fn from_agent(tag: Option<Tag>) -> usize {
 }
 
 /// Checks a decoded message's lists and strings against what an agent sends at most.
-pub(crate) fn check(message: &Message) -> Result<(), String> {
+pub fn check(message: &Message) -> Result<(), String> {
     match message {
         Message::TerminalList { terminals } => {
             if terminals.len() > MAX_TERMINALS {
@@ -118,11 +119,11 @@ mod tests {
         };
         for message in [list, output] {
             let mut bytes = Vec::new();
-            protocol::encode(&protocol::Frame::new(u32::MAX, message.clone()), &mut bytes)
+            crate::encode(&crate::Frame::new(u32::MAX, message.clone()), &mut bytes)
                 .unwrap_or_default();
-            let payload = bytes.len() - 4 - protocol::HEADER_LEN;
+            let payload = bytes.len() - 4 - crate::HEADER_LEN;
             assert!(
-                payload <= from_agent(Some(message.tag())),
+                payload <= limits(Some(message.tag())),
                 "{:?}: {payload}",
                 message.tag()
             );
