@@ -78,18 +78,45 @@ pub struct ApiContext {
     pub cookie: SessionCookie,
 }
 
-impl ApiContext {
-    /// The user whose live session cookie is among `headers` (server functions and plain
-    /// handlers alike authenticate through here).
-    pub async fn user(&self, headers: &http::HeaderMap) -> Result<CurrentUser, services::Error> {
-        let token = self
+/// The signed-in user of a request, from its session cookie and nothing else: the one way
+/// in. Plain handlers take it as an extractor, server functions through [`current_user`],
+/// the IDE socket and the page guard through [`AuthUser::from_headers`]; a missing,
+/// revoked or expired session is `unauthenticated` (401).
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub CurrentUser);
+
+impl AuthUser {
+    /// The user whose live session cookie is among `headers`.
+    pub async fn from_headers(
+        api: &ApiContext,
+        headers: &http::HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let token = api
             .cookie
             .token(headers)
             .ok_or(services::Error::Unauthenticated)?;
-        self.services
+        let user = api
+            .services
             .authenticate(&token)
             .await?
-            .ok_or(services::Error::Unauthenticated)
+            .ok_or(services::Error::Unauthenticated)?;
+        Ok(Self(user))
+    }
+}
+
+impl<S> axum::extract::FromRequestParts<S> for AuthUser
+where
+    ApiContext: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let api = <ApiContext as axum::extract::FromRef<S>>::from_ref(state);
+        Self::from_headers(&api, &parts.headers).await
     }
 }
 
@@ -105,11 +132,12 @@ pub async fn client() -> ClientInfo {
         .unwrap_or_default()
 }
 
-/// The signed-in user, or `unauthenticated` (401). Identity comes only from the cookie.
+/// The signed-in user of a server function's request ([`AuthUser`]), or `unauthenticated`
+/// (401).
 pub async fn current_user() -> Result<(ApiContext, CurrentUser), ApiError> {
     let api = api()?;
     let headers = extract::<http::HeaderMap>().await.unwrap_or_default();
-    let user = api.user(&headers).await?;
+    let AuthUser(user) = AuthUser::from_headers(&api, &headers).await?;
     Ok((api, user))
 }
 

@@ -158,8 +158,26 @@ impl From<services::Error> for ApiError {
             }
             E::SandboxLimit(_) => Self::new(ErrorCode::TooManySandboxes, message),
             E::Unavailable(_) => Self::new(ErrorCode::Unavailable, message),
-            E::Internal(detail) => Self::internal(&detail),
+            E::Internal(detail) => Self::internal(&services::error::chain(detail.as_ref())),
         }
+    }
+}
+
+/// An error as a response of its own (plain handlers, extractors): its code's status, the
+/// JSON body, and `Retry-After` when rate limited.
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        let status = http::StatusCode::from_u16(self.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = self.retry_after;
+        let mut response = (status, axum::Json(self)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -5,7 +5,7 @@
 
 use axum::{
     extract::Request,
-    http::{HeaderValue, StatusCode, header},
+    http::{StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -15,15 +15,7 @@ use model::ErrorCode;
 
 /// An `ApiError` as a response with its status (and `Retry-After` when rate limited).
 pub fn error_response(error: ApiError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let retry_after = error.retry_after;
-    let mut response = (status, axum::Json(error)).into_response();
-    if let Some(seconds) = retry_after
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
+    error.into_response()
 }
 
 fn generic(status: StatusCode) -> ApiError {

@@ -9,59 +9,22 @@
 
 use std::io::Write;
 
-use app::{ApiError, api_context::ApiContext};
+use app::{
+    ApiError,
+    api_context::{ApiContext, AuthUser},
+};
 use axum::{
     Json,
     body::Body,
-    extract::{FromRef, FromRequestParts, Multipart, Query, State},
-    http::{HeaderValue, header, request::Parts},
+    extract::{Multipart, Query, State},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use model::{ErrorCode, FileEntry, FileKind, WorkspaceId, WorkspacePath};
 use serde::Deserialize;
-use services::accounts::CurrentUser;
 use tokio::sync::mpsc;
-
-use crate::api_errors::error_response;
-
-/// A failure in these handlers, answered as an `ApiError`.
-pub struct HandlerError(ApiError);
-
-impl From<services::Error> for HandlerError {
-    fn from(error: services::Error) -> Self {
-        Self(ApiError::from(error))
-    }
-}
-
-impl From<ApiError> for HandlerError {
-    fn from(error: ApiError) -> Self {
-        Self(error)
-    }
-}
-
-impl IntoResponse for HandlerError {
-    fn into_response(self) -> Response {
-        error_response(self.0)
-    }
-}
-
-/// The signed-in user, from the session cookie (401 otherwise).
-pub struct AuthUser(pub CurrentUser);
-
-impl<S> FromRequestParts<S> for AuthUser
-where
-    ApiContext: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = HandlerError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let api = ApiContext::from_ref(state);
-        Ok(Self(api.user(&parts.headers).await?))
-    }
-}
 
 #[derive(Debug, Deserialize)]
 pub struct WorkspaceQuery {
@@ -80,7 +43,7 @@ pub async fn upload(
     AuthUser(user): AuthUser,
     Query(query): Query<WorkspaceQuery>,
     mut multipart: Multipart,
-) -> Result<Json<Vec<FileEntry>>, HandlerError> {
+) -> Result<Json<Vec<FileEntry>>, ApiError> {
     // Checked first so that a foreign workspace is a 404 before any body is read.
     api.services.workspace(&user, query.workspace).await?;
     let max_file = usize::try_from(api.services.limits.max_file_bytes).unwrap_or(usize::MAX);
@@ -112,19 +75,17 @@ pub async fn upload(
             }
             content.extend_from_slice(&chunk);
         }
-        let current = match api.services.read_raw(&user, query.workspace, &path).await {
-            Ok((entry, _)) => Some(entry.version),
-            Err(services::Error::NotFound) => None,
-            Err(error) => return Err(error.into()),
-        };
         written.push(
             api.services
-                .write_file(&user, query.workspace, &path, content, current)
+                .upload_file(&user, query.workspace, &path, content)
                 .await?,
         );
     }
     if written.is_empty() {
-        return Err(ApiError::new(ErrorCode::InvalidInput, "the upload contained no files").into());
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "the upload contained no files",
+        ));
     }
     Ok(Json(written))
 }
@@ -190,7 +151,7 @@ pub async fn download(
     State(api): State<ApiContext>,
     AuthUser(user): AuthUser,
     Query(query): Query<FileQuery>,
-) -> Result<Response, HandlerError> {
+) -> Result<Response, ApiError> {
     let (_, content) = api
         .services
         .read_raw(&user, query.workspace, &query.path)
@@ -243,7 +204,7 @@ pub async fn download_zip(
     State(api): State<ApiContext>,
     AuthUser(user): AuthUser,
     Query(query): Query<WorkspaceQuery>,
-) -> Result<Response, HandlerError> {
+) -> Result<Response, ApiError> {
     let workspace = api.services.workspace(&user, query.workspace).await?;
     let entries = api.services.tree(&user, query.workspace).await?;
     let (tx, rx) = mpsc::channel(ZIP_CHANNEL_CHUNKS);

@@ -14,7 +14,10 @@
 //! sentence for it, never text from the query) and what was typed (never the password, and
 //! nothing longer than a field can hold) in the query, for the page to show inline.
 
-use app::{ApiError, api_context::ApiContext};
+use app::{
+    ApiError,
+    api_context::{ApiContext, AuthUser},
+};
 use axum::{
     Form,
     extract::{Request, State},
@@ -189,7 +192,7 @@ pub async fn sign_up(
 
 /// `POST /signout`.
 pub async fn sign_out(State(api): State<ApiContext>, headers: HeaderMap) -> Response {
-    if let Ok(user) = api.user(&headers).await
+    if let Ok(AuthUser(user)) = AuthUser::from_headers(&api, &headers).await
         && let Err(error) = api.services.logout(&user).await
     {
         tracing::warn!(error = %error, "could not end a session at sign-out");
@@ -211,7 +214,9 @@ pub async fn guard(State(api): State<ApiContext>, mut request: Request, next: Ne
     if !protected && !auth_page {
         return next.run(request).await;
     }
-    let user = api.user(request.headers()).await;
+    let user = AuthUser::from_headers(&api, request.headers())
+        .await
+        .map(|AuthUser(user)| user);
     if auth_page {
         return match user {
             Ok(_) => see_other("/"),

@@ -22,7 +22,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::{ApiError, api_context::ApiContext};
+use app::{
+    ApiError,
+    api_context::{ApiContext, AuthUser},
+};
 use axum::{
     extract::{
         FromRef, Path, State,
@@ -44,8 +47,11 @@ use prometheus_client::{
     registry::Registry,
 };
 use sandbox::agent::{TerminalEvent, TerminalEvents, TerminalSender, TerminalSession};
-use services::accounts::{CurrentUser, SessionsEnded};
 use services::events::FileEvent;
+use services::{
+    Activity,
+    accounts::{CurrentUser, SessionsEnded},
+};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::{api_errors::error_response, security::Security};
@@ -131,9 +137,9 @@ where
     // Listening before the session is checked: a sign-out right after the check still
     // reaches this socket.
     let ended = api.services.ended_sessions();
-    let user = match api.user(&headers).await {
-        Ok(user) => user,
-        Err(error) => return error_response(ApiError::from(error)),
+    let user = match AuthUser::from_headers(&api, &headers).await {
+        Ok(AuthUser(user)) => user,
+        Err(error) => return error_response(error),
     };
     let not_found = || error_response(ApiError::from(services::Error::NotFound));
     let Ok(workspace) = id.parse::<WorkspaceId>() else {
@@ -226,10 +232,13 @@ async fn session(
         true => services.terminal_session(&user, workspace).await.ok(),
         false => None,
     };
-    let Some(TerminalSession {
-        sender: mut agent_tx,
-        events: agent_rx,
-    }) = terminals
+    let Some((
+        TerminalSession {
+            sender: mut agent_tx,
+            events: agent_rx,
+        },
+        activity,
+    )) = terminals
     else {
         let _ = send_within(
             &mut sink,
@@ -252,7 +261,7 @@ async fn session(
         from_in,
         shared.clone(),
         hub.clone(),
-        (services.clone(), user.clone(), ended),
+        (services.clone(), user.clone(), ended, activity.clone()),
         workspace,
     ));
     let inbound = async {
@@ -262,7 +271,7 @@ async fn session(
             &to_out,
             &shared,
             &hub,
-            &services.sandboxes,
+            &activity,
             workspace,
         )
         .await;
@@ -319,7 +328,7 @@ async fn relay_in(
     out: &ToRelayOut,
     shared: &Mutex<Shared>,
     hub: &Hub,
-    sandboxes: &services::Sandboxes,
+    activity: &Activity,
     workspace: WorkspaceId,
 ) -> bool {
     let ToRelayOut { control, acked } = out;
@@ -341,7 +350,7 @@ async fn relay_in(
                     continue;
                 };
                 if last_touch.elapsed() >= TOUCH_EVERY {
-                    sandboxes.touch(workspace);
+                    activity.touch();
                     last_touch = Instant::now();
                 }
                 agent.input(terminal, data).await
@@ -356,7 +365,7 @@ async fn relay_in(
                     }
                     Ok(ClientMessage::Activity) => {
                         if last_touch.elapsed() >= TOUCH_EVERY {
-                            sandboxes.touch(workspace);
+                            activity.touch();
                             last_touch = Instant::now();
                         }
                         continue;
@@ -381,7 +390,7 @@ async fn relay_in(
                         continue;
                     }
                     Ok(request) => {
-                        sandboxes.touch(workspace);
+                        activity.touch();
                         forward(request, agent, shared, hub).await
                     }
                     Err(failure) => {
@@ -459,10 +468,11 @@ async fn relay_out(
     from_in: FromRelayIn,
     shared: Arc<Mutex<Shared>>,
     hub: Hub,
-    (services, user, mut ended): (
+    (services, user, mut ended, activity): (
         services::Services,
         CurrentUser,
         broadcast::Receiver<SessionsEnded>,
+        Activity,
     ),
     workspace: WorkspaceId,
 ) {
@@ -471,7 +481,7 @@ async fn relay_out(
         mut control,
         mut acked,
     } = from_in;
-    let (events, sandboxes) = (services.events.clone(), services.sandboxes.clone());
+    let events = services.events.clone();
     // Sign-outs on this server arrive at once; a session ended elsewhere (another replica,
     // its expiry) is found by checking it every so often.
     let mut recheck = tokio::time::interval(SESSION_RECHECK);
@@ -501,7 +511,7 @@ async fn relay_out(
                     if let TerminalEvent::Output { data, .. } = &event {
                         sent += data.len() as u64;
                         if last_touch.elapsed() >= TOUCH_EVERY {
-                            sandboxes.touch(workspace);
+                            activity.touch();
                             last_touch = Instant::now();
                         }
                     }

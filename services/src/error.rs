@@ -44,9 +44,27 @@ pub enum Error {
     /// pulled, the cluster's API fails): 503. The message is safe to show.
     #[error("{0}")]
     Unavailable(String),
-    /// Anything unexpected. Logged with a reference; the client sees only the reference.
+    /// Anything unexpected. Logged with a reference and its whole chain of causes; the
+    /// client sees only the reference.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An unexpected error's message with every cause below it (`a: b: c`), for the log.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Display impls that already include their source (thiserror's `{0}`) are not
+        // repeated.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Error {
@@ -56,7 +74,7 @@ impl Error {
         match self {
             Self::Internal(detail) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();
-                tracing::error!(error.reference = %reference, error.detail = %detail, "internal error");
+                tracing::error!(error.reference = %reference, error.detail = %chain(detail.as_ref()), "internal error");
                 format!("something went wrong on our side (reference {reference})")
             }
             other => other.to_string(),
@@ -100,7 +118,7 @@ impl From<store::Error> for Error {
                 Self::Unavailable("the database is not answering; try again shortly".into())
             }
             other @ (S::UnsupportedUrl(_) | S::Migrate(_) | S::Database(_)) => {
-                Self::Internal(other.to_string())
+                Self::Internal(Box::new(other))
             }
         }
     }

@@ -103,6 +103,23 @@ impl Services {
         Ok(entry)
     }
 
+    /// Saves an uploaded file: created, or replacing what is stored there (a new version of
+    /// it); a folder in its place is `WrongKind`.
+    pub async fn upload_file(
+        &self,
+        user: &CurrentUser,
+        ws: WorkspaceId,
+        path: &WorkspacePath,
+        content: Vec<u8>,
+    ) -> Result<FileEntry> {
+        let current = match self.read_raw(user, ws, path).await {
+            Ok((entry, _)) => Some(entry.version),
+            Err(Error::NotFound) => None,
+            Err(error) => return Err(error),
+        };
+        self.write_file(user, ws, path, content, current).await
+    }
+
     pub async fn make_dir(
         &self,
         user: &CurrentUser,

@@ -6,7 +6,7 @@
 //! [`accounts::CurrentUser`] obtained from a session token, never a parameter.
 
 pub mod accounts;
-mod error;
+pub mod error;
 pub mod events;
 pub mod files;
 pub mod sandboxes;
@@ -19,7 +19,7 @@ use store::Store;
 
 use crate::accounts::{PasswordHasher, RateLimiter};
 pub use crate::error::{Error, Result};
-pub use crate::sandboxes::{SandboxSettings, Sandboxes};
+pub use crate::sandboxes::{Activity, SandboxSettings, Sandboxes};
 
 /// Settings for accounts and sessions.
 #[derive(Debug, Clone)]
@@ -62,10 +62,12 @@ impl Default for AuthSettings {
 /// Everything the services need, shared by every request. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Arc<dyn Store>,
+    /// The store and the sandboxes take bare ids: reached only through the methods here,
+    /// which check the owner first.
+    store: Arc<dyn Store>,
     pub limits: Limits,
     pub auth: AuthSettings,
-    pub sandboxes: Sandboxes,
+    sandboxes: Sandboxes,
     /// File events for open IDE tabs.
     pub events: events::Events,
     ended_sessions: tokio::sync::broadcast::Sender<accounts::SessionsEnded>,

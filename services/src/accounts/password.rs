@@ -23,7 +23,7 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     pub async fn new(memory_kib: u32, iterations: u32) -> Result<Self> {
         let params = Params::new(memory_kib, iterations, 1, None)
-            .map_err(|error| Error::Internal(format!("argon2 parameters: {error}")))?;
+            .map_err(|error| Error::Internal(format!("argon2 parameters: {error}").into()))?;
         let parallel = std::thread::available_parallelism().map_or(2, usize::from);
         let mut hasher = Self {
             params,
@@ -54,14 +54,14 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(move || {
             use argon2::PasswordHasher as _;
             let salt = SaltString::encode_b64(&salt)
-                .map_err(|error| Error::Internal(error.to_string()))?;
+                .map_err(|error| Error::Internal(format!("salt: {error}").into()))?;
             Self::argon2(params)
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())
-                .map_err(|error| Error::Internal(format!("hashing: {error}")))
+                .map_err(|error| Error::Internal(format!("hashing: {error}").into()))
         })
         .await
-        .map_err(|error| Error::Internal(format!("hashing task: {error}")))?
+        .map_err(|error| Error::Internal(format!("hashing task: {error}").into()))?
     }
 
     /// Whether `password` matches `hash`. With `hash = None` (unknown user) it verifies
@@ -84,14 +84,15 @@ impl PasswordHasher {
                 .is_ok()
         })
         .await
-        .map_err(|error| Error::Internal(format!("verify task: {error}")))?;
+        .map_err(|error| Error::Internal(format!("verify task: {error}").into()))?;
         Ok(known && matches)
     }
 }
 
 /// Fills `buffer` from the operating system's CSPRNG.
 pub fn fill_random(buffer: &mut [u8]) -> Result<()> {
-    getrandom::fill(buffer).map_err(|error| Error::Internal(format!("no randomness: {error}")))
+    getrandom::fill(buffer)
+        .map_err(|error| Error::Internal(format!("no randomness: {error}").into()))
 }
 
 #[cfg(test)]

@@ -232,12 +232,13 @@ impl Services {
         Ok(self.sandboxes.status(ws).await)
     }
 
-    /// A terminal session (one per IDE tab) in the workspace's ready sandbox.
+    /// A terminal session (one per IDE tab) in the workspace's ready sandbox, with the
+    /// handle that counts the tab's use as activity.
     pub async fn terminal_session(
         &self,
         user: &CurrentUser,
         ws: WorkspaceId,
-    ) -> Result<TerminalSession> {
+    ) -> Result<(TerminalSession, Activity)> {
         self.workspace(user, ws).await?;
         if !self.sandboxes.is_ready(ws) {
             return Err(Error::Unavailable("the sandbox is not running".into()));
@@ -248,8 +249,27 @@ impl Services {
             .connect(&SandboxId::from(ws))
             .await
             .map_err(runtime_error)?;
-        TerminalSession::open(transport)
+        let session = TerminalSession::open(transport)
             .await
-            .map_err(runtime_error)
+            .map_err(runtime_error)?;
+        let activity = Activity {
+            sandboxes: self.sandboxes.clone(),
+            ws,
+        };
+        Ok((session, activity))
+    }
+}
+
+/// Counts use of one workspace's sandbox as activity (pushes its idle deadline back). Only
+/// [`Services::terminal_session`] hands one out, after checking the owner.
+#[derive(Clone)]
+pub struct Activity {
+    sandboxes: super::Sandboxes,
+    ws: WorkspaceId,
+}
+
+impl Activity {
+    pub fn touch(&self) {
+        self.sandboxes.touch(self.ws);
     }
 }

@@ -16,6 +16,7 @@
 mod lifecycle;
 mod sync;
 
+pub use lifecycle::Activity;
 pub(crate) use sync::Mirror;
 pub use sync::ResyncReport;
 
@@ -556,7 +557,7 @@ fn runtime_error(error: sandbox::Error) -> Error {
                 "the sandbox service is unavailable right now; try again shortly".into(),
             )
         }
-        other => Error::Internal(format!("sandbox: {other}")),
+        other => Error::Internal(Box::new(other)),
     }
 }
 
