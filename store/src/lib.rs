@@ -84,11 +84,12 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => true,
-            // Postgres: connection exceptions (08…) and operator intervention (57P01 admin
-            // shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            // Postgres: connection exceptions (08…), operator intervention (57P01 admin
+            // shutdown, 57P02 crash shutdown, 57P03 cannot connect now) and every connection
+            // slot taken (53300 too many connections, for the server or for its role).
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            }),
             _ => false,
         };
         if unreachable {

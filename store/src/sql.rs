@@ -825,12 +825,14 @@ macro_rules! sql_store {
 
             #[tracing::instrument(skip_all, fields(workspace.id = %ws, from = %from, to = %to), err(level = "debug"))]
             async fn move_path(&self, owner: UserId, ws: WorkspaceId, from: &WorkspacePath, to: &WorkspacePath, limits: &Limits, now: i64) -> Result<FileEntry> {
+                let mut tx = self.begin().await?;
+                // Whose workspace it is, and whether the source exists, come first: another
+                // user's workspace answers not_found whatever the paths.
+                Self::owned(&mut tx, owner, ws).await?;
+                let source = Self::entry(&mut tx, ws, from).await?.ok_or(Error::NotFound)?;
                 if to.is_within(from) {
                     return Err(if to == from { Error::Exists(to.clone()) } else { Error::MoveIntoSelf });
                 }
-                let mut tx = self.begin().await?;
-                Self::owned(&mut tx, owner, ws).await?;
-                let source = Self::entry(&mut tx, ws, from).await?.ok_or(Error::NotFound)?;
                 if Self::entry(&mut tx, ws, to).await?.is_some() {
                     return Err(Error::Exists(to.clone()));
                 }
