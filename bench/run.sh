@@ -15,6 +15,8 @@
 #   bench/run.sh sync       save → visible in the sandbox; terminal change → tree event
 #   bench/run.sh fuzz       the fuzz targets for CODEPOD_FUZZ_SECONDS each (default 600;
 #                           ./x test runs them 30 s each)
+#   bench/run.sh contract   the API contract with CODEPOD_CONTRACT_EXAMPLES Schemathesis
+#                           examples per operation (default 1000; ./x test runs 30)
 #   bench/run.sh kube       the kube runtime's exec hop (through the tests' fake API server)
 #                           against the agent's Unix socket: connect, echo, output, memory
 #
@@ -168,6 +170,7 @@ case "$what" in
   browser) browser ;;
   sync) sync ;;
   fuzz) CODEPOD_FUZZ_SECONDS="${CODEPOD_FUZZ_SECONDS:-600}" "$ROOT/scripts/fuzz.sh" ;;
+  contract) CODEPOD_CONTRACT_EXAMPLES="${CODEPOD_CONTRACT_EXAMPLES:-1000}" "$ROOT/scripts/api-contract.sh" ;;
   kube) kube ;;
   all) bundle; ssr; api; sandbox; terminal; browser; sync; kube ;;
   *) die "unknown benchmark $what" ;;

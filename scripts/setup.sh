@@ -114,6 +114,17 @@ if ! cmp -s "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"; then
   cp "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"
 fi
 
+# --- API contract (scripts/api-contract.sh) ---------------------------------------------
+# Schemathesis (PyPI, pinned with its dependencies) in api-contract/.venv.
+contract_venv="$ROOT/api-contract/.venv"
+if ! cmp -s "$ROOT/api-contract/requirements.txt" "$contract_venv/requirements.txt"; then
+  say "installing Schemathesis into api-contract/.venv"
+  rm -rf "$contract_venv"
+  /usr/bin/python3 -m venv "$contract_venv"
+  "$contract_venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$ROOT/api-contract/requirements.txt"
+  cp "$ROOT/api-contract/requirements.txt" "$contract_venv/requirements.txt"
+fi
+
 # --- npm -------------------------------------------------------------------------------
 # `npm ci` from each lockfile, skipped when node_modules already matches it.
 npm_ci() {

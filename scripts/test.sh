@@ -39,6 +39,11 @@ vm_passed=$(awk '/cgroup v2 guest: [0-9]+ tests passed/ { print $(NF-2) }' "$log
 
 "$ROOT/scripts/build.sh"
 
+# The API against its generated OpenAPI document: every documented error code reached, then
+# Schemathesis.
+"$ROOT/scripts/api-contract.sh" 2>&1 | tee "$log_dir/contract.log"
+contract_passed=$(awk '/^reach: [0-9]+ of/ { print $2 }' "$log_dir/contract.log" | tail -1)
+
 say "end-to-end tests in Chromium"
 rm -rf "$ROOT/end2end/artifacts"
 mkdir -p "$ROOT/end2end/artifacts"
@@ -48,4 +53,4 @@ CODEPOD_BIN="$CARGO_TARGET_DIR/debug/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
 e2e_passed=$(awk '/^ +[0-9]+ passed/ { print $1 }' "$log_dir/e2e.log" | tail -1)
 say "screenshots in end2end/artifacts/"
 # One plain summary line for CI (cargo's own last line is a doc-test run with 0 tests).
-echo "all: $((cargo_passed + ${fuzz_passed:-0} + ${vm_passed:-0} + ${e2e_passed:-0})) passed, 0 failed"
+echo "all: $((cargo_passed + ${fuzz_passed:-0} + ${vm_passed:-0} + ${contract_passed:-0} + ${e2e_passed:-0})) passed, 0 failed"

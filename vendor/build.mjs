@@ -1,4 +1,4 @@
-// Bundles Monaco and xterm.js into content-hashed files, writes `manifest.json` (logical name →
+// Bundles Monaco, xterm.js and the API docs page (Swagger UI) into content-hashed files, writes `manifest.json` (logical name →
 // file name) for the server, and precompresses the bundles with brotli and gzip.
 //
 // Usage: node build.mjs <out-dir>
@@ -31,6 +31,8 @@ const results = await Promise.all([
   build({ ...common, entryPoints: { monaco: join(here, 'src/monaco.js') } }),
   build({ ...common, entryPoints: { 'editor-worker': join(here, 'src/editor-worker.js') } }),
   build({ ...common, entryPoints: { xterm: join(here, 'src/xterm.js') } }),
+  // The API docs page only (/docs); not part of the app, not precached.
+  build({ ...common, entryPoints: { 'api-docs': join(here, 'src/api-docs.js') } }),
 ]);
 
 // manifest: { "monaco.js": "monaco-HASH.js", "monaco.css": "monaco-HASH.css", ... }

@@ -16,7 +16,7 @@ use model::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// A failed API call, as the client sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApiError {
     /// Machine-readable, stable: `unauthenticated`, `not_found`, `version_conflict`, ….
     pub code: ErrorCode,
@@ -78,8 +78,9 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            // Arguments that did not parse: a malformed body is a 400, a well-formed one
-            // with a bad value (a username too short, a path with '..') a 422.
+            // Arguments that did not parse. The server has already answered a body that is
+            // not JSON at all (400, server::api_errors::json_syntax): what is left is well-formed
+            // JSON with a bad value (a username too short, a path with '..', a field missing).
             ServerFnErrorErr::Args(message)
             | ServerFnErrorErr::MissingArg(message)
             | ServerFnErrorErr::Deserialization(message) => {
@@ -90,21 +91,7 @@ impl FromServerFnError for ApiError {
                         "the request body is larger than allowed",
                     );
                 }
-                let malformed = [
-                    "expected",
-                    "EOF while parsing",
-                    "trailing",
-                    "key must be",
-                    "control character",
-                ]
-                .iter()
-                .any(|prefix| message.starts_with(prefix));
-                let code = if malformed {
-                    ErrorCode::BadRequest
-                } else {
-                    ErrorCode::InvalidInput
-                };
-                Self::new(code, message)
+                Self::new(ErrorCode::InvalidInput, message)
             }
             ServerFnErrorErr::UnsupportedRequestMethod(message) => {
                 Self::new(ErrorCode::MethodNotAllowed, message)
@@ -208,14 +195,20 @@ mod tests {
     }
 
     #[test]
-    fn argument_errors_split_into_malformed_and_invalid() {
-        let malformed = ApiError::from_server_fn_error(ServerFnErrorErr::Args(
-            "expected value at line 1 column 1".into(),
-        ));
-        assert_eq!(malformed.code, ErrorCode::BadRequest);
-        let invalid = ApiError::from_server_fn_error(ServerFnErrorErr::Args(
-            "a username has 3 to 32 characters".into(),
-        ));
-        assert_eq!(invalid.code, ErrorCode::InvalidInput);
+    fn arguments_a_server_function_refuses_are_invalid_input() {
+        // The server answers bodies that are not JSON before a server function runs; what
+        // a server function refuses is a bad value in well-formed JSON.
+        for message in [
+            "a username has 3 to 32 characters",
+            "missing field `password`",
+            "invalid type: integer `5`, expected a string",
+            "expected a UUID",
+        ] {
+            let error = ApiError::from_server_fn_error(ServerFnErrorErr::Args(message.into()));
+            assert_eq!(error.code, ErrorCode::InvalidInput, "{message}");
+        }
+        let too_large =
+            ApiError::from_server_fn_error(ServerFnErrorErr::Args("length limit exceeded".into()));
+        assert_eq!(too_large.code, ErrorCode::TooLarge);
     }
 }

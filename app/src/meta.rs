@@ -8,7 +8,12 @@ use model::BuildInfo;
 ///
 /// A GET-encoded server function: it reads, never mutates, so it is safe to expose to
 /// cross-site GETs.
-#[server(prefix = "/api", endpoint = "meta/info", input = GetUrl)]
+#[server(
+    prefix = "/api",
+    endpoint = "meta/info",
+    input = GetUrl,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn server_info() -> Result<BuildInfo, ServerFnError> {
     use_context::<BuildInfo>()
         .ok_or_else(|| ServerFnError::ServerError("build info is not configured".to_owned()))

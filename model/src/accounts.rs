@@ -116,7 +116,7 @@ string_newtype_common!(Username);
 string_newtype_common!(Email);
 
 /// A user as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserView {
     pub id: UserId,
     pub username: String,

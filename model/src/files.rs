@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::WorkspacePath;
 
 /// A file or a folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
     File,
@@ -30,7 +30,7 @@ impl FileKind {
 }
 
 /// One entry of a workspace's tree (no content).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileEntry {
     pub path: WorkspacePath,
     pub kind: FileKind,
@@ -45,7 +45,7 @@ pub struct FileEntry {
 
 /// File content on the wire: UTF-8 text as is, anything else as standard base64, so text
 /// and binary files both round-trip byte-exact through JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "encoding", content = "data", rename_all = "lowercase")]
 pub enum Content {
     Utf8(String),
@@ -53,7 +53,7 @@ pub enum Content {
 }
 
 /// A file with its content: the entry's fields plus `encoding` and `data`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileView {
     #[serde(flatten)]
     pub entry: FileEntry,

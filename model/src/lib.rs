@@ -11,6 +11,7 @@ pub mod files;
 pub mod ids;
 pub mod meta;
 pub mod path;
+mod schema;
 pub mod workspaces;
 pub mod ws;
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 pub const PRODUCT_NAME: &str = "Codepod";
 
 /// What the server tells a client about itself (`GET /api/meta/info`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BuildInfo {
     /// The crate version of the server, e.g. `0.1.0`.
     pub version: String,

@@ -32,7 +32,9 @@ impl TryFrom<String> for WorkspaceName {
 string_newtype_common!(WorkspaceName);
 
 /// The language a workspace is set up for. Decides the seeded files and the Run command.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     #[default]
@@ -55,7 +57,7 @@ impl Language {
 }
 
 /// A workspace as the API shows it. Times are Unix milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkspaceView {
     pub id: WorkspaceId,
     pub name: String,
@@ -69,7 +71,9 @@ pub struct WorkspaceView {
 }
 
 /// Where a workspace's sandbox is in its life.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxState {
     #[default]
@@ -81,7 +85,7 @@ pub enum SandboxState {
 
 /// `POST /api/workspaces/status`: the sandbox's state, its deadlines (Unix milliseconds)
 /// and what it uses, when known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SandboxStatus {
     pub state: SandboxState,
     pub started_at: Option<i64>,
@@ -100,7 +104,7 @@ pub struct SandboxStatus {
 
 /// Changes made inside a sandbox (in its terminal, by a program) that the database did not
 /// take, and why: they exist in the sandbox only and go with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NotKept {
     /// How many files and folders, in the sync that found them.
     pub count: u64,

@@ -4,8 +4,9 @@
 //! get their JSON body here.
 
 use axum::{
-    extract::Request,
-    http::{StatusCode, header},
+    body::Body,
+    extract::{Request, State},
+    http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -41,6 +42,53 @@ pub async fn unknown_endpoint() -> Response {
         ErrorCode::NotFound,
         "there is no API endpoint at this path",
     ))
+}
+
+/// Middleware for the JSON endpoints (every `POST /api/…` but the multipart upload): a body
+/// that is not JSON at all is `bad_request` (400) here, before the server function sees
+/// it, and one over `limit` bytes `too_large` (413). Whatever reaches a server function is
+/// well-formed JSON, so an argument it refuses is `invalid_input` (422) — told apart by
+/// where it failed, not by the text of the error.
+pub async fn json_syntax(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if request.method() != Method::POST || !path.starts_with("/api/") || path == "/api/files/upload"
+    {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            return error_response(if too_large {
+                ApiError::new(
+                    ErrorCode::TooLarge,
+                    "the request body is larger than allowed",
+                )
+            } else {
+                ApiError::new(ErrorCode::BadRequest, "the request body could not be read")
+            });
+        }
+    };
+    // JSON is UTF-8 (RFC 8259): other bytes inside a string make the body malformed too.
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            return error_response(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("the body is not UTF-8: {error}"),
+            ));
+        }
+    };
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return error_response(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("the body is not JSON: {error}"),
+        ));
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Middleware for `/api/`: errors made by the framework rather than by us (a 405, a 413

@@ -173,7 +173,13 @@ pub fn service_worker(site_dir: &Path, hashes: &AssetHashes, output_name: &str) 
     }
     let vendor: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&vendor_manifest(site_dir)).unwrap_or_default();
-    precache.extend(vendor.values().map(|file| format!("/vendor/{file}")));
+    // The API docs page's bundle is not part of the app: not kept offline.
+    precache.extend(
+        vendor
+            .iter()
+            .filter(|(name, _)| !name.starts_with("api-docs."))
+            .map(|(_, file)| format!("/vendor/{file}")),
+    );
     let version = {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -213,6 +219,20 @@ mod tests {
             vendor_manifest(dir.path()),
             r#"{"xterm.js":"xterm-AB12CD34.js"}"#
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_app_is_precached_and_the_api_docs_are_not() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("vendor"))?;
+        std::fs::write(
+            dir.path().join("vendor/manifest.json"),
+            r#"{"xterm.js":"xterm-AB12CD34.js","api-docs.js":"api-docs-EF56GH78.js","api-docs.css":"api-docs-IJ90KL12.css"}"#,
+        )?;
+        let worker = service_worker(dir.path(), &AssetHashes::default(), "codepod");
+        assert!(worker.contains("/vendor/xterm-AB12CD34.js"));
+        assert!(!worker.contains("api-docs"));
         Ok(())
     }
 

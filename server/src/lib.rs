@@ -10,6 +10,7 @@ mod config;
 mod files;
 mod health;
 mod metrics;
+mod openapi;
 mod pages;
 mod security;
 pub mod telemetry;
@@ -478,6 +479,11 @@ fn router(state: AppState, config: &Config) -> Router {
                 )
             })
         })
+        .route("/api/openapi.json", get(openapi::serve))
+        .route("/docs", {
+            let manifest = state.site_assets.vendor_manifest.clone();
+            get(move || std::future::ready(openapi::docs_page(&manifest)))
+        })
         .route("/signin", post(pages::sign_in))
         .route("/signup", post(pages::sign_up))
         .route("/signout", post(pages::sign_out))
@@ -493,6 +499,10 @@ fn router(state: AppState, config: &Config) -> Router {
         .layer(middleware::from_fn_with_state(
             state.api.clone(),
             pages::guard,
+        ))
+        .layer(middleware::from_fn_with_state(
+            json_limit,
+            api_errors::json_syntax,
         ))
         .layer(middleware::from_fn(api_errors::normalize))
         .layer(middleware::from_fn_with_state(

@@ -105,6 +105,45 @@ async fn registration_rejects_bad_fields_with_422_and_malformed_json_with_400() 
     let (status, error) = json_of(response).await;
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["code"], "bad_request");
+
+    // Whether the body is JSON decides 400 against 422, not the wording of the error: bytes
+    // that are not UTF-8 inside a string were a 422 ("invalid unicode code point" matched
+    // none of the "malformed" phrases).
+    let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+    let cases: [(&[u8], u16, &str); 7] = [
+        (
+            b"{\"login\": \"\xff\", \"password\": \"x\"}",
+            400,
+            "bad_request",
+        ),
+        (b"{} trailing", 400, "bad_request"),
+        (b"", 400, "bad_request"),
+        (deep.as_bytes(), 422, "invalid_input"),
+        (br#"{"login": "ada", "password": 5}"#, 422, "invalid_input"),
+        (
+            br#"["ada", "correct horse battery"]"#,
+            401,
+            "bad_credentials",
+        ),
+        (br#""a string""#, 422, "invalid_input"),
+    ];
+    for (body, status, code) in cases {
+        let response = browser
+            .http
+            .post(browser.url("/api/users/login"))
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let (got, error) = json_of(response).await;
+        let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
+        assert_eq!(
+            (got, error["code"].as_str().unwrap_or_default()),
+            (status, code),
+            "{shown} → {error}"
+        );
+    }
 }
 
 /// The attack: sign-up answered `email_taken`, telling anyone whether an address has an

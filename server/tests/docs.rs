@@ -1,5 +1,6 @@
-//! docs/api.md is the API's contract: every registered server function and every other
-//! `/api/` route must be documented there, with a curl example.
+//! docs/api.md is the API's guide (the contract is the generated `/api/openapi.json`): every
+//! registered server function and every other `/api/` route must have a section there, with
+//! a curl example.
 
 use leptos::server_fn::axum::server_fn_paths;
 

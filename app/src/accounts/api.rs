@@ -8,7 +8,12 @@ use crate::api_context::{api, clear_session_cookie, client, current_user, set_se
 use crate::error::ApiError;
 
 /// Creates an account and signs it in (sets the session cookie).
-#[server(prefix = "/api", endpoint = "users/register", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "users/register",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn register(
     username: Username,
     email: Email,
@@ -24,7 +29,12 @@ pub async fn register(
 }
 
 /// Signs in with a username or email address and a password; a new session every time.
-#[server(prefix = "/api", endpoint = "users/login", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "users/login",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn login(login: String, password: String) -> Result<UserView, ApiError> {
     let api = api()?;
     let signed_in = api
@@ -36,7 +46,12 @@ pub async fn login(login: String, password: String) -> Result<UserView, ApiError
 }
 
 /// Ends this session server-side and clears the cookie.
-#[server(prefix = "/api", endpoint = "users/logout", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "users/logout",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn logout() -> Result<(), ApiError> {
     let (api, user) = current_user().await?;
     api.services.logout(&user).await?;
@@ -45,21 +60,36 @@ pub async fn logout() -> Result<(), ApiError> {
 }
 
 /// Ends every other session of this user ("sign out everywhere else").
-#[server(prefix = "/api", endpoint = "users/logout_others", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "users/logout_others",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn logout_others() -> Result<u64, ApiError> {
     let (api, user) = current_user().await?;
     Ok(api.services.logout_others(&user).await?)
 }
 
 /// The signed-in user.
-#[server(prefix = "/api", endpoint = "users/me", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "users/me",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn me() -> Result<UserView, ApiError> {
     let (api, user) = current_user().await?;
     Ok(api.services.me(&user).await?)
 }
 
 /// Changes the password; every other session of the user is signed out.
-#[server(prefix = "/api", endpoint = "users/password", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "users/password",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn change_password(
     current_password: String,
     new_password: Password,
@@ -72,7 +102,12 @@ pub async fn change_password(
 }
 
 /// Deletes the account with its workspaces and files, after checking the password.
-#[server(prefix = "/api", endpoint = "users/delete", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "users/delete",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn delete_account(password: String) -> Result<(), ApiError> {
     let (api, user) = current_user().await?;
     api.services.delete_account(&user, &password).await?;

@@ -10,14 +10,24 @@ use crate::api_context::current_user;
 use crate::error::ApiError;
 
 /// Every file and folder of a workspace, sorted by path.
-#[server(prefix = "/api", endpoint = "files/tree", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "files/tree",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn tree(workspace: WorkspaceId) -> Result<Vec<FileEntry>, ApiError> {
     let (api, user) = current_user().await?;
     Ok(api.services.tree(&user, workspace).await?)
 }
 
 /// A file with its content (UTF-8 text, or base64 for binary files).
-#[server(prefix = "/api", endpoint = "files/read", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "files/read",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn read_file(workspace: WorkspaceId, path: WorkspacePath) -> Result<FileView, ApiError> {
     let (api, user) = current_user().await?;
     Ok(api.services.read_file(&user, workspace, &path).await?)
@@ -26,7 +36,12 @@ pub async fn read_file(workspace: WorkspaceId, path: WorkspacePath) -> Result<Fi
 /// Writes a file. `base_version` is the version the edit started from (omit or `null` to
 /// create a new file); if the file has changed since, the answer is 409 `version_conflict`
 /// with `current_version`.
-#[server(prefix = "/api", endpoint = "files/write", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "files/write",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn write_file(
     workspace: WorkspaceId,
     path: WorkspacePath,
@@ -42,14 +57,24 @@ pub async fn write_file(
 }
 
 /// Creates a folder (and missing parents).
-#[server(prefix = "/api", endpoint = "files/mkdir", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "files/mkdir",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn make_dir(workspace: WorkspaceId, path: WorkspacePath) -> Result<FileEntry, ApiError> {
     let (api, user) = current_user().await?;
     Ok(api.services.make_dir(&user, workspace, &path).await?)
 }
 
 /// Moves or renames a file or folder.
-#[server(prefix = "/api", endpoint = "files/move", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "files/move",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn move_path(
     workspace: WorkspaceId,
     from: WorkspacePath,
@@ -60,13 +85,18 @@ pub async fn move_path(
 }
 
 /// How many entries a delete removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Deleted {
     pub deleted: u64,
 }
 
 /// Deletes a file, or a folder with everything inside it.
-#[server(prefix = "/api", endpoint = "files/delete", input = Json)]
+#[server(
+    prefix = "/api",
+    endpoint = "files/delete",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
 pub async fn delete_path(workspace: WorkspaceId, path: WorkspacePath) -> Result<Deleted, ApiError> {
     let (api, user) = current_user().await?;
     let deleted = api.services.delete_path(&user, workspace, &path).await?;
