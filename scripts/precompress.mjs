@@ -1,4 +1,4 @@
-// Writes `.br` and `.gz` twins of every .js, .wasm and .css file in a directory, so the
+// Writes `.br` and `.gz` twins of every .js, .wasm, .css and .ttf file in a directory, so the
 // server can send them compressed without compressing on each request.
 //
 // Usage: node precompress.mjs <dir>     (or import { precompress } from a build script)
@@ -12,7 +12,7 @@ export async function precompress(dir) {
   let raw = 0;
   let brotli = 0;
   for (const file of await readdir(dir)) {
-    if (!/\.(js|wasm|css)$/.test(file)) continue;
+    if (!/\.(js|wasm|css|ttf)$/.test(file)) continue;
     const bytes = await readFile(join(dir, file));
     const br = brotliCompressSync(bytes, {
       params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length },

@@ -40,7 +40,9 @@ const manifest = {};
 for (const result of results) {
   for (const [output, meta] of Object.entries(result.metafile.outputs)) {
     const file = basename(output);
-    if (!meta.entryPoint && !file.endsWith('.css')) continue;
+    // Entry points, their stylesheets and fonts (the codicons), which the service worker
+    // precaches.
+    if (!meta.entryPoint && !file.endsWith('.css') && !file.endsWith('.ttf')) continue;
     const logical = file.replace(/-[A-Z0-9]{8,}\./, '.');
     manifest[logical] = file;
   }

@@ -608,11 +608,7 @@ fn QuickOpen(
     let (query, set_query) = signal(String::new());
     // Fetched in the browser when the overlay opens (no resource for the server to await).
     let files = RwSignal::new(Vec::<String>::new());
-    Effect::new(move |_| {
-        generation.track();
-        if !open.get() {
-            return;
-        }
+    let load = move || {
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
             if let Ok(entries) = crate::files::api::tree(workspace).await {
@@ -627,6 +623,12 @@ fn QuickOpen(
         });
         #[cfg(not(feature = "hydrate"))]
         let _ = workspace;
+    };
+    Effect::new(move |_| {
+        generation.track();
+        if open.get() {
+            load();
+        }
     });
     let matches = move || {
         let query = query.get().to_lowercase();
@@ -666,7 +668,13 @@ fn QuickOpen(
                     placeholder="Go to file…"
                     aria-label="Go to file"
                     prop:value=move || query.get()
-                    on:input=move |event| set_query.set(event_target_value(&event))
+                    on:input=move |event| {
+                        set_query.set(event_target_value(&event));
+                        // Typing before the list came (or with its fetch lost): ask again.
+                        if files.with_untracked(Vec::is_empty) {
+                            load();
+                        }
+                    }
                     on:keydown=move |event| {
                         if event.key() == "Enter" {
                             if let Some(first) = matches().into_iter().next() {

@@ -69,7 +69,7 @@ pub async fn client_info(
 /// refuses),
 /// no powerful feature but this origin's own clipboard (copy and paste in the terminal) and
 /// fullscreen.
-const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), bluetooth=(), camera=(), \
+const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), \
     display-capture=(), geolocation=(), gyroscope=(), hid=(), idle-detection=(), \
     magnetometer=(), microphone=(), midi=(), payment=(), serial=(), usb=(), \
     xr-spatial-tracking=(), clipboard-read=(self), clipboard-write=(self), fullscreen=(self)";
