@@ -120,6 +120,13 @@ fn open_regular(dir: &OwnedFd, path: &str, flags: OFlags) -> Result<std::fs::Fil
     Ok(std::fs::File::from(fd))
 }
 
+/// Held for writing while the agent replaces a file's content (truncate, then write) and
+/// for reading while it reads one: the watcher, reading what changed, never sees a file the
+/// agent is halfway through writing. (It saw one empty between the truncate and the write,
+/// and the server took that for a change made in the sandbox — an empty file saved over
+/// the user's save.) One per agent, i.e. per workspace; writes are short.
+static CONTENT: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// The workspace directory, held open.
 pub struct Workspace {
     root: OwnedFd,
@@ -201,6 +208,9 @@ impl Workspace {
         }
         let parent = self.dir(path.parent().as_ref())?;
         let mut file = open_regular(&parent, path.name(), OFlags::WRONLY | OFlags::CREATE)?;
+        let _writing = CONTENT
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         file.set_len(0)?;
         file.write_all(data)?;
         Ok(())
@@ -228,9 +238,11 @@ impl Workspace {
     /// A regular file's content if it is at most `cap` bytes, `None` if larger.
     pub fn read_capped(&self, path: &WorkspacePath, cap: u64) -> Result<Option<Vec<u8>>> {
         let mut data = Vec::new();
-        open_regular(&self.root, path.as_str(), OFlags::RDONLY)?
-            .take(cap + 1)
-            .read_to_end(&mut data)?;
+        let file = open_regular(&self.root, path.as_str(), OFlags::RDONLY)?;
+        let _reading = CONTENT
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        file.take(cap + 1).read_to_end(&mut data)?;
         Ok((data.len() as u64 <= cap).then_some(data))
     }
 
@@ -391,4 +403,48 @@ fn remove_tree(dir: &OwnedFd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The attack on sync: a reader racing the agent's own writes. Every read sees one
+    /// whole content, never the empty or half-written file between truncate and write.
+    #[test]
+    fn a_file_being_written_is_never_read_half_written()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let workspace = std::sync::Arc::new(Workspace::open(dir.path())?);
+        let path = WorkspacePath::parse("data.txt")?;
+        let size = 2 * 1024 * 1024;
+        let (a, b) = (vec![b'a'; size], vec![b'b'; size]);
+        workspace.write(&path, &a).map_err(|error| error.message)?;
+        let writer = {
+            let (workspace, path) = (workspace.clone(), path.clone());
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                for round in 0..100 {
+                    let content = if round % 2 == 0 { &b } else { &a };
+                    let _ = workspace.write(&path, content);
+                }
+            })
+        };
+        let mut reads = 0;
+        while !writer.is_finished() {
+            let data = workspace
+                .read_capped(&path, u64::MAX / 2)
+                .map_err(|error| error.message)?
+                .unwrap_or_default();
+            assert!(
+                data == a || data == b,
+                "read {} bytes mid-write",
+                data.len()
+            );
+            reads += 1;
+        }
+        writer.join().map_err(|_| "the writer panicked")?;
+        assert!(reads > 0);
+        Ok(())
+    }
 }

@@ -40,8 +40,9 @@ use crate::{Error, Result, Services, events::FileEvent, now_ms};
 
 /// How long a mirrored write is remembered (far longer than the watcher's debounce).
 const MIRROR_MEMORY: Duration = Duration::from_secs(30);
-/// Mirrored writes remembered per file.
-const MIRRORS_PER_FILE: usize = 16;
+/// Mirrored writes remembered per file: enough that an echo reported while saves keep
+/// landing (the sync task behind by a burst of them, 5 ms apart) is still known as ours.
+const MIRRORS_PER_FILE: usize = 128;
 /// Pause before the sync opens a new connection after one ended.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 /// Attempts to reach an agent whose connection ended before its sandbox is taken for dead.
