@@ -9,6 +9,11 @@ test('the API docs list every operation and try one out, without a CSP violation
   page.on('console', (message) => {
     if (/Content.Security.Policy|Refused to/i.test(message.text())) violations.push(message.text());
   });
+  // Every file the page asks for exists (its icon was a 404 once).
+  const missing = [];
+  page.on('response', (response) => {
+    if (response.status() === 404) missing.push(response.url());
+  });
   // Nothing comes from anywhere but this server.
   const outside = [];
   page.on('request', (request) => {
@@ -36,4 +41,5 @@ test('the API docs list every operation and try one out, without a CSP violation
 
   expect(violations).toEqual([]);
   expect(outside).toEqual([]);
+  expect(missing).toEqual([]);
 });

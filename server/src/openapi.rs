@@ -77,7 +77,7 @@ pub fn docs_page(vendor_manifest: &str) -> Response {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Codepod API</title>
-<link rel="icon" href="/icons/icon.svg">
+<link rel="icon" type="image/png" sizes="192x192" href="/icons/icon-192.png">
 <link rel="stylesheet" href="{css}">
 </head>
 <body>
