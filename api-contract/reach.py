@@ -156,6 +156,15 @@ def server_functions() -> list[tuple[str, str, bool]]:
     return out
 
 
+def until_rate_limited(path: str, body_of, ip: str, tries: int) -> None:
+    """Repeats a request from one client address until it is `rate_limited` (reached), at
+    most `tries` times (not reached: a failure, as for any documented code)."""
+    for n in range(tries):
+        if call(None, "POST", path, body=body_of(n), headers={"x-forwarded-for": ip}).status_code == 429:
+            reached.add(("POST", path, "rate_limited"))
+            return
+
+
 def valid_body(path: str, ws: str) -> dict:
     """Arguments that parse for `path` (most name a workspace or a file in it)."""
     return {
@@ -202,30 +211,19 @@ def main() -> None:
         expect="username_taken",
     )
     crowd = fresh_ip()
-    for n in range(SIGNUPS_PER_IP + 1):
-        response = call(
-            None,
-            "POST",
-            "/api/users/register",
-            body={"username": f"crowd{n}", "email": f"crowd{n}@example.org", "password": PASSWORD},
-            headers={"x-forwarded-for": crowd},
-        )
-        if response.status_code == 429:
-            reached.add(("POST", "/api/users/register", "rate_limited"))
-            break
+    until_rate_limited(
+        "/api/users/register",
+        lambda n: {"username": f"crowd{n}", "email": f"crowd{n}@example.org", "password": PASSWORD},
+        crowd,
+        SIGNUPS_PER_IP + 1,
+    )
     call(None, "POST", "/api/users/login", body={"login": "ada", "password": "not the password"}, expect="bad_credentials")
-    guesser = fresh_ip()
-    for _ in range(LOGIN_FAILURES + 1):
-        response = call(
-            None,
-            "POST",
-            "/api/users/login",
-            body={"login": "crowd0", "password": "not the password"},
-            headers={"x-forwarded-for": guesser},
-        )
-        if response.status_code == 429:
-            reached.add(("POST", "/api/users/login", "rate_limited"))
-            break
+    until_rate_limited(
+        "/api/users/login",
+        lambda _: {"login": "crowd0", "password": "not the password"},
+        fresh_ip(),
+        LOGIN_FAILURES + 1,
+    )
     call(ada, "POST", "/api/users/password", body={"current_password": "not the password", "new_password": PASSWORD}, expect="wrong_password")
     call(ada, "POST", "/api/users/delete", body={"password": "not the password"}, expect="wrong_password")
 

@@ -105,25 +105,22 @@ if ! command -v kubectl >/dev/null && [[ ! -x "$ROOT/k8s/.tools/bin/kubectl" ]];
   cp "$unpack/root/usr/bin/kubectl" "$ROOT/k8s/.tools/bin/kubectl"
   rm -rf "$unpack"
 fi
-k8s_venv="$ROOT/k8s/.venv"
-if ! cmp -s "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"; then
-  say "installing kubernetes-validate into k8s/.venv"
-  rm -rf "$k8s_venv"
-  /usr/bin/python3 -m venv "$k8s_venv"
-  "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$ROOT/k8s/requirements.txt"
-  cp "$ROOT/k8s/requirements.txt" "$k8s_venv/requirements.txt"
-fi
+# A venv in <dir>/.venv from <dir>/requirements.txt, made again when the file changed.
+pinned_venv() {
+  local dir="$ROOT/$1" what="$2"
+  if ! cmp -s "$dir/requirements.txt" "$dir/.venv/requirements.txt"; then
+    say "installing $what into $1/.venv"
+    rm -rf "$dir/.venv"
+    /usr/bin/python3 -m venv "$dir/.venv"
+    "$dir/.venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$dir/requirements.txt"
+    cp "$dir/requirements.txt" "$dir/.venv/requirements.txt"
+  fi
+}
+pinned_venv k8s kubernetes-validate
 
 # --- API contract (scripts/api-contract.sh) ---------------------------------------------
 # Schemathesis (PyPI, pinned with its dependencies) in api-contract/.venv.
-contract_venv="$ROOT/api-contract/.venv"
-if ! cmp -s "$ROOT/api-contract/requirements.txt" "$contract_venv/requirements.txt"; then
-  say "installing Schemathesis into api-contract/.venv"
-  rm -rf "$contract_venv"
-  /usr/bin/python3 -m venv "$contract_venv"
-  "$contract_venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$ROOT/api-contract/requirements.txt"
-  cp "$ROOT/api-contract/requirements.txt" "$contract_venv/requirements.txt"
-fi
+pinned_venv api-contract Schemathesis
 
 # --- npm -------------------------------------------------------------------------------
 # `npm ci` from each lockfile, skipped when node_modules already matches it.

@@ -108,84 +108,51 @@ fn build() -> Value {
         generator,
         paths: Map::new(),
     };
-    let body = [E::BadRequest, E::CrossSite, E::TooLarge, E::InvalidInput];
-
+    // Own codes only: `server_fn` adds what every JSON body, the session and the database
+    // bring.
+    let (db, none) = (Database, Nothing);
     doc.server_fn::<accounts::Register>(
         "accounts",
         Anyone,
-        Database,
-        &[&body, &[E::UsernameTaken, E::RateLimited]],
+        db,
+        &[E::UsernameTaken, E::RateLimited],
     );
-    doc.server_fn::<accounts::Login>(
-        "accounts",
-        Anyone,
-        Database,
-        &[&body, &[E::BadCredentials, E::RateLimited]],
-    );
-    doc.server_fn::<accounts::Logout>("accounts", SignedIn, Database, &[&body]);
-    doc.server_fn::<accounts::LogoutOthers>("accounts", SignedIn, Database, &[&body]);
-    doc.server_fn::<accounts::Me>("accounts", SignedIn, Database, &[&body]);
-    doc.server_fn::<accounts::ChangePassword>(
-        "accounts",
-        SignedIn,
-        Database,
-        &[&body, &[E::WrongPassword]],
-    );
-    doc.server_fn::<accounts::DeleteAccount>(
-        "accounts",
-        SignedIn,
-        Database,
-        &[&body, &[E::WrongPassword]],
-    );
+    doc.server_fn::<accounts::Login>("accounts", Anyone, db, &[E::BadCredentials, E::RateLimited]);
+    doc.server_fn::<accounts::Logout>("accounts", SignedIn, db, &[]);
+    doc.server_fn::<accounts::LogoutOthers>("accounts", SignedIn, db, &[]);
+    doc.server_fn::<accounts::Me>("accounts", SignedIn, db, &[]);
+    doc.server_fn::<accounts::ChangePassword>("accounts", SignedIn, db, &[E::WrongPassword]);
+    doc.server_fn::<accounts::DeleteAccount>("accounts", SignedIn, db, &[E::WrongPassword]);
 
-    doc.server_fn::<workspaces::CreateWorkspace>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[&body, &[E::WorkspaceNameTaken, E::LimitReached]],
-    );
-    doc.server_fn::<workspaces::ListWorkspaces>("workspaces", SignedIn, Database, &[&body]);
-    for_one_workspace(&mut doc, &body);
+    let ws = "workspaces";
+    let taken = [E::WorkspaceNameTaken, E::LimitReached];
+    doc.server_fn::<workspaces::CreateWorkspace>(ws, SignedIn, db, &taken);
+    doc.server_fn::<workspaces::ListWorkspaces>(ws, SignedIn, db, &[]);
+    doc.server_fn::<workspaces::GetWorkspace>(ws, SignedIn, db, &[E::NotFound]);
+    let rename = [E::NotFound, E::WorkspaceNameTaken];
+    doc.server_fn::<workspaces::RenameWorkspace>(ws, SignedIn, db, &rename);
+    doc.server_fn::<workspaces::DeleteWorkspace>(ws, SignedIn, db, &[E::NotFound]);
+    let start = [E::NotFound, E::TooManySandboxes];
+    doc.server_fn::<workspaces::StartWorkspace>(ws, SignedIn, db, &start);
+    doc.server_fn::<workspaces::StopWorkspace>(ws, SignedIn, db, &[E::NotFound]);
+    doc.server_fn::<workspaces::WorkspaceStatus>(ws, SignedIn, db, &[E::NotFound]);
+    doc.server_fn::<workspaces::Keepalive>(ws, SignedIn, db, &[E::NotFound]);
 
-    let file_errors: &[ErrorCode] = &[E::NotFound];
-    doc.server_fn::<files::Tree>("files", SignedIn, Database, &[&body, file_errors]);
-    doc.server_fn::<files::ReadFile>(
-        "files",
-        SignedIn,
-        Database,
-        &[&body, &[E::NotFound, E::WrongKind]],
-    );
-    doc.server_fn::<files::WriteFile>(
-        "files",
-        SignedIn,
-        Database,
-        &[
-            &body,
-            &[
-                E::NotFound,
-                E::WrongKind,
-                E::VersionConflict,
-                E::LimitReached,
-            ],
-        ],
-    );
-    doc.server_fn::<files::MakeDir>(
-        "files",
-        SignedIn,
-        Database,
-        &[
-            &body,
-            &[E::NotFound, E::Exists, E::WrongKind, E::LimitReached],
-        ],
-    );
-    doc.server_fn::<files::MovePath>(
-        "files",
-        SignedIn,
-        Database,
-        &[&body, &[E::NotFound, E::Exists, E::WrongKind]],
-    );
-    doc.server_fn::<files::DeletePath>("files", SignedIn, Database, &[&body, &[E::NotFound]]);
-    doc.server_fn::<meta::ServerInfo>("meta", Anyone, Nothing, &[]);
+    let write = [
+        E::NotFound,
+        E::WrongKind,
+        E::VersionConflict,
+        E::LimitReached,
+    ];
+    let mkdir = [E::NotFound, E::Exists, E::WrongKind, E::LimitReached];
+    doc.server_fn::<files::Tree>("files", SignedIn, db, &[E::NotFound]);
+    doc.server_fn::<files::ReadFile>("files", SignedIn, db, &[E::NotFound, E::WrongKind]);
+    doc.server_fn::<files::WriteFile>("files", SignedIn, db, &write);
+    doc.server_fn::<files::MakeDir>("files", SignedIn, db, &mkdir);
+    let moves = [E::NotFound, E::Exists, E::WrongKind];
+    doc.server_fn::<files::MovePath>("files", SignedIn, db, &moves);
+    doc.server_fn::<files::DeletePath>("files", SignedIn, db, &[E::NotFound]);
+    doc.server_fn::<meta::ServerInfo>("meta", Anyone, none, &[]);
     doc.plain_handlers();
     doc.link_workspace_ids();
 
@@ -236,52 +203,6 @@ bug: the details are logged under the `reference` it carries, never sent). The t
 and file events run over a WebSocket at `/ws/workspaces/{id}` (see docs/api.md). Generated \
 from the code; the guide is docs/api.md.";
 
-/// The operations that name one workspace by `id`.
-fn for_one_workspace(doc: &mut Builder, body: &[ErrorCode]) {
-    doc.server_fn::<workspaces::GetWorkspace>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[body, &[E::NotFound]],
-    );
-    doc.server_fn::<workspaces::RenameWorkspace>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[body, &[E::NotFound, E::WorkspaceNameTaken]],
-    );
-    doc.server_fn::<workspaces::DeleteWorkspace>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[body, &[E::NotFound]],
-    );
-    doc.server_fn::<workspaces::StartWorkspace>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[body, &[E::NotFound, E::TooManySandboxes]],
-    );
-    doc.server_fn::<workspaces::StopWorkspace>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[body, &[E::NotFound]],
-    );
-    doc.server_fn::<workspaces::WorkspaceStatus>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[body, &[E::NotFound]],
-    );
-    doc.server_fn::<workspaces::Keepalive>(
-        "workspaces",
-        SignedIn,
-        Database,
-        &[body, &[E::NotFound]],
-    );
-}
-
 /// Splits a doc comment into its first sentence-line (the summary) and the rest, without
 /// the line the server-function macro puts first.
 fn summary_and_description(docs: &str) -> (String, String) {
@@ -311,7 +232,7 @@ impl Builder {
 
     /// A server function: `POST` with its arguments as a JSON object (or `GET` without
     /// any), answering its output as JSON.
-    fn server_fn<F>(&mut self, tag: &str, access: Access, uses: Uses, errors: &[&[ErrorCode]])
+    fn server_fn<F>(&mut self, tag: &str, access: Access, uses: Uses, own: &[ErrorCode])
     where
         F: ServerFn + JsonSchema,
         F::Output: JsonSchema,
@@ -348,7 +269,12 @@ impl Builder {
                 "content": { "application/json": { "schema": arguments } },
             });
         }
-        let answers = codes(access, uses, errors);
+        // A JSON body can be malformed, from another site, too large or of the wrong shape.
+        let body: &[ErrorCode] = match get {
+            true => &[],
+            false => &[E::BadRequest, E::CrossSite, E::TooLarge, E::InvalidInput],
+        };
+        let answers = codes(access, uses, &[body, own]);
         self.add_errors(&mut operation, access, &answers);
         let method = if get { "get" } else { "post" };
         self.paths
