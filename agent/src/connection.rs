@@ -14,6 +14,7 @@ use tokio::{
 
 use crate::{
     files::{FileError, Workspace},
+    lsp::Lsp,
     outbox::Outbox,
     terminals::{self, Terminals},
 };
@@ -46,6 +47,7 @@ pub async fn serve<R, W>(
     terminals: Terminals,
     workspace: Arc<Workspace>,
     changes: Option<tokio::sync::broadcast::Sender<Message>>,
+    lsp: Lsp,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -97,6 +99,8 @@ pub async fn serve<R, W>(
     }
 
     let mut watchers: Vec<JoinHandle<()>> = Vec::new();
+    // Dropped at the end: the language server forgets this client's documents.
+    let mut language = lsp.client(out.clone());
     loop {
         let frame = match read_frame(&mut reader).await {
             Ok(Some(frame)) => frame,
@@ -128,6 +132,11 @@ pub async fn serve<R, W>(
         let id = frame.id;
         let reply = match frame.message {
             Message::Ping => Some(Frame::new(id, Message::Pong)),
+            // Not answered: the server's messages come as `LspReceive` events.
+            Message::LspSend { data } => {
+                language.send(data);
+                None
+            }
             Message::ListTerminals => Some(Frame::new(
                 id,
                 Message::TerminalList {

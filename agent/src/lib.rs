@@ -16,6 +16,7 @@ pub mod connection;
 pub mod egress;
 pub mod files;
 pub mod init;
+pub mod lsp;
 pub mod outbox;
 pub mod ring;
 pub mod signals;
@@ -24,4 +25,5 @@ pub mod terminals;
 pub mod watch;
 
 pub use files::Workspace;
+pub use lsp::{Lsp, LspConfig};
 pub use terminals::{ShellConfig, Terminals};

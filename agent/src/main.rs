@@ -313,22 +313,27 @@ async fn serve() -> std::process::ExitCode {
         });
         env.extend(agent::egress::proxy_env());
     }
+    // The runtime sets PATH for the agent (e.g. with the Python environment first).
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());
+    let base_env = [
+        ("HOME".to_owned(), home),
+        ("PATH".to_owned(), path.clone()),
+        ("LANG".to_owned(), "C.UTF-8".to_owned()),
+    ];
+    let lsp = agent::Lsp::start(
+        agent::LspConfig::for_sandbox(&args.workspace, &args.home, &path, &base_env),
+        changes.clone(),
+    );
     let terminals = Terminals::new(ShellConfig {
         program: PathBuf::from("bash"),
         args: vec!["--login".to_owned()],
         cwd: args.workspace.clone(),
         env: [
             ("TERM".to_owned(), "xterm-256color".to_owned()),
-            ("HOME".to_owned(), home),
-            // The runtime sets PATH for the agent (e.g. with the Python environment first).
-            (
-                "PATH".to_owned(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned()),
-            ),
-            ("LANG".to_owned(), "C.UTF-8".to_owned()),
             ("SHELL".to_owned(), "/bin/bash".to_owned()),
         ]
         .into_iter()
+        .chain(base_env)
         .chain(env)
         .collect(),
     });
@@ -361,6 +366,7 @@ async fn serve() -> std::process::ExitCode {
                     terminals.clone(),
                     workspace.clone(),
                     changes.clone(),
+                    lsp.clone(),
                 ));
             }
             Err(error) => tracing::warn!(error = %error, "accept failed"),

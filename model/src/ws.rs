@@ -2,6 +2,10 @@
 //!
 //! - **Binary frames** carry terminal bytes: a 4-byte big-endian terminal id, then the data.
 //!   Browser → server is keyboard input; server → browser is terminal output.
+//!   A binary frame on [`LSP_CHANNEL`] carries instead one message of the workspace's
+//!   Python language server (JSON-RPC, as the Language Server Protocol writes it without
+//!   its `Content-Length` header), either way; it counts towards [`ClientMessage::Ack`]
+//!   like terminal output.
 //! - **Text frames** carry JSON control messages, [`ClientMessage`] one way and
 //!   [`ServerMessage`] the other, tagged by `"type"`.
 //!
@@ -46,6 +50,9 @@ pub const MAX_COMMAND: usize = 16 * 1024;
 
 /// Bytes before the data in a binary frame.
 pub const CHANNEL_HEADER: usize = 4;
+
+/// The channel id of language-server messages in binary frames; no terminal has it.
+pub const LSP_CHANNEL: TerminalId = TerminalId(u32::MAX);
 
 /// A binary frame for `terminal` carrying `data`.
 pub fn encode_data(terminal: TerminalId, data: &[u8]) -> Vec<u8> {

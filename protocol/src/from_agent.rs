@@ -6,7 +6,7 @@
 use model::{path::MAX_PATH_BYTES, ws::MAX_COMMAND};
 
 use crate::{
-    MAX_ERROR_MESSAGE, MAX_FRAME, MAX_OUTPUT, MAX_SNAPSHOT_ENTRIES, MAX_TERMINALS,
+    MAX_ERROR_MESSAGE, MAX_FRAME, MAX_LSP_MESSAGE, MAX_OUTPUT, MAX_SNAPSHOT_ENTRIES, MAX_TERMINALS,
     MAX_WATCHED_CONTENT, Message, Tag,
 };
 
@@ -30,6 +30,7 @@ pub fn limits(tag: Option<Tag>) -> usize {
         Tag::FileContent | Tag::SnapshotResult => MAX_FRAME,
         Tag::FileChanged => PATH + MAX_WATCHED_CONTENT as usize + SLACK,
         Tag::FileRemoved => PATH,
+        Tag::LspReceive => MAX_LSP_MESSAGE + SLACK,
         // Answers without data, and requests (which an agent has no business sending).
         Tag::Ok
         | Tag::Ping
@@ -47,7 +48,8 @@ pub fn limits(tag: Option<Tag>) -> usize {
         | Tag::Move
         | Tag::Delete
         | Tag::Snapshot
-        | Tag::Watch => 0,
+        | Tag::Watch
+        | Tag::LspSend => 0,
     }
 }
 
@@ -92,6 +94,9 @@ pub fn check(message: &Message) -> Result<(), String> {
             data: Some(data), ..
         } if data.len() as u64 > MAX_WATCHED_CONTENT => {
             Err(format!("a change carrying {} bytes", data.len()))
+        }
+        Message::LspReceive { data } if data.len() > MAX_LSP_MESSAGE => {
+            Err(format!("a language-server message of {} bytes", data.len()))
         }
         _ => Ok(()),
     }

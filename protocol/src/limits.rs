@@ -13,5 +13,8 @@ pub const MAX_WATCHED_CONTENT: u64 = 2 * 1024 * 1024;
 /// Largest terminal output in one `Output` frame: a terminal's whole scrollback, replayed
 /// on attach (live output leaves in far smaller frames).
 pub const MAX_OUTPUT: usize = 256 * 1024;
+/// Largest language-server message either way (`LspSend`, `LspReceive`): a whole file
+/// opened in the editor, a completion list.
+pub const MAX_LSP_MESSAGE: usize = 4 * 1024 * 1024;
 /// Longest `Error` message text.
 pub const MAX_ERROR_MESSAGE: usize = 1024;

@@ -167,6 +167,13 @@ messages! {
     /// Pushed to a watching client that fell behind: `missed` changes were dropped. The
     /// watch goes on; take a `Snapshot` to catch up.
     41 => WatchLagged { missed: u64 },
+    /// One language-server message (a JSON-RPC message, without the `Content-Length`
+    /// header) from this client to the workspace's Python language server, which the agent
+    /// starts when first needed and shares between its clients. Not answered itself: what
+    /// the server says back comes as `LspReceive` events (see `agent::lsp`).
+    50 => LspSend { data: Vec<u8> },
+    /// Pushed: one language-server message for this client.
+    51 => LspReceive { data: Vec<u8> },
 }
 
 fn put<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), postcard::Error> {

@@ -40,7 +40,10 @@ use axum::{
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use model::{
     ErrorCode, SandboxState, SandboxStatus, TerminalId, WorkspaceId,
-    ws::{ACK_WINDOW, ClientMessage, MAX_COMMAND, ServerMessage, decode_data, encode_data},
+    ws::{
+        ACK_WINDOW, ClientMessage, LSP_CHANNEL, MAX_COMMAND, ServerMessage, decode_data,
+        encode_data,
+    },
 };
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge},
@@ -353,7 +356,12 @@ async fn relay_in(
                     activity.touch();
                     last_touch = Instant::now();
                 }
-                agent.input(terminal, data).await
+                if terminal == LSP_CHANNEL {
+                    // Relayed as it is: the agent reads it (within MAX_CLIENT_MESSAGE).
+                    agent.lsp(data).await
+                } else {
+                    agent.input(terminal, data).await
+                }
             }
             WsMessage::Text(json) => {
                 match serde_json::from_str::<ClientMessage>(&json) {
@@ -508,7 +516,7 @@ async fn relay_out(
             biased;
             event = agent.next(), if open => match event {
                 Some(Ok(event)) => {
-                    if let TerminalEvent::Output { data, .. } = &event {
+                    if let TerminalEvent::Output { data, .. } | TerminalEvent::Lsp(data) = &event {
                         sent += data.len() as u64;
                         if last_touch.elapsed() >= TOUCH_EVERY {
                             activity.touch();
@@ -595,6 +603,9 @@ fn to_browser(event: TerminalEvent, shared: &Mutex<Shared>) -> WsMessage {
     let message = match event {
         TerminalEvent::Output { terminal, data } => {
             return WsMessage::Binary(encode_data(terminal, &data).into());
+        }
+        TerminalEvent::Lsp(data) => {
+            return WsMessage::Binary(encode_data(LSP_CHANNEL, &data).into());
         }
         TerminalEvent::Opened { terminal, command } => ServerMessage::Opened { terminal, command },
         TerminalEvent::Attached { terminal } => ServerMessage::Attached { terminal },

@@ -75,6 +75,8 @@ pub enum TerminalEvent {
     Lagged {
         terminal: TerminalId,
     },
+    /// A message of the workspace's language server for this session.
+    Lsp(Vec<u8>),
     /// A request failed; `terminal` is the one it was about, if any.
     Failed {
         terminal: Option<TerminalId>,
@@ -204,6 +206,18 @@ impl TerminalSender {
         .await
     }
 
+    /// Passes one message to the workspace's language server (its messages back come as
+    /// [`TerminalEvent::Lsp`]).
+    pub async fn lsp(&mut self, data: &[u8]) -> Result<()> {
+        self.request(
+            Message::LspSend {
+                data: data.to_vec(),
+            },
+            None,
+        )
+        .await
+    }
+
     /// Kills the terminal's shell and forgets it.
     pub async fn close(&mut self, terminal: TerminalId) -> Result<()> {
         self.request(
@@ -312,6 +326,7 @@ impl TerminalEvents {
                 peak_rss_kib,
             },
             Message::TerminalLagged { terminal } => TerminalEvent::Lagged { terminal },
+            Message::LspReceive { data } => TerminalEvent::Lsp(data),
             Message::Ok => match purpose {
                 Some(Purpose::Attach(terminal)) => TerminalEvent::Attached { terminal },
                 _ => return None,

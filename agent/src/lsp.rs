@@ -1,0 +1,1308 @@
+//! The workspace's Python language server (`ty server`), run by the agent beside the
+//! terminals and shared by every client: started when a client first initializes, kept
+//! while clients come and go (a reconnect finds it warm), restarted when it dies (a crash,
+//! an out-of-memory kill) or when the packages it sees change (a `pip install --user`),
+//! and gone with the sandbox.
+//!
+//! The agent speaks to the server as its one LSP client and to each connection as its
+//! server, so that several browser tabs can share one process:
+//!
+//! - `initialize` is the agent's own, made once per process start (the first client's
+//!   capabilities, the workspace as root); every client gets the cached answer.
+//!   `workspace/configuration`, `client/registerCapability` and progress requests are
+//!   answered here; the dynamic registrations clients need (pull diagnostics) are passed on
+//!   to every client, the file watching one is served by the agent's own watcher
+//!   (`workspace/didChangeWatchedFiles`).
+//! - Request ids are the agent's on the server side and mapped back to the client's.
+//! - Each client's copy of each open document is kept here; the server holds one copy,
+//!   the last client to change it (its *owner*). A request about a document another client
+//!   changed last first hands the server this client's text, so every answer is about the
+//!   text the asker sees. A client that goes away closes its documents.
+//! - Completion lists go out without their documentation (pandas' `DataFrame.` list is
+//!   about 0.8 MB with it); `completionItem/resolve` is answered here from the full list.
+//! - URIs under the client's root (`file:///<workspace id>/…`, the browser's names) and the
+//!   sandbox's workspace directory are rewritten both ways.
+//!
+//! Memory is bounded: a message is at most [`protocol::MAX_LSP_MESSAGE`] bytes either way,
+//! each client's queue holds [`CLIENT_QUEUE`] messages (a client that does not take them is
+//! dropped from the server, as a terminal detaches a stalled client), and the server's input
+//! queue [`SERVER_QUEUE`] (a server that stops reading is restarted).
+
+use std::{
+    collections::{HashMap, VecDeque},
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use protocol::{Frame, MAX_LSP_MESSAGE, Message};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    process::{Child, ChildStdin, ChildStdout, Command},
+    sync::{broadcast, mpsc},
+};
+
+use crate::outbox::Outbox;
+
+/// Messages waiting for one client.
+pub const CLIENT_QUEUE: usize = 256;
+/// Messages waiting for the server to read them.
+pub const SERVER_QUEUE: usize = 256;
+/// Restarts allowed within [`RESTART_WINDOW`] before the agent gives up until a client
+/// initializes again.
+const MAX_RESTARTS: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// How often the user's site-packages are looked at for a `pip install --user`.
+const PACKAGES_POLL: Duration = Duration::from_secs(3);
+/// File changes are passed to the server in batches at most this often.
+const CHANGES_BATCH: Duration = Duration::from_millis(200);
+/// The first of the agent's request ids to the server (which takes 32-bit integers only;
+/// ids wrap around well before a collision could matter).
+const AGENT_IDS: i64 = 1;
+
+/// How the server is run.
+#[derive(Debug, Clone)]
+pub struct LspConfig {
+    /// The server program (`ty`); `None` when the sandbox has none, and every client's
+    /// `initialize` is answered with an error saying so.
+    pub program: Option<PathBuf>,
+    pub args: Vec<String>,
+    /// The workspace directory, the server's root.
+    pub workspace: PathBuf,
+    /// The environment (complete; nothing is inherited).
+    pub env: Vec<(String, String)>,
+    /// Where the agent writes the server's user configuration.
+    pub config_dir: PathBuf,
+    /// Directories holding installed packages that change under the server (the user's
+    /// site-packages): a change restarts it.
+    pub package_dirs: Vec<PathBuf>,
+}
+
+impl LspConfig {
+    /// The configuration inside a sandbox: `ty` from `path` (the sandbox's `PATH`), the
+    /// Python environment that holds it, and the user site-packages under `home`.
+    pub fn for_sandbox(
+        workspace: &Path,
+        home: &Path,
+        path: &str,
+        env: &[(String, String)],
+    ) -> Self {
+        let program = std::env::split_paths(path)
+            .map(|dir| dir.join("ty"))
+            .find(|candidate| candidate.is_file());
+        // The environment the packages come from: the venv whose bin/ holds python3.
+        let venv = std::env::split_paths(path)
+            .filter(|dir| dir.join("python3").exists())
+            .filter_map(|dir| dir.parent().map(Path::to_path_buf))
+            .find(|prefix| prefix.join("pyvenv.cfg").is_file());
+        let python_dir = venv.as_ref().and_then(|venv| {
+            std::fs::read_dir(venv.join("lib"))
+                .ok()?
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .find(|name| name.starts_with("python3"))
+        });
+        let user_site =
+            python_dir.map(|name| home.join(".local/lib").join(name).join("site-packages"));
+        let config_dir = std::env::temp_dir().join("codepod-lsp");
+        let mut env: Vec<(String, String)> = env.to_vec();
+        env.push((
+            "XDG_CONFIG_HOME".to_owned(),
+            config_dir.to_string_lossy().into_owned(),
+        ));
+        if let Some(venv) = &venv {
+            env.push((
+                "VIRTUAL_ENV".to_owned(),
+                venv.to_string_lossy().into_owned(),
+            ));
+        }
+        Self {
+            program,
+            args: vec!["server".to_owned()],
+            workspace: workspace.to_path_buf(),
+            env,
+            config_dir,
+            package_dirs: user_site.into_iter().collect(),
+        }
+    }
+
+    /// `ty.toml` for the server's user configuration: the user site-packages as an extra
+    /// search path (ty does not look there on its own).
+    fn user_config(&self) -> String {
+        let paths: Vec<String> = self
+            .package_dirs
+            .iter()
+            // ty refuses a path that does not exist; a later install restarts the server.
+            .filter(|dir| dir.is_dir())
+            .map(|dir| format!("{:?}", dir.to_string_lossy()))
+            .collect();
+        format!("[environment]\nextra-paths = [{}]\n", paths.join(", "))
+    }
+}
+
+/// A handle on the language server, shared by the connections.
+#[derive(Clone)]
+pub struct Lsp {
+    events: mpsc::UnboundedSender<Event>,
+    next_client: Arc<AtomicU64>,
+}
+
+/// One connection's use of the language server.
+pub struct LspClient {
+    id: u64,
+    lsp: Lsp,
+    /// Whether this client has said anything yet (the supervisor learns of it then).
+    joined: bool,
+    out: Arc<Outbox>,
+}
+
+enum Event {
+    Join {
+        client: u64,
+        sender: mpsc::Sender<Vec<u8>>,
+    },
+    FromClient {
+        client: u64,
+        data: Vec<u8>,
+    },
+    Leave {
+        client: u64,
+    },
+    FromServer {
+        generation: u64,
+        message: Value,
+    },
+    ServerGone {
+        generation: u64,
+    },
+    FilesChanged(Vec<(String, u8)>),
+    PackagesChanged,
+    /// The server stopped reading its input.
+    Restart,
+}
+
+impl Lsp {
+    /// Starts the supervisor; `changes` is the workspace watcher's feed (`FileChanged`,
+    /// `FileRemoved`), if there is one.
+    pub fn start(config: LspConfig, changes: Option<broadcast::Sender<Message>>) -> Self {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let lsp = Self {
+            events: events.clone(),
+            next_client: Arc::new(AtomicU64::new(1)),
+        };
+        if let Some(changes) = changes {
+            tokio::spawn(forward_changes(
+                changes.subscribe(),
+                config.workspace.clone(),
+                events.clone(),
+            ));
+        }
+        if !config.package_dirs.is_empty() {
+            tokio::spawn(watch_packages(config.package_dirs.clone(), events.clone()));
+        }
+        tokio::spawn(
+            Supervisor {
+                config,
+                events,
+                server: None,
+                generation: 0,
+                init_result: None,
+                init_error: None,
+                client_capabilities: None,
+                waiting: Vec::new(),
+                clients: HashMap::new(),
+                pending: HashMap::new(),
+                next_id: AGENT_IDS,
+                docs: HashMap::new(),
+                registrations: Vec::new(),
+                restarts: VecDeque::new(),
+            }
+            .run(receiver),
+        );
+        lsp
+    }
+
+    /// A client for one connection, whose messages go out through `out`.
+    pub fn client(&self, out: Arc<Outbox>) -> LspClient {
+        LspClient {
+            id: self.next_client.fetch_add(1, Ordering::Relaxed),
+            lsp: self.clone(),
+            joined: false,
+            out,
+        }
+    }
+}
+
+impl LspClient {
+    /// Passes one message from the client on.
+    pub fn send(&mut self, data: Vec<u8>) {
+        if !self.joined {
+            self.joined = true;
+            let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(CLIENT_QUEUE);
+            let out = self.out.clone();
+            tokio::spawn(async move {
+                while let Some(data) = receiver.recv().await {
+                    if out
+                        .send(&Frame::new(0, Message::LspReceive { data }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            let _ = self.lsp.events.send(Event::Join {
+                client: self.id,
+                sender,
+            });
+        }
+        let _ = self.lsp.events.send(Event::FromClient {
+            client: self.id,
+            data,
+        });
+    }
+}
+
+impl Drop for LspClient {
+    fn drop(&mut self) {
+        if self.joined {
+            let _ = self.lsp.events.send(Event::Leave { client: self.id });
+        }
+    }
+}
+
+/// A running server process.
+struct Server {
+    child: Child,
+    input: mpsc::Sender<Vec<u8>>,
+}
+
+/// A client's copy of an open document.
+struct ClientDoc {
+    text: String,
+    language: String,
+}
+
+struct ClientState {
+    sender: mpsc::Sender<Vec<u8>>,
+    /// The client's name for the workspace root (`file:///<workspace id>`), from its
+    /// `initialize`.
+    root: Option<String>,
+    initialized: bool,
+    docs: HashMap<String, ClientDoc>,
+    /// The last completion list, in full, for `completionItem/resolve`.
+    completions: Vec<Value>,
+}
+
+/// The server's copy of a document: whose text it is, and its version there.
+struct ServerDoc {
+    owner: u64,
+    version: i64,
+}
+
+/// Who is waiting for the answer to a request the agent sent the server.
+enum Asker {
+    /// The agent's own `initialize`.
+    Initialize,
+    Client {
+        client: u64,
+        id: Value,
+        method: String,
+    },
+}
+
+struct Supervisor {
+    config: LspConfig,
+    events: mpsc::UnboundedSender<Event>,
+    server: Option<Server>,
+    /// Counts process starts; events of an earlier process are ignored.
+    generation: u64,
+    /// The answer to `initialize` given to clients, once the server has answered.
+    init_result: Option<Value>,
+    /// Why there is no server (given to clients that initialize).
+    init_error: Option<String>,
+    client_capabilities: Option<Value>,
+    /// Clients whose `initialize` (its id) waits for the server's.
+    waiting: Vec<(u64, Value)>,
+    clients: HashMap<u64, ClientState>,
+    pending: HashMap<i64, Asker>,
+    next_id: i64,
+    docs: HashMap<String, ServerDoc>,
+    /// Dynamic registrations clients are told of (all but file watching).
+    registrations: Vec<Value>,
+    restarts: VecDeque<Instant>,
+}
+
+fn is_request(message: &Value) -> bool {
+    message.get("method").is_some() && message.get("id").is_some()
+}
+
+fn response(id: Value, result: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+fn error_response(id: Value, code: i64, message: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+}
+
+/// Replaces the prefix `from` by `to` in every string and object key of `value`.
+fn rewrite(value: &mut Value, from: &str, to: &str) {
+    match value {
+        Value::String(text) => {
+            if let Some(rest) = text.strip_prefix(from)
+                && (rest.is_empty() || rest.starts_with('/'))
+            {
+                *text = format!("{to}{rest}");
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| rewrite(item, from, to)),
+        Value::Object(map) => {
+            let renamed: Vec<String> = map
+                .keys()
+                .filter(|key| {
+                    key.strip_prefix(from)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+                .cloned()
+                .collect();
+            for key in renamed {
+                if let Some(entry) = map.remove(&key) {
+                    map.insert(format!("{to}{}", &key[from.len()..]), entry);
+                }
+            }
+            map.values_mut().for_each(|item| rewrite(item, from, to));
+        }
+        _ => {}
+    }
+}
+
+/// Byte offset in `text` of an LSP position (line, UTF-16 character), clamped to the text.
+fn offset(text: &str, line: u64, character: u64) -> usize {
+    let mut start = 0;
+    for _ in 0..line {
+        match text[start..].find('\n') {
+            Some(end) => start += end + 1,
+            None => return text.len(),
+        }
+    }
+    let line_end = text[start..]
+        .find('\n')
+        .map_or(text.len(), |end| start + end);
+    let mut units = 0;
+    for (index, ch) in text[start..line_end].char_indices() {
+        if units >= character {
+            return start + index;
+        }
+        units += ch.len_utf16() as u64;
+    }
+    line_end
+}
+
+/// Applies one `TextDocumentContentChangeEvent` to `text`.
+fn apply_change(text: &mut String, change: &Value) {
+    let Some(new_text) = change.get("text").and_then(Value::as_str) else {
+        return;
+    };
+    let Some(range) = change.get("range") else {
+        *text = new_text.to_owned();
+        return;
+    };
+    let position = |key: &str| {
+        let point = range.get(key)?;
+        Some(offset(
+            text,
+            point.get("line")?.as_u64()?,
+            point.get("character")?.as_u64()?,
+        ))
+    };
+    if let (Some(start), Some(end)) = (position("start"), position("end")) {
+        let (start, end) = (start.min(end), start.max(end));
+        text.replace_range(start..end, new_text);
+    }
+}
+
+impl Supervisor {
+    /// A fresh request id of the agent's (32-bit, as LSP integers are).
+    fn take_id(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id = if id >= i64::from(i32::MAX) {
+            AGENT_IDS
+        } else {
+            id + 1
+        };
+        id
+    }
+
+    fn server_root(&self) -> String {
+        format!("file://{}", self.config.workspace.display())
+    }
+
+    async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Join { client, sender } => {
+                    self.clients.insert(
+                        client,
+                        ClientState {
+                            sender,
+                            root: None,
+                            initialized: false,
+                            docs: HashMap::new(),
+                            completions: Vec::new(),
+                        },
+                    );
+                }
+                Event::FromClient { client, data } => {
+                    if data.len() > MAX_LSP_MESSAGE {
+                        continue;
+                    }
+                    match serde_json::from_slice::<Value>(&data) {
+                        Ok(message) if message.is_object() => {
+                            self.on_client(client, message).await;
+                        }
+                        _ => tracing::debug!(
+                            "a client sent a language-server message that is not JSON"
+                        ),
+                    }
+                }
+                Event::Leave { client } => self.leave(client).await,
+                Event::FromServer {
+                    generation,
+                    message,
+                } if generation == self.generation => self.on_server(message).await,
+                Event::ServerGone { generation } if generation == self.generation => {
+                    self.server_gone().await;
+                }
+                Event::FromServer { .. } | Event::ServerGone { .. } => {}
+                Event::FilesChanged(changes) => {
+                    if self.init_result.is_some() {
+                        let changes: Vec<Value> = changes
+                            .into_iter()
+                            .map(|(uri, kind)| json!({ "uri": uri, "type": kind }))
+                            .collect();
+                        self.send_server(json!({
+                            "jsonrpc": "2.0",
+                            "method": "workspace/didChangeWatchedFiles",
+                            "params": { "changes": changes },
+                        }));
+                    }
+                }
+                Event::Restart => {
+                    if self.server.is_some() {
+                        self.stop_server().await;
+                        self.restart().await;
+                    }
+                }
+                Event::PackagesChanged => {
+                    if self.server.is_some() {
+                        tracing::info!(
+                            "installed packages changed; restarting the language server"
+                        );
+                        self.stop_server().await;
+                        self.restart().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `message` to a client, rewriting the server's workspace URIs to its names.
+    fn send_client(&mut self, client: u64, mut message: Value) {
+        let root = self.server_root();
+        let Some(state) = self.clients.get(&client) else {
+            return;
+        };
+        if let Some(client_root) = &state.root {
+            rewrite(&mut message, &root, client_root);
+        }
+        let Ok(data) = serde_json::to_vec(&message) else {
+            return;
+        };
+        if data.len() > MAX_LSP_MESSAGE {
+            tracing::warn!(
+                bytes = data.len(),
+                "dropping an over-long language-server message"
+            );
+            if let Some(id) = message.get("id").filter(|_| !is_request(&message)) {
+                let error = error_response(id.clone(), -32603, "the answer is too large");
+                self.send_client(client, error);
+            }
+            return;
+        }
+        if state.sender.try_send(data).is_err() {
+            tracing::warn!(
+                client,
+                "a client fell behind its language-server messages; dropping it"
+            );
+            self.clients.remove(&client);
+            let events = self.events.clone();
+            let _ = events.send(Event::Leave { client });
+        }
+    }
+
+    fn send_server(&mut self, message: Value) {
+        let Some(server) = &self.server else {
+            return;
+        };
+        let Ok(data) = serde_json::to_vec(&message) else {
+            return;
+        };
+        if server.input.try_send(data).is_err() {
+            tracing::warn!("the language server stopped reading; restarting it");
+            let _ = self.events.send(Event::Restart);
+        }
+    }
+
+    async fn on_client(&mut self, client: u64, mut message: Value) {
+        let Some(state) = self.clients.get(&client) else {
+            return;
+        };
+        if let Some(client_root) = state.root.clone() {
+            rewrite(&mut message, &client_root, &self.server_root());
+        }
+        let method = message
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let id = message.get("id").cloned();
+        let Some(method) = method else {
+            // A client's answer to a request passed on to it (registrations): nothing
+            // waits for it.
+            return;
+        };
+        let params = message.get("params").cloned().unwrap_or(Value::Null);
+        match (method.as_str(), id) {
+            ("initialize", Some(id)) => self.initialize(client, id, &params).await,
+            ("initialized", None) => {
+                if let Some(state) = self.clients.get_mut(&client) {
+                    state.initialized = true;
+                }
+                let registrations = self.registrations.clone();
+                if !registrations.is_empty() {
+                    self.register_with(client, registrations);
+                }
+            }
+            ("shutdown", Some(id)) => self.send_client(client, response(id, Value::Null)),
+            ("exit", None) => {}
+            ("textDocument/didOpen", None) => {
+                let document = &params["textDocument"];
+                let (Some(uri), Some(text)) = (document["uri"].as_str(), document["text"].as_str())
+                else {
+                    return;
+                };
+                let language = document["languageId"].as_str().unwrap_or("python");
+                if let Some(state) = self.clients.get_mut(&client) {
+                    state.docs.insert(
+                        uri.to_owned(),
+                        ClientDoc {
+                            text: text.to_owned(),
+                            language: language.to_owned(),
+                        },
+                    );
+                }
+                self.hand_over(uri, client).await;
+            }
+            ("textDocument/didChange", None) => {
+                let Some(uri) = params["textDocument"]["uri"].as_str() else {
+                    return;
+                };
+                let changes = params["contentChanges"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let Some(doc) = self
+                    .clients
+                    .get_mut(&client)
+                    .and_then(|state| state.docs.get_mut(uri))
+                else {
+                    return;
+                };
+                for change in &changes {
+                    apply_change(&mut doc.text, change);
+                }
+                match self.docs.get_mut(uri) {
+                    Some(server_doc) if server_doc.owner == client => {
+                        server_doc.version += 1;
+                        let version = server_doc.version;
+                        self.send_server(json!({
+                            "jsonrpc": "2.0",
+                            "method": "textDocument/didChange",
+                            "params": {
+                                "textDocument": { "uri": uri, "version": version },
+                                "contentChanges": changes,
+                            },
+                        }));
+                    }
+                    _ => self.hand_over(uri, client).await,
+                }
+            }
+            ("textDocument/didClose", None) => {
+                if let Some(uri) = params["textDocument"]["uri"].as_str() {
+                    self.close_doc(client, uri).await;
+                }
+            }
+            ("$/cancelRequest", None) => {
+                let wanted = params.get("id").cloned().unwrap_or(Value::Null);
+                let ours = self.pending.iter().find_map(|(ours, asker)| match asker {
+                    Asker::Client {
+                        client: who, id, ..
+                    } if *who == client && *id == wanted => Some(*ours),
+                    _ => None,
+                });
+                if let Some(ours) = ours {
+                    self.send_server(json!({
+                        "jsonrpc": "2.0",
+                        "method": "$/cancelRequest",
+                        "params": { "id": ours },
+                    }));
+                }
+            }
+            ("completionItem/resolve", Some(id)) => {
+                let index = params["data"]["codepod"].as_u64();
+                let item = index.and_then(|index| {
+                    let state = self.clients.get(&client)?;
+                    let mut item = state.completions.get(usize::try_from(index).ok()?)?.clone();
+                    item["data"] = json!({ "codepod": index });
+                    Some(item)
+                });
+                self.send_client(client, response(id, item.unwrap_or(params)));
+            }
+            (_, Some(id)) => self.request(client, id, method, message).await,
+            (_, None) => self.send_server(message),
+        }
+    }
+
+    /// The agent's `initialize` (once per server start); the client's is answered from it.
+    async fn initialize(&mut self, client: u64, id: Value, params: &Value) {
+        if let Some(state) = self.clients.get_mut(&client) {
+            state.root = params["rootUri"]
+                .as_str()
+                .map(|root| root.trim_end_matches('/').to_owned());
+        }
+        if self.client_capabilities.is_none() {
+            self.client_capabilities = Some(params["capabilities"].clone());
+        }
+        if let Some(result) = self.init_result.clone() {
+            self.send_client(client, response(id, result));
+            return;
+        }
+        self.waiting.push((client, id));
+        if self.server.is_none() {
+            self.restarts.clear();
+            self.init_error = None;
+            self.restart().await;
+        }
+    }
+
+    /// Starts the server (again) and sends the agent's `initialize`.
+    async fn restart(&mut self) {
+        let now = Instant::now();
+        while self
+            .restarts
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > RESTART_WINDOW)
+        {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() >= MAX_RESTARTS {
+            self.give_up("the Python language server keeps stopping; it will start again when the editor reconnects");
+            return;
+        }
+        self.restarts.push_back(now);
+        self.generation += 1;
+        self.init_result = None;
+        self.docs.clear();
+        let started = match &self.config.program {
+            Some(program) => spawn(&self.config, program, self.generation, &self.events).await,
+            None => Err("there is no Python language server (ty) in this sandbox".to_owned()),
+        };
+        match started {
+            Ok(server) => self.server = Some(server),
+            Err(error) => {
+                self.give_up(&error);
+                return;
+            }
+        }
+        let root = self.server_root();
+        let mut capabilities = self.client_capabilities.clone().unwrap_or(json!({}));
+        capabilities["workspace"]["configuration"] = json!(true);
+        capabilities["workspace"]["didChangeWatchedFiles"] = json!({ "dynamicRegistration": true });
+        capabilities["workspace"]["workspaceFolders"] = json!(true);
+        let id = self.take_id();
+        self.pending.insert(id, Asker::Initialize);
+        self.send_server(json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "initialize",
+            "params": {
+                "processId": std::process::id(),
+                "clientInfo": { "name": "codepod-agent" },
+                "rootUri": root,
+                "workspaceFolders": [{ "uri": root, "name": "workspace" }],
+                "capabilities": capabilities,
+            },
+        }));
+    }
+
+    fn give_up(&mut self, why: &str) {
+        tracing::warn!(why, "no language server");
+        self.init_error = Some(why.to_owned());
+        self.server = None;
+        for (client, id) in std::mem::take(&mut self.waiting) {
+            self.send_client(client, error_response(id, -32603, why));
+        }
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.child.start_kill();
+            let _ = server.child.wait().await;
+        }
+        self.generation += 1;
+        self.fail_pending("the Python language server restarted");
+    }
+
+    fn fail_pending(&mut self, why: &str) {
+        for (_, asker) in std::mem::take(&mut self.pending) {
+            if let Asker::Client { client, id, .. } = asker {
+                self.send_client(client, error_response(id, -32603, why));
+            }
+        }
+    }
+
+    async fn server_gone(&mut self) {
+        let status = match self.server.take() {
+            Some(mut server) => server.child.wait().await.ok(),
+            None => None,
+        };
+        tracing::warn!(?status, "the language server stopped");
+        self.fail_pending("the Python language server stopped; it is starting again");
+        if !self.clients.is_empty() || !self.waiting.is_empty() {
+            self.restart().await;
+        } else {
+            self.init_result = None;
+        }
+    }
+
+    /// Makes `client`'s text of `uri` the server's.
+    async fn hand_over(&mut self, uri: &str, client: u64) {
+        let Some(doc) = self
+            .clients
+            .get(&client)
+            .and_then(|state| state.docs.get(uri))
+        else {
+            return;
+        };
+        let (text, language) = (doc.text.clone(), doc.language.clone());
+        if self.init_result.is_none() {
+            // Opened with the rest once the server is ready.
+            return;
+        }
+        match self.docs.get_mut(uri) {
+            Some(server_doc) => {
+                server_doc.owner = client;
+                server_doc.version += 1;
+                let version = server_doc.version;
+                self.send_server(json!({
+                    "jsonrpc": "2.0",
+                    "method": "textDocument/didChange",
+                    "params": {
+                        "textDocument": { "uri": uri, "version": version },
+                        "contentChanges": [{ "text": text }],
+                    },
+                }));
+            }
+            None => {
+                self.docs.insert(
+                    uri.to_owned(),
+                    ServerDoc {
+                        owner: client,
+                        version: 1,
+                    },
+                );
+                self.send_server(json!({
+                    "jsonrpc": "2.0",
+                    "method": "textDocument/didOpen",
+                    "params": {
+                        "textDocument": {
+                            "uri": uri, "languageId": language, "version": 1, "text": text,
+                        },
+                    },
+                }));
+            }
+        }
+    }
+
+    async fn close_doc(&mut self, client: u64, uri: &str) {
+        if let Some(state) = self.clients.get_mut(&client) {
+            state.docs.remove(uri);
+        }
+        if self.docs.get(uri).is_none_or(|doc| doc.owner != client) {
+            return;
+        }
+        let other = self
+            .clients
+            .iter()
+            .find(|(_, state)| state.docs.contains_key(uri))
+            .map(|(id, _)| *id);
+        match other {
+            Some(other) => self.hand_over(uri, other).await,
+            None => {
+                self.docs.remove(uri);
+                self.send_server(json!({
+                    "jsonrpc": "2.0",
+                    "method": "textDocument/didClose",
+                    "params": { "textDocument": { "uri": uri } },
+                }));
+            }
+        }
+    }
+
+    async fn leave(&mut self, client: u64) {
+        let uris: Vec<String> = self
+            .clients
+            .get(&client)
+            .map(|state| state.docs.keys().cloned().collect())
+            .unwrap_or_default();
+        for uri in uris {
+            self.close_doc(client, &uri).await;
+        }
+        self.clients.remove(&client);
+        self.waiting.retain(|(waiting, _)| *waiting != client);
+        self.pending.retain(
+            |_, asker| !matches!(asker, Asker::Client { client: who, .. } if *who == client),
+        );
+    }
+
+    /// A client's request: about one of its documents, it is asked about its own text.
+    async fn request(&mut self, client: u64, id: Value, method: String, mut message: Value) {
+        if let Some(uri) = message["params"]["textDocument"]["uri"]
+            .as_str()
+            .map(str::to_owned)
+        {
+            let open = self
+                .clients
+                .get(&client)
+                .is_some_and(|state| state.docs.contains_key(&uri));
+            if !open {
+                // A model the server does not know (another language, a library file).
+                let empty = match method.as_str() {
+                    "textDocument/diagnostic" => json!({ "kind": "full", "items": [] }),
+                    _ => Value::Null,
+                };
+                self.send_client(client, response(id, empty));
+                return;
+            }
+            if self.docs.get(&uri).is_none_or(|doc| doc.owner != client) {
+                self.hand_over(&uri, client).await;
+            }
+        }
+        if self.init_result.is_none() {
+            let why = self
+                .init_error
+                .clone()
+                .unwrap_or_else(|| "the Python language server is starting".to_owned());
+            self.send_client(client, error_response(id, -32603, &why));
+            return;
+        }
+        let ours = self.take_id();
+        message["id"] = json!(ours);
+        self.pending
+            .insert(ours, Asker::Client { client, id, method });
+        self.send_server(message);
+    }
+
+    /// Passes dynamic registrations on to one client (its answers are not waited for).
+    fn register_with(&mut self, client: u64, registrations: Vec<Value>) {
+        let id = self.take_id();
+        self.send_client(
+            client,
+            json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": "client/registerCapability",
+                "params": { "registrations": registrations },
+            }),
+        );
+    }
+
+    async fn on_server(&mut self, mut message: Value) {
+        let method = message
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match (method, message.get("id").cloned()) {
+            (None, Some(id)) => {
+                let Some(asker) = id.as_i64().and_then(|id| self.pending.remove(&id)) else {
+                    return;
+                };
+                match asker {
+                    Asker::Initialize => self.initialized(message).await,
+                    Asker::Client { client, id, method } => {
+                        if method == "textDocument/completion"
+                            && let Some(result) = message.get_mut("result")
+                        {
+                            self.trim_completions(client, result);
+                        }
+                        message["id"] = id;
+                        self.send_client(client, message);
+                    }
+                }
+            }
+            (Some(method), Some(id)) => {
+                let params = message.get("params").cloned().unwrap_or(Value::Null);
+                let answer = match method.as_str() {
+                    "workspace/configuration" => {
+                        let items = params["items"].as_array().map_or(0, Vec::len);
+                        response(id, Value::Array(vec![json!({}); items]))
+                    }
+                    "client/registerCapability" => {
+                        let mut passed = Vec::new();
+                        for mut registration in params["registrations"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                        {
+                            if registration["method"] == "workspace/didChangeWatchedFiles" {
+                                continue;
+                            }
+                            // Python documents only: the editor has models of every language.
+                            let options = &mut registration["registerOptions"];
+                            if options.is_object() && options["documentSelector"].is_null() {
+                                options["documentSelector"] = json!([{ "language": "python" }]);
+                            }
+                            passed.push(registration);
+                        }
+                        if !passed.is_empty() {
+                            self.registrations.extend(passed.iter().cloned());
+                            let ready: Vec<u64> = self
+                                .clients
+                                .iter()
+                                .filter(|(_, state)| state.initialized)
+                                .map(|(id, _)| *id)
+                                .collect();
+                            for client in ready {
+                                self.register_with(client, passed.clone());
+                            }
+                        }
+                        response(id, Value::Null)
+                    }
+                    "client/unregisterCapability" => {
+                        let gone: Vec<&str> = params["unregisterations"]
+                            .as_array()
+                            .map(|list| list.iter().filter_map(|u| u["id"].as_str()).collect())
+                            .unwrap_or_default();
+                        self.registrations
+                            .retain(|r| !gone.contains(&r["id"].as_str().unwrap_or_default()));
+                        response(id, Value::Null)
+                    }
+                    "workspace/applyEdit" => response(id, json!({ "applied": false })),
+                    "window/workDoneProgress/create"
+                    | "workspace/diagnostic/refresh"
+                    | "workspace/inlayHint/refresh"
+                    | "workspace/semanticTokens/refresh"
+                    | "workspace/codeLens/refresh"
+                    | "window/showMessageRequest"
+                    | "window/showDocument" => response(id, Value::Null),
+                    _ => error_response(id, -32601, "not served by Codepod's agent"),
+                };
+                self.send_server(answer);
+            }
+            (Some(method), None) => match method.as_str() {
+                "textDocument/publishDiagnostics" => {
+                    let uri = message["params"]["uri"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let readers: Vec<u64> = self
+                        .clients
+                        .iter()
+                        .filter(|(_, state)| state.docs.contains_key(&uri))
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for client in readers {
+                        self.send_client(client, message.clone());
+                    }
+                }
+                "window/logMessage" | "$/progress" | "$/logTrace" | "telemetry/event" => {}
+                _ => {
+                    let ready: Vec<u64> = self
+                        .clients
+                        .iter()
+                        .filter(|(_, state)| state.initialized)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for client in ready {
+                        self.send_client(client, message.clone());
+                    }
+                }
+            },
+            (None, None) => {}
+        }
+    }
+
+    /// The server answered the agent's `initialize`: clients waiting get the answer, and
+    /// the documents they have open are opened again.
+    async fn initialized(&mut self, message: Value) {
+        let Some(mut result) = message.get("result").cloned() else {
+            let why = message["error"]["message"]
+                .as_str()
+                .unwrap_or("the language server did not initialize")
+                .to_owned();
+            self.stop_server().await;
+            self.give_up(&why);
+            return;
+        };
+        // Documentation comes on resolve (see `trim_completions`).
+        if result["capabilities"]["completionProvider"].is_object() {
+            result["capabilities"]["completionProvider"]["resolveProvider"] = json!(true);
+        }
+        self.init_result = Some(result.clone());
+        self.send_server(json!({ "jsonrpc": "2.0", "method": "initialized", "params": {} }));
+        for (client, id) in std::mem::take(&mut self.waiting) {
+            self.send_client(client, response(id, result.clone()));
+        }
+        let open: Vec<(String, u64)> = self
+            .clients
+            .iter()
+            .flat_map(|(id, state)| state.docs.keys().map(move |uri| (uri.clone(), *id)))
+            .collect();
+        for (uri, client) in open {
+            if !self.docs.contains_key(&uri) {
+                self.hand_over(&uri, client).await;
+            }
+        }
+    }
+
+    /// Keeps the full items for `completionItem/resolve` and sends them without their
+    /// documentation.
+    fn trim_completions(&mut self, client: u64, result: &mut Value) {
+        let items = match result {
+            Value::Array(items) => items,
+            Value::Object(list) => match list.get_mut("items") {
+                Some(Value::Array(items)) => items,
+                _ => return,
+            },
+            _ => return,
+        };
+        let full = items.clone();
+        for (index, item) in items.iter_mut().enumerate() {
+            if let Some(item) = item.as_object_mut() {
+                item.remove("documentation");
+                item.insert("data".to_owned(), json!({ "codepod": index }));
+            }
+        }
+        if let Some(state) = self.clients.get_mut(&client) {
+            state.completions = full;
+        }
+    }
+}
+
+/// Starts the server process with its reader and writer tasks.
+async fn spawn(
+    config: &LspConfig,
+    program: &Path,
+    generation: u64,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<Server, String> {
+    let ty_config = config.config_dir.join("ty");
+    std::fs::create_dir_all(&ty_config)
+        .and_then(|()| std::fs::write(ty_config.join("ty.toml"), config.user_config()))
+        .map_err(|error| format!("cannot write the language server's configuration: {error}"))?;
+    let mut command = Command::new(program);
+    command
+        .args(&config.args)
+        .current_dir(&config.workspace)
+        .env_clear()
+        .envs(config.env.iter().map(|(key, value)| (key, value)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|error| format!("cannot start {}: {error}", program.display()))?;
+    // The first process the kernel kills when the sandbox runs out of memory: the user's
+    // programs and shells go on, and the agent starts the server again. (Raising one's own
+    // child's score needs no privilege; it is set before the server has loaded anything.)
+    if let Some(pid) = child.id()
+        && let Err(error) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), "1000")
+    {
+        tracing::warn!(%error, "cannot make the language server the first to go under memory pressure");
+    }
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("the language server has no stdio".to_owned());
+    };
+    let (input, queue) = mpsc::channel(SERVER_QUEUE);
+    tokio::spawn(write_server(stdin, queue));
+    tokio::spawn(read_server(stdout, generation, events.clone()));
+    tracing::info!(pid = child.id(), "language server started");
+    Ok(Server { child, input })
+}
+
+async fn write_server(mut stdin: ChildStdin, mut queue: mpsc::Receiver<Vec<u8>>) {
+    while let Some(data) = queue.recv().await {
+        let header = format!("Content-Length: {}\r\n\r\n", data.len());
+        if stdin.write_all(header.as_bytes()).await.is_err()
+            || stdin.write_all(&data).await.is_err()
+            || stdin.flush().await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Reads the server's messages until it closes its output (or breaks the framing).
+async fn read_server(stdout: ChildStdout, generation: u64, events: mpsc::UnboundedSender<Event>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut line = String::new();
+    loop {
+        let mut length = None;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line).await {
+                Ok(0) | Err(_) => {
+                    let _ = events.send(Event::ServerGone { generation });
+                    return;
+                }
+                Ok(_) => {}
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse::<usize>().ok();
+            }
+            if line.len() > 1024 {
+                break;
+            }
+        }
+        let Some(length) = length.filter(|length| *length <= MAX_LSP_MESSAGE) else {
+            tracing::warn!("the language server broke its framing");
+            let _ = events.send(Event::ServerGone { generation });
+            return;
+        };
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).await.is_err() {
+            let _ = events.send(Event::ServerGone { generation });
+            return;
+        }
+        if let Ok(message) = serde_json::from_slice::<Value>(&body) {
+            let _ = events.send(Event::FromServer {
+                generation,
+                message,
+            });
+        }
+    }
+}
+
+/// Passes the workspace watcher's changes on as `(uri, kind)` batches (2 changed, 3
+/// deleted).
+async fn forward_changes(
+    mut changes: broadcast::Receiver<Message>,
+    workspace: PathBuf,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let root = format!("file://{}", workspace.display());
+    loop {
+        let first = match changes.recv().await {
+            Ok(message) => message,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let mut batch = Vec::new();
+        let mut push = |message: Message| match message {
+            Message::FileChanged {
+                path,
+                is_dir: false,
+                ..
+            } => batch.push((format!("{root}/{path}"), 2)),
+            Message::FileRemoved { path } => batch.push((format!("{root}/{path}"), 3)),
+            _ => {}
+        };
+        push(first);
+        tokio::time::sleep(CHANGES_BATCH).await;
+        while let Ok(message) = changes.try_recv() {
+            push(message);
+        }
+        if !batch.is_empty() && events.send(Event::FilesChanged(batch)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reports a change of the package directories (a `pip install --user`).
+async fn watch_packages(dirs: Vec<PathBuf>, events: mpsc::UnboundedSender<Event>) {
+    let stamp = |dirs: &[PathBuf]| -> Vec<Option<std::time::SystemTime>> {
+        dirs.iter()
+            .map(|dir| std::fs::metadata(dir).and_then(|m| m.modified()).ok())
+            .collect()
+    };
+    let mut last = stamp(&dirs);
+    loop {
+        tokio::time::sleep(PACKAGES_POLL).await;
+        let now = stamp(&dirs);
+        if now != last {
+            last = now;
+            if events.send(Event::PackagesChanged).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_utf16_units() {
+        let text = "a😀b\nsecond\n";
+        // 😀 is two UTF-16 units and four bytes.
+        assert_eq!(offset(text, 0, 1), 1);
+        assert_eq!(offset(text, 0, 3), 5);
+        assert_eq!(offset(text, 1, 3), 10);
+        assert_eq!(offset(text, 1, 99), 13);
+        assert_eq!(offset(text, 9, 0), text.len());
+    }
+
+    #[test]
+    fn incremental_changes_apply_like_the_editor_did() {
+        let mut text = "import pandas as pd\npd.\n".to_owned();
+        apply_change(
+            &mut text,
+            &json!({ "range": { "start": { "line": 1, "character": 3 }, "end": { "line": 1, "character": 3 } }, "text": "read_csv" }),
+        );
+        assert_eq!(text, "import pandas as pd\npd.read_csv\n");
+        apply_change(
+            &mut text,
+            &json!({ "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 1, "character": 0 } }, "text": "" }),
+        );
+        assert_eq!(text, "pd.read_csv\n");
+        apply_change(&mut text, &json!({ "text": "whole" }));
+        assert_eq!(text, "whole");
+    }
+
+    #[test]
+    fn uris_are_rewritten_in_values_and_keys_but_not_in_look_alikes() {
+        let mut message = json!({
+            "uri": "file:///w1/a.py",
+            "changes": { "file:///w1/b.py": [] },
+            "other": "file:///w10/a.py",
+            "library": "file:///opt/codepod/python/lib/x.py",
+        });
+        rewrite(&mut message, "file:///w1", "file:///workspace");
+        assert_eq!(message["uri"], "file:///workspace/a.py");
+        assert!(message["changes"].get("file:///workspace/b.py").is_some());
+        assert_eq!(message["other"], "file:///w10/a.py");
+        assert_eq!(message["library"], "file:///opt/codepod/python/lib/x.py");
+    }
+}

@@ -1,0 +1,312 @@
+//! The workspace's Python language server (`ty`, run by the agent inside the sandbox),
+//! spoken to as the browser does through its session with the agent: completion of pandas
+//! members, documentation on resolve, diagnostics, definitions in other files, a second tab
+//! sharing the server, a restart after the server is killed, and the server being the
+//! first to go when memory runs out. Real bubblewrap, real agent, real ty.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failure is a failed test"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, spawn_app_configured};
+use model::TerminalId;
+use sandbox::{
+    Transport,
+    agent::{TerminalEvent, TerminalSession},
+};
+use serde_json::{Value, json};
+
+const MAIN: &str = "import pandas as pd\nfrom util import helper\n\npd.\nhelper(undefined_name)\n";
+const UTIL: &str = "def helper(x: int) -> int:\n    return x\n";
+
+async fn session(app: &TestApp, workspace: &str) -> TerminalSession {
+    let socket = app
+        .data_dir()
+        .join("sandboxes")
+        .join(workspace)
+        .join("agent.sock");
+    TerminalSession::open(Transport::unix(&socket).await.unwrap())
+        .await
+        .unwrap()
+}
+
+/// One tab's language-server client.
+struct Lsp {
+    session: TerminalSession,
+    next_id: i64,
+    /// Requests the server side made of this client (registrations).
+    asked: Vec<Value>,
+    /// Notifications received (diagnostics).
+    heard: Vec<Value>,
+}
+
+impl Lsp {
+    fn new(session: TerminalSession) -> Self {
+        Self {
+            session,
+            next_id: 1,
+            asked: Vec::new(),
+            heard: Vec::new(),
+        }
+    }
+
+    async fn notify(&mut self, method: &str, params: Value) {
+        let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+        self.session
+            .sender
+            .lsp(&serde_json::to_vec(&message).unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// Sends a request and waits for its answer (the whole response).
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        self.session
+            .sender
+            .lsp(&serde_json::to_vec(&message).unwrap())
+            .await
+            .unwrap();
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(60), self.session.events.next())
+                .await
+                .expect("the language server answers")
+                .expect("the session is open")
+                .unwrap();
+            let TerminalEvent::Lsp(data) = event else {
+                continue;
+            };
+            let message: Value = serde_json::from_slice(&data).unwrap();
+            if message.get("method").is_some() {
+                if message.get("id").is_some() {
+                    self.asked.push(message);
+                } else {
+                    self.heard.push(message);
+                }
+                continue;
+            }
+            if message["id"] == json!(id) {
+                return message;
+            }
+        }
+    }
+
+    async fn initialize(&mut self, workspace: &str) -> Value {
+        let capabilities = json!({
+            "textDocument": {
+                "diagnostic": { "dynamicRegistration": true },
+                "completion": { "completionItem": { "snippetSupport": true } },
+            },
+        });
+        let answer = self
+            .request(
+                "initialize",
+                json!({ "processId": null, "rootUri": format!("file:///{workspace}"), "capabilities": capabilities }),
+            )
+            .await;
+        self.notify("initialized", json!({})).await;
+        answer
+    }
+
+    async fn open(&mut self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "python", "version": 1, "text": text } }),
+        )
+        .await;
+    }
+
+    /// Completion labels at (line, character), retried while the server (re)starts.
+    async fn labels(&mut self, uri: &str, line: u32, character: u32) -> (Vec<String>, Value) {
+        for _ in 0..120 {
+            let answer = self
+                .request(
+                    "textDocument/completion",
+                    json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": character } }),
+                )
+                .await;
+            let items = match &answer["result"] {
+                Value::Array(items) => items.clone(),
+                Value::Object(list) => list["items"].as_array().cloned().unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if !items.is_empty() {
+                let labels = items
+                    .iter()
+                    .map(|item| item["label"].as_str().unwrap_or_default().to_owned())
+                    .collect();
+                return (labels, Value::Array(items));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("no completion at {line}:{character}");
+    }
+}
+
+/// Runs `command` in a shell in the sandbox and returns what it printed between markers.
+async fn in_shell(app: &TestApp, workspace: &str, command: &str) -> String {
+    let mut shell = session(app, workspace).await;
+    shell.sender.open(200, 24).await.unwrap();
+    let terminal: TerminalId = loop {
+        if let TerminalEvent::Opened { terminal, .. } = shell.events.next().await.unwrap().unwrap()
+        {
+            break terminal;
+        }
+    };
+    shell.sender.attach(terminal).await.unwrap();
+    let typed = format!("echo '<'''BEGIN; {command}; echo END'''>'\r");
+    shell
+        .sender
+        .input(terminal, typed.as_bytes())
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let (Some(start), Some(end)) = (text.find("<BEGIN"), text.find("END>")) {
+            shell.sender.close(terminal).await.unwrap();
+            return text[start + 6..end].trim().to_owned();
+        }
+        match tokio::time::timeout(Duration::from_secs(30), shell.events.next())
+            .await
+            .expect("the shell answers")
+            .unwrap()
+            .unwrap()
+        {
+            TerminalEvent::Output { data, .. } => seen.extend(data),
+            _ => continue,
+        }
+    }
+}
+
+/// The pids of the sandbox's language servers.
+const TY_PIDS: &str =
+    "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = ty ] && echo ${p#/proc/}; done";
+
+#[tokio::test]
+async fn the_language_server_completes_pandas_checks_code_and_survives_being_killed() {
+    let app = spawn_app_configured(|_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    for (path, text) in [("analysis.py", MAIN), ("util.py", UTIL)] {
+        let (status, _) = ada
+            .post("/api/files/write", json!({ "workspace": ws, "path": path, "content": { "encoding": "utf8", "data": text } }))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (_, started) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(started["state"], "ready", "{started}");
+    let main = format!("file:///{ws}/analysis.py");
+
+    let mut tab = Lsp::new(session(&app, &ws).await);
+    let init = tab.initialize(&ws).await;
+    let capabilities = &init["result"]["capabilities"];
+    assert_eq!(capabilities["hoverProvider"], json!(true), "{init}");
+    // Documentation comes on resolve.
+    assert_eq!(
+        capabilities["completionProvider"]["resolveProvider"],
+        json!(true)
+    );
+    tab.open(&main, MAIN).await;
+
+    // `pd.` lists pandas' members, without their documentation…
+    let (labels, items) = tab.labels(&main, 3, 3).await;
+    for wanted in ["DataFrame", "read_csv"] {
+        assert!(labels.iter().any(|label| label == wanted), "{labels:?}");
+    }
+    let frame = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["label"] == "DataFrame")
+        .unwrap()
+        .clone();
+    assert!(frame.get("documentation").is_none(), "{frame}");
+    // … which resolving an item brings.
+    let resolved = tab.request("completionItem/resolve", frame).await;
+    let docs = resolved["result"]["documentation"].to_string();
+    assert!(docs.contains("Two-dimensional"), "{resolved}");
+
+    // Diagnostics (pulled, as ty registers them) name the undefined variable, with the
+    // client's URIs.
+    assert!(
+        tab.asked
+            .iter()
+            .any(|asked| asked["method"] == "client/registerCapability"
+                && asked["params"]["registrations"][0]["registerOptions"]["documentSelector"]
+                    == json!([{ "language": "python" }])),
+        "{:?}",
+        tab.asked
+    );
+    let diagnostics = tab
+        .request(
+            "textDocument/diagnostic",
+            json!({ "textDocument": { "uri": main } }),
+        )
+        .await;
+    let items = diagnostics["result"]["items"].to_string();
+    assert!(items.contains("undefined_name"), "{diagnostics}");
+
+    // Go to definition lands in the other file, named as the browser names it.
+    let definition = tab
+        .request(
+            "textDocument/definition",
+            json!({ "textDocument": { "uri": main }, "position": { "line": 4, "character": 2 } }),
+        )
+        .await;
+    assert!(
+        definition["result"]
+            .to_string()
+            .contains(&format!("file:///{ws}/util.py")),
+        "{definition}"
+    );
+
+    // A second tab shares the server: its edits are its own, and it is asked about them.
+    let mut other = Lsp::new(session(&app, &ws).await);
+    let again = other.initialize(&ws).await;
+    assert_eq!(again["result"], init["result"]);
+    other.open(&main, MAIN).await;
+    other
+        .notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": main, "version": 2 }, "contentChanges": [
+                { "range": { "start": { "line": 3, "character": 3 }, "end": { "line": 3, "character": 3 } }, "text": "DataFrame().gr" },
+            ] }),
+        )
+        .await;
+    let (labels, _) = other.labels(&main, 3, 17).await;
+    assert!(labels.iter().any(|label| label == "groupby"), "{labels:?}");
+    // The first tab still sees its own text.
+    let (labels, _) = tab.labels(&main, 3, 3).await;
+    assert!(labels.iter().any(|label| label == "read_csv"), "{labels:?}");
+
+    // The server is the first process the kernel kills for memory; the shell is not.
+    let pids = in_shell(&app, &ws, TY_PIDS).await;
+    let pid = pids.lines().next().expect("ty runs").trim().to_owned();
+    assert_eq!(
+        in_shell(&app, &ws, &format!("cat /proc/{pid}/oom_score_adj")).await,
+        "1000"
+    );
+    assert_eq!(in_shell(&app, &ws, "cat /proc/$$/oom_score_adj").await, "0");
+
+    // Killed, it comes back, documents open again.
+    in_shell(&app, &ws, &format!("kill -KILL {pid}")).await;
+    let (labels, _) = tab.labels(&main, 3, 3).await;
+    assert!(
+        labels.iter().any(|label| label == "DataFrame"),
+        "{labels:?}"
+    );
+    let now = in_shell(&app, &ws, TY_PIDS).await;
+    assert!(
+        !now.is_empty() && !now.lines().any(|line| line.trim() == pid),
+        "{now}"
+    );
+}
