@@ -82,4 +82,131 @@ import 'monaco-editor/editor/standalone/browser/quickAccess/standaloneHelpQuickA
 import 'monaco-editor/editor/standalone/browser/toggleHighContrast/toggleHighContrast.js';
 import 'monaco-editor/editor/common/standaloneStrings.js';
 
+// Monaco's own LSP client (not in monaco-editor's export map; imported by file).
+import { MonacoLspClient } from '../node_modules/monaco-editor/esm/external/monaco-lsp-client/out/index.js';
+
 globalThis.monaco = monaco;
+
+// The browser half of the workspace's Python language server (agent/src/lsp.rs is the
+// other): Monaco's LSP client over a transport whose messages the app (Rust, in
+// app/src/editor/lsp.rs) carries on the IDE socket's LSP channel. One per page, because
+// Monaco's client cannot be disposed; a new socket (a reconnect, another workspace)
+// `connected()` replays what the agent needs: initialize, then the open Python documents.
+//
+// It also works around the client's gaps: URIs it lowercases on open (monaco-editor#5224)
+// get their model's spelling back, models of other languages are not opened, the
+// workspace root goes into `initialize`, and requests in flight when the socket closes
+// fail instead of hanging.
+let lsp = null;
+const LOCATIONS = new Set(['textDocument/definition', 'textDocument/declaration', 'textDocument/typeDefinition', 'textDocument/implementation', 'textDocument/references']);
+globalThis.codepodLsp = (send, root) => {
+  if (lsp) {
+    lsp.send = send;
+    lsp.root = root;
+    return lsp;
+  }
+  lsp = {
+    send,
+    root,
+    open: false,
+    listener: undefined,
+    initialize: null,
+    inFlight: new Map(),
+    replayed: new Set(),
+    replayIds: 0,
+    // Models made empty for a jump into a file not open yet (Monaco's client needs a model
+    // for every location it shows), until the app fills them: nothing about them reaches
+    // the server until then (it reads the file from disk meanwhile).
+    placeholders: new Map(),
+    transport: {
+      state: { value: { state: 'open' }, onChange: () => ({ dispose() {} }) },
+      setListener: (listener) => { lsp.listener = listener; },
+      send: async (message) => { lsp.out(message); },
+      toString: () => 'codepod-lsp',
+    },
+    modelOf(uri) {
+      const lower = uri.toLowerCase();
+      return monaco.editor.getModels().find((m) => m.uri.toString(true).toLowerCase() === lower);
+    },
+    out(message) {
+      const method = message.method;
+      if (method === 'initialize') {
+        message.params = { ...message.params, rootUri: lsp.root, workspaceFolders: [{ uri: lsp.root, name: 'workspace' }] };
+        lsp.initialize = message.params;
+      }
+      if (method && method.startsWith('textDocument/did')) {
+        const model = lsp.modelOf(message.params.textDocument.uri);
+        if (!model || model.getLanguageId() !== 'python') return;
+        const uri = model.uri.toString(true);
+        const held = lsp.placeholders.get(uri);
+        if (held === null) return;
+        if (held !== undefined && method === 'textDocument/didChange' && message.params.textDocument.version <= held) return;
+        message.params.textDocument.uri = uri;
+      }
+      if (!lsp.open) {
+        if (method && message.id !== undefined) lsp.fail(message.id);
+        return;
+      }
+      if (method && message.id !== undefined) lsp.inFlight.set(message.id, method);
+      lsp.send(JSON.stringify(message));
+    },
+    fail(id) {
+      lsp.listener?.({ jsonrpc: '2.0', id, error: { code: -32099, message: 'not connected to the sandbox' } });
+    },
+    receive(text) {
+      let message;
+      try { message = JSON.parse(text); } catch { return; }
+      if (message.method === undefined && message.id !== undefined) {
+        if (lsp.replayed.delete(message.id)) return;
+        const method = lsp.inFlight.get(message.id);
+        lsp.inFlight.delete(message.id);
+        if (LOCATIONS.has(method) && message.result) lsp.placehold(message.result);
+      }
+      lsp.listener?.(message);
+    },
+    connected() {
+      lsp.open = true;
+      if (!lsp.client) {
+        lsp.client = new MonacoLspClient(lsp.transport);
+        return;
+      }
+      if (!lsp.initialize) return;
+      const id = `codepod-replay-${++lsp.replayIds}`;
+      lsp.replayed.add(id);
+      const initialize = { ...lsp.initialize, rootUri: lsp.root, workspaceFolders: [{ uri: lsp.root, name: 'workspace' }] };
+      lsp.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params: initialize }));
+      lsp.send(JSON.stringify({ jsonrpc: '2.0', method: 'initialized', params: {} }));
+      for (const model of monaco.editor.getModels()) {
+        if (model.getLanguageId() !== 'python') continue;
+        lsp.send(JSON.stringify({ jsonrpc: '2.0', method: 'textDocument/didOpen', params: { textDocument: {
+          uri: model.uri.toString(true), languageId: 'python', version: model.getVersionId(), text: model.getValue(),
+        } } }));
+      }
+    },
+    placehold(result) {
+      for (const location of Array.isArray(result) ? result : [result]) {
+        const uri = location?.uri ?? location?.targetUri;
+        if (typeof uri !== 'string' || !uri.startsWith(`${lsp.root}/`) || lsp.modelOf(uri)) continue;
+        lsp.placeholders.set(uri, null);
+        const model = monaco.editor.createModel('', 'python', monaco.Uri.parse(uri));
+        const filled = model.onDidChangeContent(() => {
+          filled.dispose();
+          // Filled by the app: the server gets this tab's text from now on.
+          lsp.placeholders.set(uri, model.getVersionId());
+          if (!lsp.open) return;
+          lsp.send(JSON.stringify({ jsonrpc: '2.0', method: 'textDocument/didOpen', params: { textDocument: {
+            uri, languageId: 'python', version: model.getVersionId(), text: model.getValue(),
+          } } }));
+        });
+        model.onWillDispose(() => lsp.placeholders.delete(uri));
+      }
+    },
+    disconnected() {
+      lsp.open = false;
+      for (const id of lsp.inFlight.keys()) lsp.fail(id);
+      lsp.inFlight.clear();
+      lsp.replayed.clear();
+    },
+  };
+  return lsp;
+};

@@ -94,6 +94,9 @@ pub struct Editor {
     open: RefCell<HashMap<String, Open>>,
     /// Opened before Monaco had loaded.
     waiting: RefCell<Vec<String>>,
+    /// Where to put the cursor when this file is next shown (a jump to a definition in a
+    /// file still loading): path, line, column.
+    reveal: RefCell<Option<(String, u32, u32)>>,
     /// Listeners that live as long as the editor: blur, online, beforeunload.
     listeners: RefCell<Vec<Box<dyn FnOnce()>>>,
     this: Weak<Editor>,
@@ -120,6 +123,7 @@ impl Editor {
             monaco: RefCell::default(),
             open: RefCell::default(),
             waiting: RefCell::default(),
+            reveal: RefCell::default(),
             listeners: RefCell::default(),
             this: this.clone(),
         })
@@ -170,9 +174,26 @@ impl Editor {
             blur.dispose();
             drop(on_blur);
         }));
+        // A jump into another workspace file (F12, references) opens it in its tab.
+        let weak = self.this.clone();
+        let open_code_editor = Closure::<dyn FnMut(JsValue, JsValue, JsValue) -> bool>::new(
+            move |_source: JsValue, resource: JsValue, at: JsValue| {
+                weak.upgrade()
+                    .is_some_and(|editor| editor.jump(&resource, &at))
+            },
+        );
+        let opener =
+            crate::vendor::object(&[("openCodeEditor", open_code_editor.as_ref().clone())]);
+        let registered = monaco::register_editor_opener(&opener);
+        self.listeners.borrow_mut().push(Box::new(move || {
+            registered.dispose();
+            drop(open_code_editor);
+        }));
         let _ = self.host.set_attribute("data-ready", "true");
         mark("codepod-editor-ready");
         *self.monaco.borrow_mut() = Some(editor);
+        // Python files get completion, hover, diagnostics… from the sandbox's server.
+        super::lsp::editor_ready(self.workspace);
         let mut waiting: Vec<String> = self.waiting.borrow_mut().drain(..).collect();
         for path in self.backed_up() {
             if !waiting.contains(&path) {
@@ -223,6 +244,7 @@ impl Editor {
     }
 
     pub fn dispose(&self) {
+        super::lsp::editor_gone();
         for remove in self.listeners.borrow_mut().drain(..) {
             remove();
         }
@@ -289,6 +311,33 @@ impl Editor {
         self.select(&path, true);
     }
 
+    /// Opens the workspace file Monaco named `resource` with the cursor at `at` (a range or
+    /// a position); false for anything outside the workspace.
+    fn jump(&self, resource: &JsValue, at: &JsValue) -> bool {
+        let number = |object: &JsValue, keys: [&str; 2]| {
+            keys.iter()
+                .find_map(|key| js_sys::Reflect::get(object, &(*key).into()).ok()?.as_f64())
+                .map_or(1, |value| value.max(1.0) as u32)
+        };
+        let Some(full) = js_sys::Reflect::get(resource, &"path".into())
+            .ok()
+            .and_then(|path| path.as_string())
+        else {
+            return false;
+        };
+        let Some(path) = full.strip_prefix(&format!("/{}/", self.workspace)) else {
+            return false;
+        };
+        if model::WorkspacePath::parse(path).is_err() {
+            return false;
+        }
+        let line = number(at, ["startLineNumber", "lineNumber"]);
+        let column = number(at, ["startColumn", "column"]);
+        *self.reveal.borrow_mut() = Some((path.to_owned(), line, column));
+        self.open(path.to_owned());
+        true
+    }
+
     /// Shows a file; `focus`: and puts the keyboard there (the user chose it).
     fn select(&self, path: &str, focus: bool) {
         let previous = self.active.get_untracked();
@@ -307,6 +356,14 @@ impl Editor {
                 editor.set_model(Some(&file.model));
                 if let Some(view) = &file.view {
                     editor.restore_view_state(view);
+                }
+                let reveal = self.reveal.borrow_mut().take_if(|(at, ..)| at == path);
+                if let Some((_, line, column)) = reveal {
+                    editor.set_position(&crate::vendor::object(&[
+                        ("lineNumber", line.into()),
+                        ("column", column.into()),
+                    ]));
+                    editor.reveal_line_in_center(line);
                 }
                 if focus {
                     editor.focus();
@@ -429,7 +486,13 @@ impl Editor {
             }
         } else {
             let uri = monaco::Uri::parse(&format!("file:///{}/{path}", self.workspace));
-            let model = monaco::create_model(text, monaco::language_for(path), &uri);
+            let model = match monaco::get_model(&uri) {
+                Some(model) => {
+                    model.set_value(text);
+                    model
+                }
+                None => monaco::create_model(text, monaco::language_for(path), &uri),
+            };
             let weak = self.this.clone();
             let watched = path.to_owned();
             let on_change = Closure::<dyn FnMut()>::new(move || {

@@ -23,6 +23,8 @@
 #[cfg(feature = "hydrate")]
 mod client;
 #[cfg(feature = "hydrate")]
+pub mod lsp;
+#[cfg(feature = "hydrate")]
 pub mod monaco;
 
 use std::rc::Rc;

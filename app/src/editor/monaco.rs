@@ -37,6 +37,18 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn layout(this: &Editor);
 
+    /// Puts the cursor at `position` (`{ lineNumber, column }`).
+    #[wasm_bindgen(method, js_name = setPosition)]
+    pub fn set_position(this: &Editor, position: &Object);
+
+    #[wasm_bindgen(method, js_name = revealLineInCenter)]
+    pub fn reveal_line_in_center(this: &Editor, line: u32);
+
+    /// Decides where a jump to another file (go to definition, references) opens it:
+    /// `opener.openCodeEditor(source, resource, selectionOrPosition)` returns whether it did.
+    #[wasm_bindgen(js_namespace = ["monaco", "editor"], js_name = registerEditorOpener)]
+    pub fn register_editor_opener(opener: &Object) -> Disposable;
+
     #[wasm_bindgen(method)]
     pub fn dispose(this: &Editor);
 
@@ -46,6 +58,11 @@ extern "C" {
 
     #[wasm_bindgen(js_namespace = ["monaco", "editor"], js_name = createModel)]
     pub fn create_model(value: &str, language: &str, uri: &Uri) -> Model;
+
+    /// The model with this URI, if one exists (the language client makes empty ones for
+    /// files a jump goes to before the editor has loaded them).
+    #[wasm_bindgen(js_namespace = ["monaco", "editor"], js_name = getModel)]
+    pub fn get_model(uri: &Uri) -> Option<Model>;
 
     #[wasm_bindgen(method, js_name = getValue)]
     pub fn get_value(this: &Model) -> String;

@@ -18,8 +18,8 @@ use leptos::prelude::*;
 use model::{
     SandboxState, WorkspaceId,
     ws::{
-        Acknowledger, CHANNEL_HEADER, ClientMessage, ServerMessage, TerminalId, TerminalInfo,
-        encode_data,
+        Acknowledger, CHANNEL_HEADER, ClientMessage, LSP_CHANNEL, ServerMessage, TerminalId,
+        TerminalInfo, encode_data,
     },
 };
 use wasm_bindgen::{JsCast, prelude::*};
@@ -163,6 +163,7 @@ impl Client {
             observer.disconnect();
         }
         self.connection.borrow_mut().take();
+        crate::editor::lsp::socket_closed();
         self.terms.borrow_mut().clear();
     }
 
@@ -229,6 +230,7 @@ impl Client {
 
     fn closed(&self, code: u16) {
         self.connection.borrow_mut().take();
+        crate::editor::lsp::socket_closed();
         if self.disposed.get() {
             return;
         }
@@ -270,6 +272,17 @@ impl Client {
         }
     }
 
+    /// One message for the workspace's language server.
+    fn send_lsp(&self, data: &[u8]) {
+        if let Some(connection) = self.connection.borrow().as_ref()
+            && connection.socket.ready_state() == WebSocket::OPEN
+        {
+            let _ = connection
+                .socket
+                .send_with_u8_array(&encode_data(LSP_CHANNEL, data));
+        }
+    }
+
     fn send_input(&self, terminal: TerminalId, data: &str) {
         if let Some(connection) = self.connection.borrow().as_ref()
             && connection.socket.ready_state() == WebSocket::OPEN
@@ -299,6 +312,14 @@ impl Client {
                 acks.acknowledged(bytes);
             }
             self.acks.set(acks);
+            if terminal == LSP_CHANNEL {
+                // Taken in at once: the editor's language client.
+                crate::editor::lsp::received(&data.to_vec());
+                if let Some(bytes) = due {
+                    self.send(&ClientMessage::Ack { bytes });
+                }
+                return;
+            }
             match (self.terms.borrow().get(&terminal), due) {
                 (Some(term), Some(bytes)) => term
                     .xterm
@@ -329,7 +350,16 @@ impl Client {
                     Link::Failed(status.error.unwrap_or_else(|| "unknown error".into()))
                 }
             }),
-            ServerMessage::Terminals { terminals } => self.resume(terminals),
+            ServerMessage::Terminals { terminals } => {
+                // The session with the agent is up: the language client may talk.
+                let weak = self.this.clone();
+                crate::editor::lsp::socket_open(Rc::new(move |data: &[u8]| {
+                    if let Some(client) = weak.upgrade() {
+                        client.send_lsp(data);
+                    }
+                }));
+                self.resume(terminals);
+            }
             ServerMessage::Opened { terminal, command } => {
                 self.add(terminal, command.as_deref(), None);
                 self.attach(terminal);

@@ -1,0 +1,95 @@
+// The editor knows Python: the workspace's language server (ty, run by the agent inside
+// the sandbox) completes pandas members, shows their signatures on hover, marks undefined
+// names, jumps to a definition in another file and renames across files.
+import { expect, test } from '@playwright/test';
+import { artifacts, createWorkspace, openFile, replaceText, signUp } from './helpers.js';
+
+test.describe.configure({ timeout: 120_000 });
+
+/** Puts the cursor inside `token` on the (unindented) editor line containing `line`. */
+async function cursorOn(page, line, token) {
+  await page.locator('.monaco-editor .view-line', { hasText: line }).first().click();
+  await page.keyboard.press('Home');
+  const column = line.indexOf(token) + 1;
+  for (let i = 0; i < column; i++) await page.keyboard.press('ArrowRight');
+}
+
+/** Writes a file through the API, as another tab's save would. */
+async function writeFile(page, workspace, path, data) {
+  const status = await page.evaluate(
+    async ([workspace, path, data]) => {
+      const response = await fetch('/api/files/write', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ workspace, path, content: { encoding: 'utf8', data } }),
+      });
+      return response.status;
+    },
+    [workspace, path, data],
+  );
+  expect(status).toBe(200);
+}
+
+test('pd. lists pandas, hover shows signatures, undefined names are marked', async ({ page }) => {
+  await signUp(page, 'python_user');
+  await createWorkspace(page, 'analysis');
+  await openFile(page, 'main.py');
+  await replaceText(page, 'import pandas as pd\n\n');
+  await page.keyboard.press('ControlOrMeta+End');
+
+  // `pd.` offers pandas' members.
+  await page.keyboard.type('pd.');
+  const suggest = page.locator('.suggest-widget.visible');
+  await expect(suggest).toContainText('DataFrame', { timeout: 30_000 });
+  await page.keyboard.type('read_c');
+  await expect(suggest).toContainText('read_csv');
+  await page.screenshot({ path: `${artifacts}python-completion.png` });
+  await page.keyboard.press('Escape');
+
+  // Hover on read_csv shows its signature.
+  await replaceText(page, 'import pandas as pd\n\nframe = pd.read_csv("data.csv")\nprint(undefined_name)\n');
+  await cursorOn(page, 'frame = pd.read_csv(', 'read_csv');
+  await page.keyboard.press('ControlOrMeta+k');
+  await page.keyboard.press('ControlOrMeta+i');
+  const hover = page.locator('.monaco-hover:not(.hidden)');
+  await expect(hover).toContainText('filepath_or_buffer', { timeout: 30_000 });
+  await page.screenshot({ path: `${artifacts}python-hover.png` });
+
+  // An undefined name is marked as an error.
+  await expect(page.locator('.monaco-editor .squiggly-error').first()).toBeAttached({ timeout: 30_000 });
+  await page.keyboard.press('Escape');
+  await cursorOn(page, 'print(undefined_name)', 'undefined_name');
+  await page.keyboard.press('ControlOrMeta+k');
+  await page.keyboard.press('ControlOrMeta+i');
+  await expect(hover).toContainText('undefined_name');
+  await page.screenshot({ path: `${artifacts}python-diagnostic.png` });
+});
+
+test('F12 opens the imported function in its file, and a rename reaches both files', async ({ page }) => {
+  await signUp(page, 'python_nav');
+  const workspace = await createWorkspace(page, 'navigation');
+  await writeFile(page, workspace, 'util.py', 'def helper(x: int) -> int:\n    return x * 2\n');
+  await writeFile(page, workspace, 'app.py', 'from util import helper\n\nprint(helper(21))\n');
+  await openFile(page, 'app.py');
+  await expect(page.locator('.monaco-editor .view-lines')).toContainText('print(helper(');
+
+  // F12 on `helper` in the call opens util.py at its definition.
+  await cursorOn(page, 'print(helper(', 'helper');
+  await page.keyboard.press('F12');
+  await expect(page.locator('.editor-tab.active[data-path="util.py"]')).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator('.monaco-editor .view-lines')).toContainText('def helper(x: int)');
+  await expect(page.locator('.monaco-editor .line-numbers.active-line-number')).toHaveText('1');
+
+  // Rename (F2) in util.py renames the use in main.py too.
+  await cursorOn(page, 'def helper', 'helper');
+  await page.keyboard.press('F2');
+  const input = page.locator('.rename-box input');
+  await expect(input).toBeVisible({ timeout: 30_000 });
+  await input.fill('double');
+  await page.keyboard.press('Enter');
+  await expect(page.locator('.monaco-editor .view-lines')).toContainText('def double(x: int)');
+  await page.locator('.editor-tab[data-path="app.py"]').click();
+  await expect(page.locator('.monaco-editor .view-lines')).toContainText('from util import double');
+  await expect(page.locator('.monaco-editor .view-lines')).toContainText('print(double(');
+  await page.screenshot({ path: `${artifacts}python-rename.png` });
+});
