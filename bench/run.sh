@@ -12,6 +12,9 @@
 #                           terminado from PyPI in bench/.venv), same client for both
 #   bench/run.sh browser    keypress → glyph in Chromium (xterm.js render included); the IDE
 #                           page's LCP and time until the editor is usable
+#   bench/run.sh lsp        the Python language server: ty over stdio vs through the agent
+#                           (bench/lsp.py), then in Chromium: editor ready → first pandas
+#                           completion, keypress `.` → list, a request on the IDE socket
 #   bench/run.sh sync       save → visible in the sandbox; terminal change → tree event
 #   bench/run.sh fuzz       the fuzz targets for CODEPOD_FUZZ_SECONDS each (default 600;
 #                           ./x test runs them 30 s each)
@@ -151,7 +154,16 @@ browser() {
   cargo build --release -p server -p agent --bin codepod --bin codepod-agent --quiet
   cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
   (cd "$ROOT/end2end" && CODEPOD_BIN="$CARGO_TARGET_DIR/release/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
-    npx --no-install playwright test -c bench.config.js)
+    npx --no-install playwright test -c bench.config.js --grep-invert "python language server")
+}
+
+lsp() {
+  say "building a release server and agent"
+  cargo build --release -p server -p agent --bin codepod --bin codepod-agent --quiet
+  cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
+  python3 "$ROOT/bench/lsp.py" "$CARGO_TARGET_DIR/release/codepod-agent" "${CODEPOD_PYTHON_ENV:-/opt/codepod/python}"
+  (cd "$ROOT/end2end" && CODEPOD_BIN="$CARGO_TARGET_DIR/release/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
+    npx --no-install playwright test -c bench.config.js python.spec.js)
 }
 
 sync() {
@@ -168,10 +180,11 @@ case "$what" in
   sandbox) sandbox ;;
   terminal) terminal ;;
   browser) browser ;;
+  lsp) lsp ;;
   sync) sync ;;
   fuzz) CODEPOD_FUZZ_SECONDS="${CODEPOD_FUZZ_SECONDS:-600}" "$ROOT/scripts/fuzz.sh" ;;
   contract) CODEPOD_CONTRACT_EXAMPLES="${CODEPOD_CONTRACT_EXAMPLES:-1000}" "$ROOT/scripts/api-contract.sh" ;;
   kube) kube ;;
-  all) bundle; ssr; api; sandbox; terminal; browser; sync; kube ;;
+  all) bundle; ssr; api; sandbox; terminal; browser; lsp; sync; kube ;;
   *) die "unknown benchmark $what" ;;
 esac

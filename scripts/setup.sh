@@ -78,7 +78,7 @@ python_env="${CODEPOD_PYTHON_ENV:-/opt/codepod/python}"
 requirements="$ROOT/sandbox/python-requirements.txt"
 want_py=$(cat "$requirements" <(/usr/bin/python3 --version) <(echo system-site-packages) | sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$python_env/.codepod-stamp" 2>/dev/null)" != "$want_py" ]]; then
-  say "installing the sandbox Python environment in $python_env (numpy, pandas, scipy, ty)"
+  say "installing the sandbox Python environment in $python_env (numpy, pandas, scipy, ty, ruff)"
   rm -rf "$python_env"
   mkdir -p "$(dirname "$python_env")"
   /usr/bin/python3 -m venv --system-site-packages "$python_env"

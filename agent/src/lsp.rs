@@ -71,6 +71,9 @@ pub struct LspConfig {
     /// The server program (`ty`); `None` when the sandbox has none, and every client's
     /// `initialize` is answered with an error saying so.
     pub program: Option<PathBuf>,
+    /// The formatter and linter (`ruff`, its `server`), run beside it: formatting, lint
+    /// diagnostics and fixes; without it the editor has none of those.
+    pub formatter: Option<PathBuf>,
     pub args: Vec<String>,
     /// The workspace directory, the server's root.
     pub workspace: PathBuf,
@@ -92,9 +95,12 @@ impl LspConfig {
         path: &str,
         env: &[(String, String)],
     ) -> Self {
-        let program = std::env::split_paths(path)
-            .map(|dir| dir.join("ty"))
-            .find(|candidate| candidate.is_file());
+        let find = |name: &str| {
+            std::env::split_paths(path)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        };
+        let (program, formatter) = (find("ty"), find("ruff"));
         // The environment the packages come from: the venv whose bin/ holds python3.
         let venv = std::env::split_paths(path)
             .filter(|dir| dir.join("python3").exists())
@@ -123,6 +129,7 @@ impl LspConfig {
         }
         Self {
             program,
+            formatter,
             args: vec!["server".to_owned()],
             workspace: workspace.to_path_buf(),
             env,
@@ -174,16 +181,18 @@ enum Event {
         client: u64,
     },
     FromServer {
+        slot: usize,
         generation: u64,
         message: Value,
     },
     ServerGone {
+        slot: usize,
         generation: u64,
     },
     FilesChanged(Vec<(String, u8)>),
     PackagesChanged,
-    /// The server stopped reading its input.
-    Restart,
+    /// A server stopped reading its input.
+    Restart(usize),
 }
 
 impl Lsp {
@@ -205,25 +214,7 @@ impl Lsp {
         if !config.package_dirs.is_empty() {
             tokio::spawn(watch_packages(config.package_dirs.clone(), events.clone()));
         }
-        tokio::spawn(
-            Supervisor {
-                config,
-                events,
-                server: None,
-                generation: 0,
-                init_result: None,
-                init_error: None,
-                client_capabilities: None,
-                waiting: Vec::new(),
-                clients: HashMap::new(),
-                pending: HashMap::new(),
-                next_id: AGENT_IDS,
-                docs: HashMap::new(),
-                registrations: Vec::new(),
-                restarts: VecDeque::new(),
-            }
-            .run(receiver),
-        );
+        tokio::spawn(Supervisor::new(config, events).run(receiver));
         lsp
     }
 
@@ -282,6 +273,22 @@ struct Server {
     input: mpsc::Sender<Vec<u8>>,
 }
 
+/// One of the servers the agent runs, and what it knows of it.
+struct Slot {
+    name: &'static str,
+    program: Option<PathBuf>,
+    server: Option<Server>,
+    /// Counts process starts; events of an earlier process are ignored.
+    generation: u64,
+    /// The server's answer to the agent's `initialize`.
+    init: Option<Value>,
+    /// Why it is not running (after giving up).
+    failed: Option<String>,
+    /// The server's copy of each document: whose text it is, and its version there.
+    docs: HashMap<String, ServerDoc>,
+    restarts: VecDeque<Instant>,
+}
+
 /// A client's copy of an open document.
 struct ClientDoc {
     text: String,
@@ -299,43 +306,102 @@ struct ClientState {
     completions: Vec<Value>,
 }
 
-/// The server's copy of a document: whose text it is, and its version there.
 struct ServerDoc {
     owner: u64,
     version: i64,
 }
 
-/// Who is waiting for the answer to a request the agent sent the server.
+/// Who is waiting for the answer to a request the agent sent a server.
 enum Asker {
     /// The agent's own `initialize`.
     Initialize,
-    Client {
-        client: u64,
-        id: Value,
-        method: String,
-    },
+    /// A part of a client's request (see [`Gather`]).
+    Client(u64),
+}
+
+/// A client's request sent to one or more servers, and the answers so far.
+struct Gather {
+    client: u64,
+    id: Value,
+    method: String,
+    remaining: usize,
+    answers: Vec<Value>,
+}
+
+/// The servers a request goes to: `TY`, `RUFF`, or both (their answers merged).
+const TY: usize = 0;
+const RUFF: usize = 1;
+
+fn route(method: &str, params: &Value) -> &'static [usize] {
+    match method {
+        "textDocument/formatting" | "textDocument/rangeFormatting" | "codeAction/resolve" => {
+            &[RUFF]
+        }
+        "workspace/executeCommand"
+            if params["command"]
+                .as_str()
+                .is_some_and(|command| command.starts_with("ruff.")) =>
+        {
+            &[RUFF]
+        }
+        "textDocument/codeAction" | "textDocument/diagnostic" => &[TY, RUFF],
+        _ => &[TY],
+    }
+}
+
+/// One answer from the parts of a request that went to several servers.
+fn merge(method: &str, answers: Vec<Value>) -> Value {
+    let mut answers: Vec<Value> = answers;
+    if answers.len() == 1 {
+        return answers.pop().unwrap_or(Value::Null);
+    }
+    let results: Vec<&Value> = answers
+        .iter()
+        .filter_map(|answer| answer.get("result"))
+        .collect();
+    if results.is_empty() {
+        // Every part failed: the first failure speaks for them.
+        return answers.into_iter().next().unwrap_or(Value::Null);
+    }
+    let result = match method {
+        "textDocument/diagnostic" => {
+            let items: Vec<Value> = results
+                .iter()
+                .filter_map(|result| result["items"].as_array())
+                .flatten()
+                .cloned()
+                .collect();
+            json!({ "kind": "full", "items": items })
+        }
+        _ => Value::Array(
+            results
+                .iter()
+                .filter_map(|result| result.as_array())
+                .flatten()
+                .cloned()
+                .collect(),
+        ),
+    };
+    json!({ "jsonrpc": "2.0", "result": result })
 }
 
 struct Supervisor {
     config: LspConfig,
     events: mpsc::UnboundedSender<Event>,
-    server: Option<Server>,
-    /// Counts process starts; events of an earlier process are ignored.
-    generation: u64,
-    /// The answer to `initialize` given to clients, once the server has answered.
+    slots: Vec<Slot>,
+    /// The answer to `initialize` given to clients: ty's capabilities with ruff's added.
     init_result: Option<Value>,
-    /// Why there is no server (given to clients that initialize).
-    init_error: Option<String>,
     client_capabilities: Option<Value>,
-    /// Clients whose `initialize` (its id) waits for the server's.
+    /// Clients whose `initialize` (its id) waits for the servers'.
     waiting: Vec<(u64, Value)>,
     clients: HashMap<u64, ClientState>,
-    pending: HashMap<i64, Asker>,
+    /// (slot, the agent's request id) → who waits.
+    pending: HashMap<(usize, i64), Asker>,
+    gathers: HashMap<u64, Gather>,
+    next_gather: u64,
     next_id: i64,
-    docs: HashMap<String, ServerDoc>,
-    /// Dynamic registrations clients are told of (all but file watching).
+    /// Dynamic registrations clients are told of (ty's, all but file watching).
     registrations: Vec<Value>,
-    restarts: VecDeque<Instant>,
 }
 
 fn is_request(message: &Value) -> bool {
@@ -426,7 +492,103 @@ fn apply_change(text: &mut String, change: &Value) {
     }
 }
 
+/// Turns every `dynamicRegistration` in client capabilities off.
+fn no_dynamic_registration(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if key == "dynamicRegistration" {
+                    *item = json!(false);
+                } else {
+                    no_dynamic_registration(item);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_dynamic_registration),
+        _ => {}
+    }
+}
+
+/// ty's capabilities, with what ruff adds: formatting, its code actions and commands.
+fn merge_capabilities(ty: &Value, ruff: Option<&Value>) -> Value {
+    let mut result = ty.clone();
+    let capabilities = &mut result["capabilities"];
+    // Documentation comes on resolve (see `trim_completions`).
+    if capabilities["completionProvider"].is_object() {
+        capabilities["completionProvider"]["resolveProvider"] = json!(true);
+    }
+    let Some(ruff) = ruff.map(|ruff| &ruff["capabilities"]) else {
+        return result;
+    };
+    for key in [
+        "documentFormattingProvider",
+        "documentRangeFormattingProvider",
+    ] {
+        if !ruff[key].is_null() {
+            capabilities[key] = ruff[key].clone();
+        }
+    }
+    let mut kinds: Vec<Value> = capabilities["codeActionProvider"]["codeActionKinds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for kind in ruff["codeActionProvider"]["codeActionKinds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if !kinds.contains(kind) {
+            kinds.push(kind.clone());
+        }
+    }
+    capabilities["codeActionProvider"] =
+        json!({ "codeActionKinds": kinds, "resolveProvider": true });
+    let mut commands: Vec<Value> = capabilities["executeCommandProvider"]["commands"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    commands.extend(
+        ruff["executeCommandProvider"]["commands"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    capabilities["executeCommandProvider"] = json!({ "commands": commands });
+    result
+}
+
 impl Supervisor {
+    fn new(config: LspConfig, events: mpsc::UnboundedSender<Event>) -> Self {
+        let slot = |name, program| Slot {
+            name,
+            program,
+            server: None,
+            generation: 0,
+            init: None,
+            failed: None,
+            docs: HashMap::new(),
+            restarts: VecDeque::new(),
+        };
+        let slots = vec![
+            slot("ty", config.program.clone()),
+            slot("ruff", config.formatter.clone()),
+        ];
+        Self {
+            config,
+            events,
+            slots,
+            init_result: None,
+            client_capabilities: None,
+            waiting: Vec::new(),
+            clients: HashMap::new(),
+            pending: HashMap::new(),
+            gathers: HashMap::new(),
+            next_gather: 1,
+            next_id: AGENT_IDS,
+            registrations: Vec::new(),
+        }
+    }
+
     /// A fresh request id of the agent's (32-bit, as LSP integers are).
     fn take_id(&mut self) -> i64 {
         let id = self.next_id;
@@ -440,6 +602,13 @@ impl Supervisor {
 
     fn server_root(&self) -> String {
         format!("file://{}", self.config.workspace.display())
+    }
+
+    /// Slots whose server has answered `initialize`.
+    fn ready(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&slot| self.slots[slot].server.is_some() && self.slots[slot].init.is_some())
+            .collect()
     }
 
     async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
@@ -470,41 +639,58 @@ impl Supervisor {
                         ),
                     }
                 }
-                Event::Leave { client } => self.leave(client).await,
+                Event::Leave { client } => self.leave(client),
                 Event::FromServer {
+                    slot,
                     generation,
                     message,
-                } if generation == self.generation => self.on_server(message).await,
-                Event::ServerGone { generation } if generation == self.generation => {
-                    self.server_gone().await;
-                }
-                Event::FromServer { .. } | Event::ServerGone { .. } => {}
-                Event::FilesChanged(changes) => {
-                    if self.init_result.is_some() {
-                        let changes: Vec<Value> = changes
-                            .into_iter()
-                            .map(|(uri, kind)| json!({ "uri": uri, "type": kind }))
-                            .collect();
-                        self.send_server(json!({
-                            "jsonrpc": "2.0",
-                            "method": "workspace/didChangeWatchedFiles",
-                            "params": { "changes": changes },
-                        }));
+                } => {
+                    if self
+                        .slots
+                        .get(slot)
+                        .is_some_and(|s| s.generation == generation)
+                    {
+                        self.on_server(slot, message).await;
                     }
                 }
-                Event::Restart => {
-                    if self.server.is_some() {
-                        self.stop_server().await;
-                        self.restart().await;
+                Event::ServerGone { slot, generation } => {
+                    if self
+                        .slots
+                        .get(slot)
+                        .is_some_and(|s| s.generation == generation)
+                    {
+                        self.server_gone(slot).await;
+                    }
+                }
+                Event::FilesChanged(changes) => {
+                    let changes: Vec<Value> = changes
+                        .into_iter()
+                        .map(|(uri, kind)| json!({ "uri": uri, "type": kind }))
+                        .collect();
+                    for slot in self.ready() {
+                        self.send_server(
+                            slot,
+                            json!({
+                                "jsonrpc": "2.0",
+                                "method": "workspace/didChangeWatchedFiles",
+                                "params": { "changes": changes },
+                            }),
+                        );
+                    }
+                }
+                Event::Restart(slot) => {
+                    if self.slots[slot].server.is_some() {
+                        self.stop_server(slot).await;
+                        self.start(slot);
                     }
                 }
                 Event::PackagesChanged => {
-                    if self.server.is_some() {
+                    if self.slots[TY].server.is_some() {
                         tracing::info!(
                             "installed packages changed; restarting the language server"
                         );
-                        self.stop_server().await;
-                        self.restart().await;
+                        self.stop_server(TY).await;
+                        self.start(TY);
                     }
                 }
             }
@@ -539,22 +725,23 @@ impl Supervisor {
                 client,
                 "a client fell behind its language-server messages; dropping it"
             );
-            self.clients.remove(&client);
-            let events = self.events.clone();
-            let _ = events.send(Event::Leave { client });
+            self.leave(client);
         }
     }
 
-    fn send_server(&mut self, message: Value) {
-        let Some(server) = &self.server else {
+    fn send_server(&mut self, slot: usize, message: Value) {
+        let Some(server) = &self.slots[slot].server else {
             return;
         };
         let Ok(data) = serde_json::to_vec(&message) else {
             return;
         };
         if server.input.try_send(data).is_err() {
-            tracing::warn!("the language server stopped reading; restarting it");
-            let _ = self.events.send(Event::Restart);
+            tracing::warn!(
+                server = self.slots[slot].name,
+                "a language server stopped reading; restarting it"
+            );
+            let _ = self.events.send(Event::Restart(slot));
         }
     }
 
@@ -577,7 +764,7 @@ impl Supervisor {
         };
         let params = message.get("params").cloned().unwrap_or(Value::Null);
         match (method.as_str(), id) {
-            ("initialize", Some(id)) => self.initialize(client, id, &params).await,
+            ("initialize", Some(id)) => self.initialize(client, id, &params),
             ("initialized", None) => {
                 if let Some(state) = self.clients.get_mut(&client) {
                     state.initialized = true;
@@ -605,7 +792,9 @@ impl Supervisor {
                         },
                     );
                 }
-                self.hand_over(uri, client).await;
+                for slot in self.ready() {
+                    self.hand_over(slot, uri, client);
+                }
             }
             ("textDocument/didChange", None) => {
                 let Some(uri) = params["textDocument"]["uri"].as_str() else {
@@ -625,41 +814,55 @@ impl Supervisor {
                 for change in &changes {
                     apply_change(&mut doc.text, change);
                 }
-                match self.docs.get_mut(uri) {
-                    Some(server_doc) if server_doc.owner == client => {
-                        server_doc.version += 1;
-                        let version = server_doc.version;
-                        self.send_server(json!({
-                            "jsonrpc": "2.0",
-                            "method": "textDocument/didChange",
-                            "params": {
-                                "textDocument": { "uri": uri, "version": version },
-                                "contentChanges": changes,
-                            },
-                        }));
+                for slot in self.ready() {
+                    match self.slots[slot].docs.get_mut(uri) {
+                        Some(server_doc) if server_doc.owner == client => {
+                            server_doc.version += 1;
+                            let version = server_doc.version;
+                            self.send_server(
+                                slot,
+                                json!({
+                                    "jsonrpc": "2.0",
+                                    "method": "textDocument/didChange",
+                                    "params": {
+                                        "textDocument": { "uri": uri, "version": version },
+                                        "contentChanges": changes,
+                                    },
+                                }),
+                            );
+                        }
+                        _ => self.hand_over(slot, uri, client),
                     }
-                    _ => self.hand_over(uri, client).await,
                 }
             }
             ("textDocument/didClose", None) => {
                 if let Some(uri) = params["textDocument"]["uri"].as_str() {
-                    self.close_doc(client, uri).await;
+                    self.close_doc(client, uri);
                 }
             }
             ("$/cancelRequest", None) => {
                 let wanted = params.get("id").cloned().unwrap_or(Value::Null);
-                let ours = self.pending.iter().find_map(|(ours, asker)| match asker {
-                    Asker::Client {
-                        client: who, id, ..
-                    } if *who == client && *id == wanted => Some(*ours),
-                    _ => None,
-                });
-                if let Some(ours) = ours {
-                    self.send_server(json!({
-                        "jsonrpc": "2.0",
-                        "method": "$/cancelRequest",
-                        "params": { "id": ours },
-                    }));
+                let gathers: Vec<u64> = self
+                    .gathers
+                    .iter()
+                    .filter(|(_, gather)| gather.client == client && gather.id == wanted)
+                    .map(|(key, _)| *key)
+                    .collect();
+                let parts: Vec<(usize, i64)> = self
+                    .pending
+                    .iter()
+                    .filter(|(_, asker)| matches!(asker, Asker::Client(g) if gathers.contains(g)))
+                    .map(|(key, _)| *key)
+                    .collect();
+                for (slot, ours) in parts {
+                    self.send_server(
+                        slot,
+                        json!({
+                            "jsonrpc": "2.0",
+                            "method": "$/cancelRequest",
+                            "params": { "id": ours },
+                        }),
+                    );
                 }
             }
             ("completionItem/resolve", Some(id)) => {
@@ -672,13 +875,17 @@ impl Supervisor {
                 });
                 self.send_client(client, response(id, item.unwrap_or(params)));
             }
-            (_, Some(id)) => self.request(client, id, method, message).await,
-            (_, None) => self.send_server(message),
+            (_, Some(id)) => self.request(client, id, method, message),
+            (_, None) => {
+                for slot in self.ready() {
+                    self.send_server(slot, message.clone());
+                }
+            }
         }
     }
 
-    /// The agent's `initialize` (once per server start); the client's is answered from it.
-    async fn initialize(&mut self, client: u64, id: Value, params: &Value) {
+    /// The servers' `initialize` (once per start); the client's is answered from it.
+    fn initialize(&mut self, client: u64, id: Value, params: &Value) {
         if let Some(state) = self.clients.get_mut(&client) {
             state.root = params["rootUri"]
                 .as_str()
@@ -692,39 +899,49 @@ impl Supervisor {
             return;
         }
         self.waiting.push((client, id));
-        if self.server.is_none() {
-            self.restarts.clear();
-            self.init_error = None;
-            self.restart().await;
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].server.is_none() {
+                self.slots[slot].restarts.clear();
+                self.slots[slot].failed = None;
+                self.start(slot);
+            }
         }
+        self.answer_waiting();
     }
 
-    /// Starts the server (again) and sends the agent's `initialize`.
-    async fn restart(&mut self) {
+    /// Starts a server (again) and sends the agent's `initialize`.
+    fn start(&mut self, slot: usize) {
         let now = Instant::now();
-        while self
-            .restarts
+        let restarts = &mut self.slots[slot].restarts;
+        while restarts
             .front()
             .is_some_and(|at| now.duration_since(*at) > RESTART_WINDOW)
         {
-            self.restarts.pop_front();
+            restarts.pop_front();
         }
-        if self.restarts.len() >= MAX_RESTARTS {
-            self.give_up("the Python language server keeps stopping; it will start again when the editor reconnects");
+        if restarts.len() >= MAX_RESTARTS {
+            self.give_up(
+                slot,
+                "it keeps stopping; it starts again when the editor reconnects",
+            );
             return;
         }
-        self.restarts.push_back(now);
-        self.generation += 1;
-        self.init_result = None;
-        self.docs.clear();
-        let started = match &self.config.program {
-            Some(program) => spawn(&self.config, program, self.generation, &self.events).await,
-            None => Err("there is no Python language server (ty) in this sandbox".to_owned()),
+        restarts.push_back(now);
+        let generation = self.slots[slot].generation + 1;
+        self.slots[slot].generation = generation;
+        self.slots[slot].init = None;
+        self.slots[slot].docs.clear();
+        let started = match &self.slots[slot].program {
+            Some(program) => spawn(&self.config, program, slot, generation, &self.events),
+            None => Err(format!(
+                "there is no {} in this sandbox",
+                self.slots[slot].name
+            )),
         };
         match started {
-            Ok(server) => self.server = Some(server),
+            Ok(server) => self.slots[slot].server = Some(server),
             Err(error) => {
-                self.give_up(&error);
+                self.give_up(slot, &error);
                 return;
             }
         }
@@ -733,64 +950,116 @@ impl Supervisor {
         capabilities["workspace"]["configuration"] = json!(true);
         capabilities["workspace"]["didChangeWatchedFiles"] = json!({ "dynamicRegistration": true });
         capabilities["workspace"]["workspaceFolders"] = json!(true);
+        if slot == RUFF {
+            // Static capabilities only, to merge into ty's (registered dynamically, they
+            // would reach the editor as providers of their own, asking both servers).
+            no_dynamic_registration(&mut capabilities);
+        }
         let id = self.take_id();
-        self.pending.insert(id, Asker::Initialize);
-        self.send_server(json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "method": "initialize",
-            "params": {
-                "processId": std::process::id(),
-                "clientInfo": { "name": "codepod-agent" },
-                "rootUri": root,
-                "workspaceFolders": [{ "uri": root, "name": "workspace" }],
-                "capabilities": capabilities,
-            },
-        }));
+        self.pending.insert((slot, id), Asker::Initialize);
+        self.send_server(
+            slot,
+            json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": "initialize",
+                "params": {
+                    "processId": std::process::id(),
+                    "clientInfo": { "name": "codepod-agent" },
+                    "rootUri": root,
+                    "workspaceFolders": [{ "uri": root, "name": "workspace" }],
+                    "capabilities": capabilities,
+                },
+            }),
+        );
     }
 
-    fn give_up(&mut self, why: &str) {
-        tracing::warn!(why, "no language server");
-        self.init_error = Some(why.to_owned());
-        self.server = None;
+    fn give_up(&mut self, slot: usize, why: &str) {
+        let name = self.slots[slot].name;
+        tracing::warn!(server = name, why, "language server not running");
+        self.slots[slot].failed = Some(format!("{name}: {why}"));
+        self.slots[slot].server = None;
+        self.answer_waiting();
+    }
+
+    /// Answers the clients waiting in `initialize` once every server has answered or
+    /// failed: with the merged capabilities if ty runs, else with why it does not.
+    fn answer_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let settled = self
+            .slots
+            .iter()
+            .all(|slot| slot.init.is_some() || slot.failed.is_some());
+        if !settled {
+            return;
+        }
+        let answer = match &self.slots[TY].init {
+            Some(ty) => {
+                let result = merge_capabilities(ty, self.slots[RUFF].init.as_ref());
+                self.init_result = Some(result.clone());
+                Ok(result)
+            }
+            None => Err(self.slots[TY]
+                .failed
+                .clone()
+                .unwrap_or_else(|| "the Python language server did not start".to_owned())),
+        };
         for (client, id) in std::mem::take(&mut self.waiting) {
-            self.send_client(client, error_response(id, -32603, why));
+            let message = match &answer {
+                Ok(result) => response(id, result.clone()),
+                Err(why) => error_response(id, -32603, why),
+            };
+            self.send_client(client, message);
         }
     }
 
-    async fn stop_server(&mut self) {
-        if let Some(mut server) = self.server.take() {
+    async fn stop_server(&mut self, slot: usize) {
+        if let Some(mut server) = self.slots[slot].server.take() {
             let _ = server.child.start_kill();
             let _ = server.child.wait().await;
         }
-        self.generation += 1;
-        self.fail_pending("the Python language server restarted");
+        self.slots[slot].generation += 1;
+        self.fail_pending(slot, "the language server restarted");
     }
 
-    fn fail_pending(&mut self, why: &str) {
-        for (_, asker) in std::mem::take(&mut self.pending) {
-            if let Asker::Client { client, id, .. } = asker {
-                self.send_client(client, error_response(id, -32603, why));
+    /// Answers the parts of requests that `slot` will not answer any more.
+    fn fail_pending(&mut self, slot: usize, why: &str) {
+        let parts: Vec<(usize, i64)> = self
+            .pending
+            .keys()
+            .filter(|(at, _)| *at == slot)
+            .copied()
+            .collect();
+        for key in parts {
+            if let Some(Asker::Client(gather)) = self.pending.remove(&key) {
+                self.part_answered(gather, error_response(Value::Null, -32603, why));
             }
         }
     }
 
-    async fn server_gone(&mut self) {
-        let status = match self.server.take() {
+    async fn server_gone(&mut self, slot: usize) {
+        let status = match self.slots[slot].server.take() {
             Some(mut server) => server.child.wait().await.ok(),
             None => None,
         };
-        tracing::warn!(?status, "the language server stopped");
-        self.fail_pending("the Python language server stopped; it is starting again");
+        tracing::warn!(
+            server = self.slots[slot].name,
+            ?status,
+            "a language server stopped"
+        );
+        self.slots[slot].generation += 1;
+        self.fail_pending(slot, "the language server stopped; it is starting again");
         if !self.clients.is_empty() || !self.waiting.is_empty() {
-            self.restart().await;
-        } else {
+            self.start(slot);
+        } else if slot == TY {
             self.init_result = None;
         }
     }
 
-    /// Makes `client`'s text of `uri` the server's.
-    async fn hand_over(&mut self, uri: &str, client: u64) {
+    /// Makes `client`'s text of `uri` the one `slot`'s server has.
+    fn hand_over(&mut self, slot: usize, uri: &str, client: u64) {
         let Some(doc) = self
             .clients
             .get(&client)
@@ -799,33 +1068,32 @@ impl Supervisor {
             return;
         };
         let (text, language) = (doc.text.clone(), doc.language.clone());
-        if self.init_result.is_none() {
+        if self.slots[slot].init.is_none() {
             // Opened with the rest once the server is ready.
             return;
         }
-        match self.docs.get_mut(uri) {
+        let message = match self.slots[slot].docs.get_mut(uri) {
             Some(server_doc) => {
                 server_doc.owner = client;
                 server_doc.version += 1;
-                let version = server_doc.version;
-                self.send_server(json!({
+                json!({
                     "jsonrpc": "2.0",
                     "method": "textDocument/didChange",
                     "params": {
-                        "textDocument": { "uri": uri, "version": version },
+                        "textDocument": { "uri": uri, "version": server_doc.version },
                         "contentChanges": [{ "text": text }],
                     },
-                }));
+                })
             }
             None => {
-                self.docs.insert(
+                self.slots[slot].docs.insert(
                     uri.to_owned(),
                     ServerDoc {
                         owner: client,
                         version: 1,
                     },
                 );
-                self.send_server(json!({
+                json!({
                     "jsonrpc": "2.0",
                     "method": "textDocument/didOpen",
                     "params": {
@@ -833,62 +1101,79 @@ impl Supervisor {
                             "uri": uri, "languageId": language, "version": 1, "text": text,
                         },
                     },
-                }));
+                })
             }
-        }
+        };
+        self.send_server(slot, message);
     }
 
-    async fn close_doc(&mut self, client: u64, uri: &str) {
+    fn close_doc(&mut self, client: u64, uri: &str) {
         if let Some(state) = self.clients.get_mut(&client) {
             state.docs.remove(uri);
-        }
-        if self.docs.get(uri).is_none_or(|doc| doc.owner != client) {
-            return;
         }
         let other = self
             .clients
             .iter()
             .find(|(_, state)| state.docs.contains_key(uri))
             .map(|(id, _)| *id);
-        match other {
-            Some(other) => self.hand_over(uri, other).await,
-            None => {
-                self.docs.remove(uri);
-                self.send_server(json!({
-                    "jsonrpc": "2.0",
-                    "method": "textDocument/didClose",
-                    "params": { "textDocument": { "uri": uri } },
-                }));
+        for slot in 0..self.slots.len() {
+            if self.slots[slot]
+                .docs
+                .get(uri)
+                .is_none_or(|doc| doc.owner != client)
+            {
+                continue;
+            }
+            match other {
+                Some(other) => self.hand_over(slot, uri, other),
+                None => {
+                    self.slots[slot].docs.remove(uri);
+                    self.send_server(
+                        slot,
+                        json!({
+                            "jsonrpc": "2.0",
+                            "method": "textDocument/didClose",
+                            "params": { "textDocument": { "uri": uri } },
+                        }),
+                    );
+                }
             }
         }
     }
 
-    async fn leave(&mut self, client: u64) {
+    fn leave(&mut self, client: u64) {
         let uris: Vec<String> = self
             .clients
             .get(&client)
             .map(|state| state.docs.keys().cloned().collect())
             .unwrap_or_default();
         for uri in uris {
-            self.close_doc(client, &uri).await;
+            self.close_doc(client, &uri);
         }
         self.clients.remove(&client);
         self.waiting.retain(|(waiting, _)| *waiting != client);
-        self.pending.retain(
-            |_, asker| !matches!(asker, Asker::Client { client: who, .. } if *who == client),
-        );
+        let gone: Vec<u64> = self
+            .gathers
+            .iter()
+            .filter(|(_, gather)| gather.client == client)
+            .map(|(key, _)| *key)
+            .collect();
+        for gather in gone {
+            self.gathers.remove(&gather);
+        }
     }
 
-    /// A client's request: about one of its documents, it is asked about its own text.
-    async fn request(&mut self, client: u64, id: Value, method: String, mut message: Value) {
-        if let Some(uri) = message["params"]["textDocument"]["uri"]
+    /// A client's request: about one of its documents, each server is asked about the
+    /// client's text.
+    fn request(&mut self, client: u64, id: Value, method: String, message: Value) {
+        let uri = message["params"]["textDocument"]["uri"]
             .as_str()
-            .map(str::to_owned)
-        {
+            .map(str::to_owned);
+        if let Some(uri) = &uri {
             let open = self
                 .clients
                 .get(&client)
-                .is_some_and(|state| state.docs.contains_key(&uri));
+                .is_some_and(|state| state.docs.contains_key(uri));
             if !open {
                 // A model the server does not know (another language, a library file).
                 let empty = match method.as_str() {
@@ -898,23 +1183,78 @@ impl Supervisor {
                 self.send_client(client, response(id, empty));
                 return;
             }
-            if self.docs.get(&uri).is_none_or(|doc| doc.owner != client) {
-                self.hand_over(&uri, client).await;
-            }
         }
-        if self.init_result.is_none() {
-            let why = self
-                .init_error
+        let slots: Vec<usize> = route(&method, &message["params"])
+            .iter()
+            .copied()
+            .filter(|slot| self.slots[*slot].init.is_some() && self.slots[*slot].server.is_some())
+            .collect();
+        if slots.is_empty() {
+            let why = self.slots[route(&method, &message["params"])[0]]
+                .failed
                 .clone()
                 .unwrap_or_else(|| "the Python language server is starting".to_owned());
             self.send_client(client, error_response(id, -32603, &why));
             return;
         }
-        let ours = self.take_id();
-        message["id"] = json!(ours);
-        self.pending
-            .insert(ours, Asker::Client { client, id, method });
-        self.send_server(message);
+        let gather = self.next_gather;
+        self.next_gather += 1;
+        self.gathers.insert(
+            gather,
+            Gather {
+                client,
+                id,
+                method,
+                remaining: slots.len(),
+                answers: Vec::new(),
+            },
+        );
+        for slot in slots {
+            if let Some(uri) = &uri
+                && self.slots[slot]
+                    .docs
+                    .get(uri)
+                    .is_none_or(|doc| doc.owner != client)
+            {
+                self.hand_over(slot, uri, client);
+            }
+            let ours = self.take_id();
+            let mut part = message.clone();
+            part["id"] = json!(ours);
+            self.pending.insert((slot, ours), Asker::Client(gather));
+            self.send_server(slot, part);
+        }
+    }
+
+    /// One server's answer to a part of a client's request; the last part sends the
+    /// merged answer.
+    fn part_answered(&mut self, gather: u64, answer: Value) {
+        let Some(state) = self.gathers.get_mut(&gather) else {
+            return;
+        };
+        state.answers.push(answer);
+        state.remaining -= 1;
+        if state.remaining > 0 {
+            return;
+        }
+        let Some(Gather {
+            client,
+            id,
+            method,
+            answers,
+            ..
+        }) = self.gathers.remove(&gather)
+        else {
+            return;
+        };
+        let mut message = merge(&method, answers);
+        if method == "textDocument/completion"
+            && let Some(result) = message.get_mut("result")
+        {
+            self.trim_completions(client, result);
+        }
+        message["id"] = id;
+        self.send_client(client, message);
     }
 
     /// Passes dynamic registrations on to one client (its answers are not waited for).
@@ -931,27 +1271,20 @@ impl Supervisor {
         );
     }
 
-    async fn on_server(&mut self, mut message: Value) {
+    async fn on_server(&mut self, slot: usize, message: Value) {
         let method = message
             .get("method")
             .and_then(Value::as_str)
             .map(str::to_owned);
         match (method, message.get("id").cloned()) {
             (None, Some(id)) => {
-                let Some(asker) = id.as_i64().and_then(|id| self.pending.remove(&id)) else {
+                let Some(asker) = id.as_i64().and_then(|id| self.pending.remove(&(slot, id)))
+                else {
                     return;
                 };
                 match asker {
-                    Asker::Initialize => self.initialized(message).await,
-                    Asker::Client { client, id, method } => {
-                        if method == "textDocument/completion"
-                            && let Some(result) = message.get_mut("result")
-                        {
-                            self.trim_completions(client, result);
-                        }
-                        message["id"] = id;
-                        self.send_client(client, message);
-                    }
+                    Asker::Initialize => self.initialized(slot, message).await,
+                    Asker::Client(gather) => self.part_answered(gather, message),
                 }
             }
             (Some(method), Some(id)) => {
@@ -962,33 +1295,8 @@ impl Supervisor {
                         response(id, Value::Array(vec![json!({}); items]))
                     }
                     "client/registerCapability" => {
-                        let mut passed = Vec::new();
-                        for mut registration in params["registrations"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default()
-                        {
-                            if registration["method"] == "workspace/didChangeWatchedFiles" {
-                                continue;
-                            }
-                            // Python documents only: the editor has models of every language.
-                            let options = &mut registration["registerOptions"];
-                            if options.is_object() && options["documentSelector"].is_null() {
-                                options["documentSelector"] = json!([{ "language": "python" }]);
-                            }
-                            passed.push(registration);
-                        }
-                        if !passed.is_empty() {
-                            self.registrations.extend(passed.iter().cloned());
-                            let ready: Vec<u64> = self
-                                .clients
-                                .iter()
-                                .filter(|(_, state)| state.initialized)
-                                .map(|(id, _)| *id)
-                                .collect();
-                            for client in ready {
-                                self.register_with(client, passed.clone());
-                            }
+                        if slot == TY {
+                            self.registered(&params);
                         }
                         response(id, Value::Null)
                     }
@@ -997,8 +1305,10 @@ impl Supervisor {
                             .as_array()
                             .map(|list| list.iter().filter_map(|u| u["id"].as_str()).collect())
                             .unwrap_or_default();
-                        self.registrations
-                            .retain(|r| !gone.contains(&r["id"].as_str().unwrap_or_default()));
+                        if slot == TY {
+                            self.registrations
+                                .retain(|r| !gone.contains(&r["id"].as_str().unwrap_or_default()));
+                        }
                         response(id, Value::Null)
                     }
                     "workspace/applyEdit" => response(id, json!({ "applied": false })),
@@ -1011,10 +1321,10 @@ impl Supervisor {
                     | "window/showDocument" => response(id, Value::Null),
                     _ => error_response(id, -32601, "not served by Codepod's agent"),
                 };
-                self.send_server(answer);
+                self.send_server(slot, answer);
             }
             (Some(method), None) => match method.as_str() {
-                "textDocument/publishDiagnostics" => {
+                "textDocument/publishDiagnostics" if slot == TY => {
                     let uri = message["params"]["uri"]
                         .as_str()
                         .unwrap_or_default()
@@ -1029,8 +1339,13 @@ impl Supervisor {
                         self.send_client(client, message.clone());
                     }
                 }
-                "window/logMessage" | "$/progress" | "$/logTrace" | "telemetry/event" => {}
-                _ => {
+                "window/logMessage"
+                | "$/progress"
+                | "$/logTrace"
+                | "telemetry/event"
+                | "window/showMessage"
+                | "textDocument/publishDiagnostics" => {}
+                _ if slot == TY => {
                     let ready: Vec<u64> = self
                         .clients
                         .iter()
@@ -1041,42 +1356,73 @@ impl Supervisor {
                         self.send_client(client, message.clone());
                     }
                 }
+                _ => {}
             },
             (None, None) => {}
         }
     }
 
-    /// The server answered the agent's `initialize`: clients waiting get the answer, and
-    /// the documents they have open are opened again.
-    async fn initialized(&mut self, message: Value) {
-        let Some(mut result) = message.get("result").cloned() else {
+    /// ty's dynamic registrations: file watching is the agent's; the rest go to clients,
+    /// for Python documents only (the editor has models of every language).
+    fn registered(&mut self, params: &Value) {
+        let mut passed = Vec::new();
+        for mut registration in params["registrations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            if registration["method"] == "workspace/didChangeWatchedFiles" {
+                continue;
+            }
+            let options = &mut registration["registerOptions"];
+            if options.is_object() && options["documentSelector"].is_null() {
+                options["documentSelector"] = json!([{ "language": "python" }]);
+            }
+            passed.push(registration);
+        }
+        if passed.is_empty() {
+            return;
+        }
+        self.registrations.extend(passed.iter().cloned());
+        let ready: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, state)| state.initialized)
+            .map(|(id, _)| *id)
+            .collect();
+        for client in ready {
+            self.register_with(client, passed.clone());
+        }
+    }
+
+    /// A server answered the agent's `initialize`: waiting clients get the merged answer,
+    /// and the documents clients have open are opened on it.
+    async fn initialized(&mut self, slot: usize, message: Value) {
+        let Some(result) = message.get("result").cloned() else {
             let why = message["error"]["message"]
                 .as_str()
-                .unwrap_or("the language server did not initialize")
+                .unwrap_or("it did not initialize")
                 .to_owned();
-            self.stop_server().await;
-            self.give_up(&why);
+            self.stop_server(slot).await;
+            self.give_up(slot, &why);
             return;
         };
-        // Documentation comes on resolve (see `trim_completions`).
-        if result["capabilities"]["completionProvider"].is_object() {
-            result["capabilities"]["completionProvider"]["resolveProvider"] = json!(true);
-        }
-        self.init_result = Some(result.clone());
-        self.send_server(json!({ "jsonrpc": "2.0", "method": "initialized", "params": {} }));
-        for (client, id) in std::mem::take(&mut self.waiting) {
-            self.send_client(client, response(id, result.clone()));
-        }
+        self.slots[slot].init = Some(result);
+        self.send_server(
+            slot,
+            json!({ "jsonrpc": "2.0", "method": "initialized", "params": {} }),
+        );
         let open: Vec<(String, u64)> = self
             .clients
             .iter()
             .flat_map(|(id, state)| state.docs.keys().map(move |uri| (uri.clone(), *id)))
             .collect();
         for (uri, client) in open {
-            if !self.docs.contains_key(&uri) {
-                self.hand_over(&uri, client).await;
+            if !self.slots[slot].docs.contains_key(&uri) {
+                self.hand_over(slot, &uri, client);
             }
         }
+        self.answer_waiting();
     }
 
     /// Keeps the full items for `completionItem/resolve` and sends them without their
@@ -1104,9 +1450,10 @@ impl Supervisor {
 }
 
 /// Starts the server process with its reader and writer tasks.
-async fn spawn(
+fn spawn(
     config: &LspConfig,
     program: &Path,
+    slot: usize,
     generation: u64,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Result<Server, String> {
@@ -1140,8 +1487,8 @@ async fn spawn(
     };
     let (input, queue) = mpsc::channel(SERVER_QUEUE);
     tokio::spawn(write_server(stdin, queue));
-    tokio::spawn(read_server(stdout, generation, events.clone()));
-    tracing::info!(pid = child.id(), "language server started");
+    tokio::spawn(read_server(stdout, slot, generation, events.clone()));
+    tracing::info!(pid = child.id(), program = %program.display(), "language server started");
     Ok(Server { child, input })
 }
 
@@ -1158,7 +1505,12 @@ async fn write_server(mut stdin: ChildStdin, mut queue: mpsc::Receiver<Vec<u8>>)
 }
 
 /// Reads the server's messages until it closes its output (or breaks the framing).
-async fn read_server(stdout: ChildStdout, generation: u64, events: mpsc::UnboundedSender<Event>) {
+async fn read_server(
+    stdout: ChildStdout,
+    slot: usize,
+    generation: u64,
+    events: mpsc::UnboundedSender<Event>,
+) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = String::new();
     loop {
@@ -1167,7 +1519,7 @@ async fn read_server(stdout: ChildStdout, generation: u64, events: mpsc::Unbound
             line.clear();
             match reader.read_line(&mut line).await {
                 Ok(0) | Err(_) => {
-                    let _ = events.send(Event::ServerGone { generation });
+                    let _ = events.send(Event::ServerGone { slot, generation });
                     return;
                 }
                 Ok(_) => {}
@@ -1187,16 +1539,17 @@ async fn read_server(stdout: ChildStdout, generation: u64, events: mpsc::Unbound
         }
         let Some(length) = length.filter(|length| *length <= MAX_LSP_MESSAGE) else {
             tracing::warn!("the language server broke its framing");
-            let _ = events.send(Event::ServerGone { generation });
+            let _ = events.send(Event::ServerGone { slot, generation });
             return;
         };
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).await.is_err() {
-            let _ = events.send(Event::ServerGone { generation });
+            let _ = events.send(Event::ServerGone { slot, generation });
             return;
         }
         if let Ok(message) = serde_json::from_slice::<Value>(&body) {
             let _ = events.send(Event::FromServer {
+                slot,
                 generation,
                 message,
             });

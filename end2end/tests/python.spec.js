@@ -93,3 +93,29 @@ test('F12 opens the imported function in its file, and a rename reaches both fil
   await expect(page.locator('.monaco-editor .view-lines')).toContainText('print(double(');
   await page.screenshot({ path: `${artifacts}python-rename.png` });
 });
+
+test('ruff: lint marks an unused import, Ctrl+S formats the file before saving it', async ({ page }) => {
+  await signUp(page, 'python_fmt');
+  const workspace = await createWorkspace(page, 'formatting');
+  await openFile(page, 'main.py');
+  await replaceText(page, 'import os\nx=1\ndef f( a ):\n  return a\n');
+  // Ruff's lint: `os` imported but unused (a warning).
+  await expect(page.locator('.monaco-editor .squiggly-warning').first()).toBeAttached({ timeout: 30_000 });
+  await page.keyboard.press('ControlOrMeta+s');
+  const lines = page.locator('.monaco-editor .view-lines');
+  await expect(lines).toContainText('x = 1', { timeout: 30_000 });
+  await expect(lines).toContainText('def f(a):');
+  await expect(page.locator('.editor-tab.active[data-path="main.py"]')).not.toHaveClass(/dirty/);
+  await expect(page.locator('.statusbar')).toContainText('all changes saved');
+  // What was stored is the formatted text.
+  const stored = await page.evaluate(async (workspace) => {
+    const response = await fetch('/api/files/read', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ workspace, path: 'main.py' }),
+    });
+    return (await response.json()).data;
+  }, workspace);
+  expect(stored).toBe('import os\n\nx = 1\n\n\ndef f(a):\n    return a\n');
+  await page.screenshot({ path: `${artifacts}python-format.png` });
+});

@@ -147,6 +147,37 @@ async fn a_frame_over_its_kinds_limit_is_refused_from_its_header() {
     flood.abort();
 }
 
+/// The language server's messages come from inside the sandbox too: one over
+/// `MAX_LSP_MESSAGE` is refused from its header, like any frame over its kind's limit.
+#[tokio::test]
+async fn a_language_server_message_over_its_cap_is_refused_from_its_header() {
+    let (transport, handshaken, read) = fake_agent();
+    let mut session = TerminalSession::open(transport).await.unwrap();
+    let mut agent = handshaken.await.unwrap();
+    let claimed = protocol::MAX_LSP_MESSAGE + 1024;
+    let flood = tokio::spawn(async move {
+        agent
+            .send_raw(
+                0,
+                Tag::LspReceive as u16,
+                claimed,
+                &vec![b'{'; claimed - HEADER_LEN],
+            )
+            .await;
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(30), session.events.next())
+        .await
+        .expect("the client gives up on the frame");
+    assert!(
+        matches!(outcome, Some(Err(Error::Protocol(_)))),
+        "{:?}",
+        outcome.map(|event| event.map_err(|error| error.to_string()))
+    );
+    let taken = read.load(Ordering::Relaxed);
+    assert!(taken <= 2 * 64 * 1024, "the client read {taken} bytes");
+    flood.abort();
+}
+
 /// Within the size limit, what a list or string may hold is checked after decoding.
 #[tokio::test]
 async fn lists_and_strings_over_their_caps_are_refused() {

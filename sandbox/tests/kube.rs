@@ -404,7 +404,7 @@ fn the_sandbox_pod_meets_the_restricted_pod_security_standard() {
             .as_ref()
             .unwrap();
         assert_eq!(limits["cpu"].0, "500m");
-        assert_eq!(limits["memory"].0, "512Mi");
+        assert_eq!(limits["memory"].0, "768Mi");
         assert!(limits.contains_key("ephemeral-storage"));
         for volume in spec.volumes.as_ref().unwrap() {
             let dir = volume.empty_dir.as_ref().expect("only emptyDirs");

@@ -289,7 +289,7 @@ pub struct KubeConfig {
     pub kube_cpu_request: String,
 
     /// Memory of a sandbox pod (request and limit).
-    #[arg(long, env = "CODEPOD_KUBE_MEMORY", default_value = "512MiB", value_parser = parse_size)]
+    #[arg(long, env = "CODEPOD_KUBE_MEMORY", default_value = "768MiB", value_parser = parse_size)]
     pub kube_memory: u64,
 
     /// Generic pods kept ready to be claimed when a workspace opens.

@@ -22,7 +22,8 @@ use sandbox::{
 };
 use serde_json::{Value, json};
 
-const MAIN: &str = "import pandas as pd\nfrom util import helper\n\npd.\nhelper(undefined_name)\n";
+const MAIN: &str =
+    "import os\nimport pandas as pd\nfrom util import helper\n\npd.\nhelper(undefined_name)\n";
 const UTIL: &str = "def helper(x: int) -> int:\n    return x\n";
 
 async fn session(app: &TestApp, workspace: &str) -> TerminalSession {
@@ -218,7 +219,7 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
     tab.open(&main, MAIN).await;
 
     // `pd.` lists pandas' members, without their documentation…
-    let (labels, items) = tab.labels(&main, 3, 3).await;
+    let (labels, items) = tab.labels(&main, 4, 3).await;
     for wanted in ["DataFrame", "read_csv"] {
         assert!(labels.iter().any(|label| label == wanted), "{labels:?}");
     }
@@ -254,12 +255,54 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
         .await;
     let items = diagnostics["result"]["items"].to_string();
     assert!(items.contains("undefined_name"), "{diagnostics}");
+    // … and ruff's lint comes merged into the same answer: `os` is imported but unused.
+    let lint = format!("file:///{ws}/lint.py");
+    tab.open(&lint, "import os\n\nprint(1)\n").await;
+    let diagnostics = tab
+        .request(
+            "textDocument/diagnostic",
+            json!({ "textDocument": { "uri": lint } }),
+        )
+        .await;
+    assert!(
+        diagnostics["result"]["items"].to_string().contains("F401"),
+        "{diagnostics}"
+    );
+
+    // Formatting is ruff's.
+    let messy = format!("file:///{ws}/messy.py");
+    tab.open(&messy, "x=1\ndef f( a ):\n  return a\n").await;
+    let edits = tab
+        .request(
+            "textDocument/formatting",
+            json!({ "textDocument": { "uri": messy }, "options": { "tabSize": 4, "insertSpaces": true } }),
+        )
+        .await;
+    assert!(
+        edits["result"]
+            .to_string()
+            .contains("def f(a):\\n    return a"),
+        "{edits}"
+    );
+    // Its fixes come with ty's code actions.
+    let actions = tab
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": main }, "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 9 } }, "context": { "diagnostics": [] } }),
+        )
+        .await;
+    assert!(
+        actions["result"]
+            .to_string()
+            .contains("source.organizeImports.ruff"),
+        "{actions}"
+    );
 
     // Go to definition lands in the other file, named as the browser names it.
     let definition = tab
         .request(
             "textDocument/definition",
-            json!({ "textDocument": { "uri": main }, "position": { "line": 4, "character": 2 } }),
+            json!({ "textDocument": { "uri": main }, "position": { "line": 5, "character": 2 } }),
         )
         .await;
     assert!(
@@ -278,14 +321,14 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
         .notify(
             "textDocument/didChange",
             json!({ "textDocument": { "uri": main, "version": 2 }, "contentChanges": [
-                { "range": { "start": { "line": 3, "character": 3 }, "end": { "line": 3, "character": 3 } }, "text": "DataFrame().gr" },
+                { "range": { "start": { "line": 4, "character": 3 }, "end": { "line": 4, "character": 3 } }, "text": "DataFrame().gr" },
             ] }),
         )
         .await;
-    let (labels, _) = other.labels(&main, 3, 17).await;
+    let (labels, _) = other.labels(&main, 4, 17).await;
     assert!(labels.iter().any(|label| label == "groupby"), "{labels:?}");
     // The first tab still sees its own text.
-    let (labels, _) = tab.labels(&main, 3, 3).await;
+    let (labels, _) = tab.labels(&main, 4, 3).await;
     assert!(labels.iter().any(|label| label == "read_csv"), "{labels:?}");
 
     // The server is the first process the kernel kills for memory; the shell is not.
@@ -299,7 +342,7 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
 
     // Killed, it comes back, documents open again.
     in_shell(&app, &ws, &format!("kill -KILL {pid}")).await;
-    let (labels, _) = tab.labels(&main, 3, 3).await;
+    let (labels, _) = tab.labels(&main, 4, 3).await;
     assert!(
         labels.iter().any(|label| label == "DataFrame"),
         "{labels:?}"

@@ -80,6 +80,9 @@ struct Backup {
     at: i64,
 }
 
+/// How long an explicit save waits for the formatter.
+const FORMAT_TIMEOUT_MS: i32 = 2000;
+
 pub struct Editor {
     workspace: WorkspaceId,
     host: HtmlElement,
@@ -261,7 +264,7 @@ impl Editor {
             EditorCommand::Close(path) => self.close(&path),
             EditorCommand::Save => {
                 if let Some(path) = self.active.get_untracked() {
-                    self.save(path, false);
+                    self.format_then_save(path);
                 }
             }
             EditorCommand::Reload(path) => {
@@ -275,6 +278,35 @@ impl Editor {
             EditorCommand::Retry => self.retry_all(),
             EditorCommand::SaveAll => self.save_all_dirty(),
         }
+    }
+
+    /// An explicit save (Ctrl/Cmd+S, Run) of a Python file formats it first (ruff, through
+    /// the language server), as VS Code's `formatOnSave` does; autosave does not (it would
+    /// reformat under the user's fingers). A formatter that does not answer within
+    /// [`FORMAT_TIMEOUT_MS`] is not waited for: the save never depends on it.
+    fn format_then_save(&self, path: String) {
+        let editor = self.monaco.borrow().as_ref().cloned();
+        let action = editor
+            .filter(|_| monaco::language_for(&path) == "python")
+            .and_then(|editor| editor.get_action("editor.action.formatDocument"));
+        let Some(action) = action else {
+            self.save(path, false);
+            return;
+        };
+        let weak = self.this.clone();
+        leptos::task::spawn_local(async move {
+            let timeout = js_sys::Promise::new(&mut |resolve, _| {
+                let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(
+                    &resolve,
+                    FORMAT_TIMEOUT_MS,
+                );
+            });
+            let race = js_sys::Promise::race(&js_sys::Array::of2(&action.run(), &timeout));
+            let _ = wasm_bindgen_futures::JsFuture::from(race).await;
+            if let Some(editor) = weak.upgrade() {
+                editor.save(path, false);
+            }
+        });
     }
 
     fn update_tab(&self, path: &str, change: impl FnOnce(&mut EditorTab)) {

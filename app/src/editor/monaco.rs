@@ -41,6 +41,17 @@ extern "C" {
     #[wasm_bindgen(method, js_name = setPosition)]
     pub fn set_position(this: &Editor, position: &Object);
 
+    /// An editor action by id (`editor.action.formatDocument`), if the editor has it.
+    #[wasm_bindgen(method, js_name = getAction)]
+    pub fn get_action(this: &Editor, id: &str) -> Option<Action>;
+
+    /// `monaco.editor.IEditorAction`.
+    pub type Action;
+
+    /// Runs the action; resolves when it is done.
+    #[wasm_bindgen(method)]
+    pub fn run(this: &Action) -> js_sys::Promise;
+
     #[wasm_bindgen(method, js_name = revealLineInCenter)]
     pub fn reveal_line_in_center(this: &Editor, line: u32);
 

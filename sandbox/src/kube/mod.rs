@@ -71,7 +71,9 @@ impl KubeConfig {
             image: image.into(),
             image_pull_policy: None,
             limits: Limits {
-                memory_bytes: 512 * 1024 * 1024,
+                // ty with a pandas file open (~157 MiB PSS) and Python with pandas imported
+                // (~61 MiB) leave ~550 MiB for the data (docs/deploy.md, "Capacity model").
+                memory_bytes: 768 * 1024 * 1024,
                 ..Limits::default()
             },
             cpu_request: "100m".to_owned(),
