@@ -190,10 +190,22 @@ def drive(client, workspace, name):
         request("textDocument/hover", {"textDocument": {"uri": uri}, "position": {"line": 3, "character": 12}})
         times.append((time.perf_counter() - t) * 1000)
         hovers.append(times[-1])
+    # As typing does: the `.` arrives as an edit, then the completion is asked for.
+    edited, version = [], 1
+    for _ in range(20):
+        for text in ("", "."):
+            version += 1
+            client.send({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [{"range": {"start": {"line": 4, "character": 2}, "end": {"line": 4, "character": 3 if text == "" else 2}}, "text": text}]}})
+        t = time.perf_counter()
+        request("textDocument/completion", {"textDocument": {"uri": uri}, "position": {"line": 4, "character": 3}})
+        edited.append((time.perf_counter() - t) * 1000)
     pss = sum(pss_kib(pid) for pid in ty_pids()) / 1024
     print(f"{name:<26} first completion {first_ms:7.1f} ms   request p50 {statistics.median(times):6.2f} ms"
           f"  p99 {percentile(times, 99):6.2f} ms   completion answer {statistics.median(sizes) / 1024:6.1f} KiB"
-          f"   hover p50 {statistics.median(hovers):5.2f} ms   ty PSS {pss:6.1f} MiB")
+          f"   hover p50 {statistics.median(hovers):5.2f} ms   after an edit: completion p50 {statistics.median(edited):6.1f} ms"
+          f" p99 {percentile(edited, 99):6.1f} ms   ty PSS {pss:6.1f} MiB")
     return statistics.median(times), percentile(times, 99)
 
 

@@ -69,6 +69,7 @@ test('python language server in chromium', async ({ page, baseURL }) => {
     }
     first.push((await page.evaluate(() => performance.now())) - started);
     await page.keyboard.press('Escape');
+    await page.keyboard.press('Backspace');
   }
 
   // Keypress `.` → list visible.
