@@ -84,6 +84,9 @@ pub struct LspConfig {
     /// Directories holding installed packages that change under the server (the user's
     /// site-packages): a change restarts it.
     pub package_dirs: Vec<PathBuf>,
+    /// Where library sources may be read from for the editor (`codepod/source`): the
+    /// Python environment, the user site-packages and the system's Python library.
+    pub library_roots: Vec<PathBuf>,
 }
 
 impl LspConfig {
@@ -127,7 +130,11 @@ impl LspConfig {
                 venv.to_string_lossy().into_owned(),
             ));
         }
+        let mut library_roots: Vec<PathBuf> = venv.iter().cloned().collect();
+        library_roots.extend(user_site.iter().cloned());
+        library_roots.push(PathBuf::from("/usr/lib"));
         Self {
+            library_roots,
             program,
             formatter,
             args: vec!["server".to_owned()],
@@ -865,6 +872,16 @@ impl Supervisor {
                     );
                 }
             }
+            // The text of a library file (go to definition into pandas, say), read-only, for
+            // the editor to show: only below the library roots, only UTF-8 text.
+            ("codepod/source", Some(id)) => {
+                let answer = match params["uri"].as_str().map(|uri| self.library_source(uri)) {
+                    Some(Ok(text)) => response(id, json!({ "text": text })),
+                    Some(Err(why)) => error_response(id, -32602, why),
+                    None => error_response(id, -32602, "no uri"),
+                };
+                self.send_client(client, answer);
+            }
             ("completionItem/resolve", Some(id)) => {
                 let index = params["data"]["codepod"].as_u64();
                 let item = index.and_then(|index| {
@@ -882,6 +899,26 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// A library file's text, if `uri` names a readable text file below a library root.
+    fn library_source(&self, uri: &str) -> Result<String, &'static str> {
+        let path = uri.strip_prefix("file://").ok_or("not a file URI")?;
+        let path = std::fs::canonicalize(path).map_err(|_| "no such file")?;
+        let allowed = self
+            .config
+            .library_roots
+            .iter()
+            .any(|root| std::fs::canonicalize(root).is_ok_and(|root| path.starts_with(root)));
+        if !allowed {
+            return Err("only library sources can be read");
+        }
+        let metadata = std::fs::metadata(&path).map_err(|_| "no such file")?;
+        if !metadata.is_file() || metadata.len() > MAX_LSP_MESSAGE as u64 / 2 {
+            return Err("not a readable source file");
+        }
+        let bytes = std::fs::read(&path).map_err(|_| "cannot read it")?;
+        String::from_utf8(bytes).map_err(|_| "not text")
     }
 
     /// The servers' `initialize` (once per start); the client's is answered from it.
@@ -1557,14 +1594,17 @@ async fn read_server(
     }
 }
 
-/// Passes the workspace watcher's changes on as `(uri, kind)` batches (2 changed, 3
-/// deleted).
+/// Passes the workspace watcher's changes on as `(uri, kind)` batches: 1 created (the first
+/// change this agent sees of a path — a server ignores a "changed" file it never knew), 2
+/// changed, 3 deleted.
 async fn forward_changes(
     mut changes: broadcast::Receiver<Message>,
     workspace: PathBuf,
     events: mpsc::UnboundedSender<Event>,
 ) {
     let root = format!("file://{}", workspace.display());
+    // Bounded by the workspace's own file limit (what the watcher reports is in it).
+    let mut known: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let first = match changes.recv().await {
             Ok(message) => message,
@@ -1577,8 +1617,14 @@ async fn forward_changes(
                 path,
                 is_dir: false,
                 ..
-            } => batch.push((format!("{root}/{path}"), 2)),
-            Message::FileRemoved { path } => batch.push((format!("{root}/{path}"), 3)),
+            } => {
+                let kind = if known.insert(path.to_string()) { 1 } else { 2 };
+                batch.push((format!("{root}/{path}"), kind));
+            }
+            Message::FileRemoved { path } => {
+                known.remove(path.as_str());
+                batch.push((format!("{root}/{path}"), 3));
+            }
             _ => {}
         };
         push(first);

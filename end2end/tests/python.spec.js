@@ -55,6 +55,24 @@ test('pd. lists pandas, hover shows signatures, undefined names are marked', asy
   await expect(hover).toContainText('filepath_or_buffer', { timeout: 30_000 });
   await page.screenshot({ path: `${artifacts}python-hover.png` });
 
+  // F12 on a library function shows its source (read-only, in a peek view).
+  await page.keyboard.press('Escape');
+  await cursorOn(page, 'frame = pd.read_csv(', 'read_csv');
+  await page.keyboard.press('F12');
+  const peek = page.locator('.peekview-widget');
+  await expect(peek).toBeVisible({ timeout: 30_000 });
+  await expect(peek).toContainText('def read_csv', { timeout: 30_000 });
+  await page.screenshot({ path: `${artifacts}python-library-source.png` });
+  await page.keyboard.press('Escape');
+
+  // Signature help while typing a call.
+  await page.keyboard.press('ControlOrMeta+End');
+  await page.keyboard.type('pd.read_csv(');
+  const hints = page.locator('.parameter-hints-widget.visible');
+  await expect(hints).toContainText('filepath_or_buffer', { timeout: 30_000 });
+  await page.screenshot({ path: `${artifacts}python-signature.png` });
+  await page.keyboard.press('Escape');
+
   // An undefined name is marked as an error.
   await expect(page.locator('.monaco-editor .squiggly-error').first()).toBeAttached({ timeout: 30_000 });
   await page.keyboard.press('Escape');

@@ -312,6 +312,46 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
         "{definition}"
     );
 
+    // Library sources are readable for the editor's peek view, and nothing else is.
+    let library = tab
+        .request(
+            "textDocument/definition",
+            json!({ "textDocument": { "uri": main }, "position": { "line": 1, "character": 8 } }),
+        )
+        .await;
+    let pandas = library["result"]
+        .as_array()
+        .and_then(|found| found.first())
+        .map(|location| {
+            location["uri"]
+                .as_str()
+                .or(location["targetUri"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default();
+    assert!(pandas.contains("/site-packages/pandas/"), "{library}");
+    let source = tab
+        .request("codepod/source", json!({ "uri": pandas }))
+        .await;
+    assert!(
+        source["result"]["text"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty()),
+        "{source}"
+    );
+    for forbidden in [
+        "file:///etc/passwd".to_owned(),
+        format!("file:///{ws}/util.py"),
+        "file:///workspace/util.py".to_owned(),
+        "file:///proc/self/environ".to_owned(),
+    ] {
+        let refused = tab
+            .request("codepod/source", json!({ "uri": forbidden }))
+            .await;
+        assert!(refused.get("error").is_some(), "{forbidden}: {refused}");
+    }
+
     // A second tab shares the server: its edits are its own, and it is asked about them.
     let mut other = Lsp::new(session(&app, &ws).await);
     let again = other.initialize(&ws).await;
@@ -330,6 +370,42 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
     // The first tab still sees its own text.
     let (labels, _) = tab.labels(&main, 4, 3).await;
     assert!(labels.iter().any(|label| label == "read_csv"), "{labels:?}");
+
+    // A module written from the terminal is seen (the agent's watcher tells the server).
+    let uses = format!("file:///{ws}/uses.py");
+    tab.open(&uses, "import fresh\n\nfresh.\n").await;
+    let diagnostics = tab
+        .request(
+            "textDocument/diagnostic",
+            json!({ "textDocument": { "uri": uses } }),
+        )
+        .await;
+    assert!(
+        diagnostics
+            .to_string()
+            .contains("Cannot resolve imported module `fresh`"),
+        "{diagnostics}"
+    );
+    in_shell(
+        &app,
+        &ws,
+        "printf 'def shout():\\n    return 1\\n' > fresh.py",
+    )
+    .await;
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        seen = tab
+            .request(
+                "textDocument/completion",
+                json!({ "textDocument": { "uri": uses }, "position": { "line": 2, "character": 6 } }),
+            )
+            .await;
+        if seen.to_string().contains("\"shout\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen.to_string().contains("\"shout\""), "{seen}");
 
     // The server is the first process the kernel kills for memory; the shell is not.
     let pids = in_shell(&app, &ws, TY_PIDS).await;
@@ -351,5 +427,57 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
     assert!(
         !now.is_empty() && !now.lines().any(|line| line.trim() == pid),
         "{now}"
+    );
+}
+
+/// The claim of `oom_score_adj`, attacked: a user's program that takes the sandbox to its
+/// memory cap with the language server holding pandas' analysis. The kernel kills the
+/// server, the program finishes, and the agent starts the server again.
+#[tokio::test]
+async fn at_the_memory_cap_the_language_server_is_killed_not_the_users_program() {
+    let app = spawn_app_configured(|config| config.sandbox.memory_bytes = 448 * 1024 * 1024).await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("demo").await;
+    let (status, _) = ada
+        .post("/api/files/write", json!({ "workspace": ws, "path": "analysis.py", "content": { "encoding": "utf8", "data": MAIN } }))
+        .await;
+    assert_eq!(status, 200);
+    let (_, started) = ada.post("/api/workspaces/start", json!({ "id": ws })).await;
+    assert_eq!(started["state"], "ready", "{started}");
+    let main = format!("file:///{ws}/analysis.py");
+    let mut tab = Lsp::new(session(&app, &ws).await);
+    tab.initialize(&ws).await;
+    tab.open(&main, MAIN).await;
+    let (labels, _) = tab.labels(&main, 4, 3).await;
+    assert!(
+        labels.iter().any(|label| label == "DataFrame"),
+        "{labels:?}"
+    );
+    let before = in_shell(&app, &ws, TY_PIDS).await;
+    assert!(!before.is_empty());
+
+    // 400 MiB, written (so resident), with ty's ~100 MiB of its own: over the 448 MiB cap.
+    // Alone, the program fits; the largest process, it is what the kernel would kill first
+    // without the server's score.
+    let program = "python3 -c \"b = b'x' * (400 << 20); import time; time.sleep(0.5); print('kept', len(b) >> 20)\"";
+    assert_eq!(in_shell(&app, &ws, program).await, "kept 400");
+    let (_, status) = ada
+        .post("/api/workspaces/status", json!({ "id": ws }))
+        .await;
+    assert_eq!(status["state"], "ready", "{status}");
+
+    // The server it killed is back, a new process.
+    let (labels, _) = tab.labels(&main, 4, 3).await;
+    assert!(
+        labels.iter().any(|label| label == "DataFrame"),
+        "{labels:?}"
+    );
+    let after = in_shell(&app, &ws, TY_PIDS).await;
+    assert!(
+        !after.is_empty()
+            && after
+                .lines()
+                .all(|pid| !before.lines().any(|old| old == pid)),
+        "before {before}, after {after}"
     );
 }

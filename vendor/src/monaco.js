@@ -118,6 +118,8 @@ globalThis.codepodLsp = (send, root) => {
     // for every location it shows), until the app fills them: nothing about them reaches
     // the server until then (it reads the file from disk meanwhile).
     placeholders: new Map(),
+    // Library files asked of the agent (`codepod/source`), by request id.
+    sources: new Map(),
     transport: {
       state: { value: { state: 'open' }, onChange: () => ({ dispose() {} }) },
       setListener: (listener) => { lsp.listener = listener; },
@@ -158,16 +160,32 @@ globalThis.codepodLsp = (send, root) => {
       try { message = JSON.parse(text); } catch { return; }
       if (message.method === undefined && message.id !== undefined) {
         if (lsp.replayed.delete(message.id)) return;
+        const source = lsp.sources.get(message.id);
+        if (source) {
+          lsp.sources.delete(message.id);
+          if (!source.model.isDisposed() && typeof message.result?.text === 'string') source.model.setValue(message.result.text);
+          source.resolve();
+          return;
+        }
         const method = lsp.inFlight.get(message.id);
         lsp.inFlight.delete(message.id);
-        if (LOCATIONS.has(method) && message.result) lsp.placehold(message.result);
+        if (LOCATIONS.has(method) && message.result) {
+          // Library files are fetched before Monaco sees the locations, so that its peek
+          // view opens on their text at the right line.
+          const fetching = lsp.placehold(message.result);
+          if (fetching.length) {
+            const timeout = new Promise((resolve) => setTimeout(resolve, 3000));
+            Promise.race([Promise.all(fetching), timeout]).then(() => lsp.listener?.(message));
+            return;
+          }
+        }
       }
       lsp.listener?.(message);
     },
     connected() {
       lsp.open = true;
       if (!lsp.client) {
-        lsp.client = new MonacoLspClient(lsp.transport);
+        lsp.start();
         return;
       }
       if (!lsp.initialize) return;
@@ -184,11 +202,18 @@ globalThis.codepodLsp = (send, root) => {
       }
     },
     placehold(result) {
+      const fetching = [];
       for (const location of Array.isArray(result) ? result : [result]) {
         const uri = location?.uri ?? location?.targetUri;
-        if (typeof uri !== 'string' || !uri.startsWith(`${lsp.root}/`) || lsp.modelOf(uri)) continue;
+        if (typeof uri !== 'string' || !uri.startsWith('file:///') || lsp.modelOf(uri)) continue;
         lsp.placeholders.set(uri, null);
         const model = monaco.editor.createModel('', 'python', monaco.Uri.parse(uri));
+        model.onWillDispose(() => lsp.placeholders.delete(uri));
+        if (!uri.startsWith(`${lsp.root}/`)) {
+          // A library file: its text from the agent, shown read-only (peek), never sent back.
+          fetching.push(lsp.library(uri, model));
+          continue;
+        }
         const filled = model.onDidChangeContent(() => {
           filled.dispose();
           // Filled by the app: the server gets this tab's text from now on.
@@ -198,13 +223,38 @@ globalThis.codepodLsp = (send, root) => {
             uri, languageId: 'python', version: model.getVersionId(), text: model.getValue(),
           } } }));
         });
-        model.onWillDispose(() => lsp.placeholders.delete(uri));
       }
+      return fetching;
+    },
+    library(uri, model) {
+      if (!lsp.open) return Promise.resolve();
+      const id = `codepod-source-${++lsp.replayIds}`;
+      return new Promise((resolve) => {
+        lsp.sources.set(id, { model, resolve });
+        lsp.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'codepod/source', params: { uri } }));
+      });
+    },
+    // The client (and so the sandbox's servers) starts with the first Python file opened.
+    start() {
+      const python = () => monaco.editor.getModels().some((m) => m.getLanguageId() === 'python');
+      if (python()) {
+        lsp.client = new MonacoLspClient(lsp.transport);
+        return;
+      }
+      if (lsp.waitingForPython) return;
+      lsp.waitingForPython = monaco.editor.onDidCreateModel((model) => {
+        if (model.getLanguageId() !== 'python' || lsp.client || !lsp.open) return;
+        lsp.waitingForPython.dispose();
+        lsp.waitingForPython = null;
+        lsp.client = new MonacoLspClient(lsp.transport);
+      });
     },
     disconnected() {
       lsp.open = false;
       for (const id of lsp.inFlight.keys()) lsp.fail(id);
       lsp.inFlight.clear();
+      for (const source of lsp.sources.values()) source.resolve();
+      lsp.sources.clear();
       lsp.replayed.clear();
     },
   };

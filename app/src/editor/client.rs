@@ -358,7 +358,20 @@ impl Editor {
             return false;
         };
         let Some(path) = full.strip_prefix(&format!("/{}/", self.workspace)) else {
-            return false;
+            // A library file (pandas' source, say): shown read-only in a peek view over the
+            // file being edited, which stays open — the workspace's tabs hold its files.
+            let peek = self
+                .monaco
+                .borrow()
+                .as_ref()
+                .and_then(|editor| editor.get_action("editor.action.peekDefinition"));
+            return match peek {
+                Some(peek) => {
+                    let _ = peek.run();
+                    true
+                }
+                None => false,
+            };
         };
         if model::WorkspacePath::parse(path).is_err() {
             return false;
