@@ -95,6 +95,10 @@ workspace=$(curl -fs -b "$cookie_jar" -H 'content-type: application/json' -d '{"
 doomed=$(curl -fs -b "$cookie_jar" -H 'content-type: application/json' -d '{"name":"doomed"}' \
   "$url/api/workspaces/create" | sed -E 's/.*"id":"([^"]+)".*/\1/')
 
+# One worker: with two threads, Debian's Python 3.11.2 sometimes fails inside Hypothesis's
+# `ast.parse` ("AST constructor recursion depth mismatch", CPython gh-106905, a race in the
+# AST validator's depth counter fixed in 3.11.5) — a runtime error of the tool, not an
+# answer that breaks the document; a CI run met it once.
 say "API contract: Schemathesis ($examples examples per operation)"
 cd "$data"
 if ! CONTRACT_SESSION="$session" CONTRACT_WORKSPACE="$workspace" CONTRACT_DOOMED="$doomed" \
@@ -105,7 +109,7 @@ if ! CONTRACT_SESSION="$session" CONTRACT_WORKSPACE="$workspace" CONTRACT_DOOMED
   --exclude-operation-id users_logout \
   --max-examples "$examples" \
   --seed 1 \
-  --workers 2; then
+  --workers 1; then
   tail -40 "$log" >&2
   die "API contract: Schemathesis found answers that break the document"
 fi
