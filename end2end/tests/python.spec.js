@@ -136,4 +136,15 @@ test('ruff: lint marks an unused import, Ctrl+S formats the file before saving i
   }, workspace);
   expect(stored).toBe('import os\n\nx = 1\n\n\ndef f(a):\n    return a\n');
   await page.screenshot({ path: `${artifacts}python-format.png` });
+
+  // A quick fix adds the missing import (ty's), Ctrl+. on the undefined name.
+  await replaceText(page, 'sqrt(2)\n');
+  await expect(page.locator('.monaco-editor .squiggly-error').first()).toBeAttached({ timeout: 30_000 });
+  await cursorOn(page, 'sqrt(2)', 'sqrt');
+  await page.keyboard.press('ControlOrMeta+.');
+  const fixes = page.locator('.action-widget').first();
+  await expect(fixes).toContainText('import math.sqrt', { timeout: 30_000 });
+  await page.screenshot({ path: `${artifacts}python-quick-fix.png` });
+  await fixes.getByText('import math.sqrt').click();
+  await expect(lines).toContainText('from math import sqrt');
 });

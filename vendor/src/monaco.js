@@ -112,6 +112,8 @@ globalThis.codepodLsp = (send, root) => {
     listener: undefined,
     initialize: null,
     inFlight: new Map(),
+    // The last diagnostics of each document (see `withDiagnostics`).
+    diagnostics: new Map(),
     replayed: new Set(),
     replayIds: 0,
     // Models made empty for a jump into a file not open yet (Monaco's client needs a model
@@ -149,7 +151,8 @@ globalThis.codepodLsp = (send, root) => {
         if (method && message.id !== undefined) lsp.fail(message.id);
         return;
       }
-      if (method && message.id !== undefined) lsp.inFlight.set(message.id, method);
+      if (method === 'textDocument/codeAction') lsp.withDiagnostics(message.params);
+      if (method && message.id !== undefined) lsp.inFlight.set(message.id, { method, uri: message.params?.textDocument?.uri });
       lsp.send(JSON.stringify(message));
     },
     fail(id) {
@@ -167,8 +170,9 @@ globalThis.codepodLsp = (send, root) => {
           source.resolve();
           return;
         }
-        const method = lsp.inFlight.get(message.id);
+        const { method, uri } = lsp.inFlight.get(message.id) ?? {};
         lsp.inFlight.delete(message.id);
+        if (method === 'textDocument/diagnostic' && Array.isArray(message.result?.items)) lsp.diagnostics.set(uri, message.result.items);
         if (LOCATIONS.has(method) && message.result) {
           // Library files are fetched before Monaco sees the locations, so that its peek
           // view opens on their text at the right line.
@@ -180,7 +184,19 @@ globalThis.codepodLsp = (send, root) => {
           }
         }
       }
+      if (message.method === 'textDocument/publishDiagnostics') lsp.diagnostics.set(message.params.uri, message.params.diagnostics);
       lsp.listener?.(message);
+    },
+    // Monaco's client asks for code actions with the markers' range, message and severity
+    // only; the servers' fixes need the diagnostics' code and data (ty's "import math.sqrt",
+    // ruff's fixes). The last diagnostics of each document are kept to put them back.
+    withDiagnostics(params) {
+      if (!params?.context) return;
+      const known = lsp.diagnostics.get(params.textDocument?.uri) ?? [];
+      const same = (a, b) => a.start.line === b.start.line && a.start.character === b.start.character
+        && a.end.line === b.end.line && a.end.character === b.end.character;
+      const asked = params.context.diagnostics ?? [];
+      params.context.diagnostics = asked.map((d) => known.find((k) => k.message === d.message && same(k.range, d.range)) ?? d);
     },
     connected() {
       lsp.open = true;
