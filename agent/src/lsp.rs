@@ -611,6 +611,25 @@ impl Supervisor {
         format!("file://{}", self.config.workspace.display())
     }
 
+    /// Clients that have finished their `initialize` (notifications and registrations go
+    /// to them).
+    fn initialized_clients(&self) -> Vec<u64> {
+        self.clients
+            .iter()
+            .filter(|(_, state)| state.initialized)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Clients that have `uri` open.
+    fn readers(&self, uri: &str) -> Vec<u64> {
+        self.clients
+            .iter()
+            .filter(|(_, state)| state.docs.contains_key(uri))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Slots whose server has answered `initialize`.
     fn ready(&self) -> Vec<usize> {
         (0..self.slots.len())
@@ -931,11 +950,8 @@ impl Supervisor {
         if self.client_capabilities.is_none() {
             self.client_capabilities = Some(params["capabilities"].clone());
         }
-        if let Some(result) = self.init_result.clone() {
-            self.send_client(client, response(id, result));
-            return;
-        }
-        self.waiting.push((client, id));
+        // A server that is not running (never started, or given up on after restarting
+        // too often) gets a fresh start with each client that initializes.
         for slot in 0..self.slots.len() {
             if self.slots[slot].server.is_none() {
                 self.slots[slot].restarts.clear();
@@ -943,6 +959,12 @@ impl Supervisor {
                 self.start(slot);
             }
         }
+        // The capabilities do not change between starts: a cached answer is still true.
+        if let Some(result) = self.init_result.clone() {
+            self.send_client(client, response(id, result));
+            return;
+        }
+        self.waiting.push((client, id));
         self.answer_waiting();
     }
 
@@ -1148,11 +1170,7 @@ impl Supervisor {
         if let Some(state) = self.clients.get_mut(&client) {
             state.docs.remove(uri);
         }
-        let other = self
-            .clients
-            .iter()
-            .find(|(_, state)| state.docs.contains_key(uri))
-            .map(|(id, _)| *id);
+        let other = self.readers(uri).first().copied();
         for slot in 0..self.slots.len() {
             if self.slots[slot]
                 .docs
@@ -1366,13 +1384,7 @@ impl Supervisor {
                         .as_str()
                         .unwrap_or_default()
                         .to_owned();
-                    let readers: Vec<u64> = self
-                        .clients
-                        .iter()
-                        .filter(|(_, state)| state.docs.contains_key(&uri))
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for client in readers {
+                    for client in self.readers(&uri) {
                         self.send_client(client, message.clone());
                     }
                 }
@@ -1383,13 +1395,7 @@ impl Supervisor {
                 | "window/showMessage"
                 | "textDocument/publishDiagnostics" => {}
                 _ if slot == TY => {
-                    let ready: Vec<u64> = self
-                        .clients
-                        .iter()
-                        .filter(|(_, state)| state.initialized)
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for client in ready {
+                    for client in self.initialized_clients() {
                         self.send_client(client, message.clone());
                     }
                 }
@@ -1421,13 +1427,7 @@ impl Supervisor {
             return;
         }
         self.registrations.extend(passed.iter().cloned());
-        let ready: Vec<u64> = self
-            .clients
-            .iter()
-            .filter(|(_, state)| state.initialized)
-            .map(|(id, _)| *id)
-            .collect();
-        for client in ready {
+        for client in self.initialized_clients() {
             self.register_with(client, passed.clone());
         }
     }

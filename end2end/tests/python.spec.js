@@ -14,6 +14,13 @@ async function cursorOn(page, line, token) {
   for (let i = 0; i < column; i++) await page.keyboard.press('ArrowRight');
 }
 
+/** Shows the hover of `token` on the line containing `line` (Ctrl+K Ctrl+I, as a keyboard user). */
+async function hoverOn(page, line, token) {
+  await cursorOn(page, line, token);
+  await page.keyboard.press('ControlOrMeta+k');
+  await page.keyboard.press('ControlOrMeta+i');
+}
+
 /** Writes a file through the API, as another tab's save would. */
 async function writeFile(page, workspace, path, data) {
   const status = await page.evaluate(
@@ -48,9 +55,7 @@ test('pd. lists pandas, hover shows signatures, undefined names are marked', asy
 
   // Hover on read_csv shows its signature.
   await replaceText(page, 'import pandas as pd\n\nframe = pd.read_csv("data.csv")\nprint(undefined_name)\n');
-  await cursorOn(page, 'frame = pd.read_csv(', 'read_csv');
-  await page.keyboard.press('ControlOrMeta+k');
-  await page.keyboard.press('ControlOrMeta+i');
+  await hoverOn(page, 'frame = pd.read_csv(', 'read_csv');
   const hover = page.locator('.monaco-hover:not(.hidden)');
   await expect(hover).toContainText('filepath_or_buffer', { timeout: 30_000 });
   await page.screenshot({ path: `${artifacts}python-hover.png` });
@@ -76,9 +81,7 @@ test('pd. lists pandas, hover shows signatures, undefined names are marked', asy
   // An undefined name is marked as an error.
   await expect(page.locator('.monaco-editor .squiggly-error').first()).toBeAttached({ timeout: 30_000 });
   await page.keyboard.press('Escape');
-  await cursorOn(page, 'print(undefined_name)', 'undefined_name');
-  await page.keyboard.press('ControlOrMeta+k');
-  await page.keyboard.press('ControlOrMeta+i');
+  await hoverOn(page, 'print(undefined_name)', 'undefined_name');
   await expect(hover).toContainText('undefined_name');
   await page.screenshot({ path: `${artifacts}python-diagnostic.png` });
 });
@@ -141,9 +144,14 @@ test('ruff: lint marks an unused import, Ctrl+S formats the file before saving i
   await replaceText(page, 'sqrt(2)\n');
   await expect(page.locator('.monaco-editor .squiggly-error').first()).toBeAttached({ timeout: 30_000 });
   await cursorOn(page, 'sqrt(2)', 'sqrt');
-  await page.keyboard.press('ControlOrMeta+.');
+  // ty offers imports once its index of the environment is built (it builds it in the
+  // background): ask again until it is.
   const fixes = page.locator('.action-widget').first();
-  await expect(fixes).toContainText('import math.sqrt', { timeout: 30_000 });
+  await expect(async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('ControlOrMeta+.');
+    await expect(fixes).toContainText('import math.sqrt', { timeout: 2_000 });
+  }).toPass({ timeout: 60_000 });
   await page.screenshot({ path: `${artifacts}python-quick-fix.png` });
   await fixes.getByText('import math.sqrt').click();
   await expect(lines).toContainText('from math import sqrt');

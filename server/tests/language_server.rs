@@ -125,14 +125,20 @@ impl Lsp {
         .await;
     }
 
+    /// A request about one position of a document.
+    async fn at(&mut self, method: &str, uri: &str, line: u32, character: u32) -> Value {
+        self.request(
+            method,
+            json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": character } }),
+        )
+        .await
+    }
+
     /// Completion labels at (line, character), retried while the server (re)starts.
     async fn labels(&mut self, uri: &str, line: u32, character: u32) -> (Vec<String>, Value) {
         for _ in 0..120 {
             let answer = self
-                .request(
-                    "textDocument/completion",
-                    json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": character } }),
-                )
+                .at("textDocument/completion", uri, line, character)
                 .await;
             let items = match &answer["result"] {
                 Value::Array(items) => items.clone(),
@@ -299,12 +305,7 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
     );
 
     // Go to definition lands in the other file, named as the browser names it.
-    let definition = tab
-        .request(
-            "textDocument/definition",
-            json!({ "textDocument": { "uri": main }, "position": { "line": 5, "character": 2 } }),
-        )
-        .await;
+    let definition = tab.at("textDocument/definition", &main, 5, 2).await;
     assert!(
         definition["result"]
             .to_string()
@@ -313,12 +314,7 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
     );
 
     // Library sources are readable for the editor's peek view, and nothing else is.
-    let library = tab
-        .request(
-            "textDocument/definition",
-            json!({ "textDocument": { "uri": main }, "position": { "line": 1, "character": 8 } }),
-        )
-        .await;
+    let library = tab.at("textDocument/definition", &main, 1, 8).await;
     let pandas = library["result"]
         .as_array()
         .and_then(|found| found.first())
@@ -394,12 +390,7 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
     .await;
     let mut seen = Value::Null;
     for _ in 0..50 {
-        seen = tab
-            .request(
-                "textDocument/completion",
-                json!({ "textDocument": { "uri": uses }, "position": { "line": 2, "character": 6 } }),
-            )
-            .await;
+        seen = tab.at("textDocument/completion", &uses, 2, 6).await;
         if seen.to_string().contains("\"shout\"") {
             break;
         }
@@ -427,6 +418,22 @@ async fn the_language_server_completes_pandas_checks_code_and_survives_being_kil
     assert!(
         !now.is_empty() && !now.lines().any(|line| line.trim() == pid),
         "{now}"
+    );
+
+    // Killed again and again, it is given up on (5 restarts a minute) — and the next client
+    // that initializes (a reload) starts it afresh, though the answer is cached.
+    let killer = format!(
+        "for i in 1 2 3 4 5 6; do for p in $({TY_PIDS}); do kill -KILL $p; done; sleep 1; done"
+    );
+    in_shell(&app, &ws, &killer).await;
+    assert_eq!(in_shell(&app, &ws, TY_PIDS).await, "");
+    let mut reloaded = Lsp::new(session(&app, &ws).await);
+    reloaded.initialize(&ws).await;
+    reloaded.open(&main, MAIN).await;
+    let (labels, _) = reloaded.labels(&main, 4, 3).await;
+    assert!(
+        labels.iter().any(|label| label == "DataFrame"),
+        "{labels:?}"
     );
 }
 
