@@ -15,6 +15,9 @@
 #   bench/run.sh lsp        the Python language server: ty over stdio vs through the agent
 #                           (bench/lsp.py), then in Chromium: editor ready → first pandas
 #                           completion, keypress `.` → list, a request on the IDE socket
+#   bench/run.sh packages   pip install of a 5 MB wheel in a sandbox through the package index:
+#                           first (download) and cached, vs pip on the host from the same
+#                           local upstream (the test wheels, served by python3 -m http.server)
 #   bench/run.sh sync       save → visible in the sandbox; terminal change → tree event
 #   bench/run.sh fuzz       the fuzz targets for CODEPOD_FUZZ_SECONDS each (default 600;
 #                           ./x test runs them 30 s each)
@@ -166,6 +169,34 @@ lsp() {
     npx --no-install playwright test -c bench.config.js python.spec.js)
 }
 
+packages() {
+  say "building the packages benchmark and the agent (release)"
+  cargo build --release -p agent -p codepod-bench --bin packages --bin codepod-agent --quiet
+  local wheels="${CODEPOD_TEST_WHEELS:-/opt/codepod/wheels}" root port=3198
+  root=$(mktemp -d)
+  # A PEP 503 index of the test wheels: simple/<project>/index.html with hashed links.
+  python3 - "$wheels" "$root" <<'PY'
+import hashlib, os, re, shutil, sys
+wheels, root = sys.argv[1], sys.argv[2]
+os.makedirs(f"{root}/packages")
+projects = {}
+for name in sorted(os.listdir(wheels)):
+    if name.endswith(".whl"):
+        shutil.copy(f"{wheels}/{name}", f"{root}/packages/{name}")
+        digest = hashlib.sha256(open(f"{wheels}/{name}", "rb").read()).hexdigest()
+        project = re.sub(r"[-_.]+", "-", name.split("-")[0]).lower()
+        projects.setdefault(project, []).append(f'<a href="../../packages/{name}#sha256={digest}">{name}</a>')
+for project, links in projects.items():
+    os.makedirs(f"{root}/simple/{project}")
+    open(f"{root}/simple/{project}/index.html", "w").write("<html><body>" + "<br>".join(links) + "</body></html>")
+PY
+  python3 -m http.server --bind 127.0.0.1 --directory "$root" "$port" >/dev/null 2>&1 &
+  local server=$!
+  trap 'kill $server 2>/dev/null || true; rm -rf "$root"' EXIT
+  sleep 1
+  CODEPOD_BENCH_INDEX="http://127.0.0.1:$port/simple/" "$CARGO_TARGET_DIR/release/packages"
+}
+
 sync() {
   say "building the sync benchmark and the agent (release)"
   cargo build --release -p agent -p codepod-bench --bin sync --bin codepod-agent --quiet
@@ -181,10 +212,11 @@ case "$what" in
   terminal) terminal ;;
   browser) browser ;;
   lsp) lsp ;;
+  packages) packages ;;
   sync) sync ;;
   fuzz) CODEPOD_FUZZ_SECONDS="${CODEPOD_FUZZ_SECONDS:-600}" "$ROOT/scripts/fuzz.sh" ;;
   contract) CODEPOD_CONTRACT_EXAMPLES="${CODEPOD_CONTRACT_EXAMPLES:-1000}" "$ROOT/scripts/api-contract.sh" ;;
   kube) kube ;;
-  all) bundle; ssr; api; sandbox; terminal; browser; lsp; sync; kube ;;
+  all) bundle; ssr; api; sandbox; terminal; browser; lsp; packages; sync; kube ;;
   *) die "unknown benchmark $what" ;;
 esac

@@ -22,6 +22,8 @@ RUN python3 -m venv --system-site-packages /opt/codepod/python \
  && /opt/codepod/python/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 COPY --from=build /src/target/release/codepod-agent /usr/local/bin/codepod-agent
+# pip's failures explained (the package index, docs/architecture.md).
+COPY sandbox/pip-hint.sh /etc/profile.d/codepod-pip.sh
 RUN useradd --uid 1000 --user-group --home-dir /home/user --shell /bin/bash user \
  && mkdir -p /workspace /home/user /run/codepod \
  && chown user:user /workspace /home/user /run/codepod

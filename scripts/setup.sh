@@ -86,6 +86,19 @@ if [[ "$(cat "$python_env/.codepod-stamp" 2>/dev/null)" != "$want_py" ]]; then
   echo "$want_py" >"$python_env/.codepod-stamp"
 fi
 
+# Wheels the tests serve from a local package index (server/tests/wheels.txt): the tests
+# need no internet, so they are fetched here, from PyPI, for the sandboxes' Python.
+wheels="${CODEPOD_TEST_WHEELS:-/opt/codepod/wheels}"
+want_wheels=$(cat "$ROOT/server/tests/wheels.txt" | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$wheels/.codepod-stamp" 2>/dev/null)" != "$want_wheels" ]]; then
+  say "downloading the test wheels into $wheels"
+  rm -rf "$wheels"
+  mkdir -p "$wheels"
+  "$python_env/bin/pip" download --quiet --disable-pip-version-check --no-cache-dir --no-deps \
+    --only-binary=:all: --dest "$wheels" -r "$ROOT/server/tests/wheels.txt"
+  echo "$want_wheels" >"$wheels/.codepod-stamp"
+fi
+
 # --- manifest checks (k8s/) ------------------------------------------------------------
 # `kubectl kustomize` renders the overlays: the machine's kubectl if it has one, else
 # Debian's kubernetes-client unpacked into k8s/.tools (not installed: it would clash with

@@ -30,6 +30,10 @@ struct Args {
     workspace: PathBuf,
     home: PathBuf,
     egress_stdout: bool,
+    /// General egress through the host's proxy (on the channel).
+    proxy: bool,
+    /// The package index (on the channel).
+    package_index: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,11 +41,15 @@ fn parse_args() -> Result<Args, String> {
     let mut workspace = None;
     let mut home = None;
     let mut egress_stdout = false;
+    let mut proxy = false;
+    let mut package_index = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--listen-stdin" => listen = Some(Listen::Stdin),
             "--egress-stdout" => egress_stdout = true,
+            "--proxy" => proxy = true,
+            "--package-index" => package_index = true,
             "--socket" | "--workspace" | "--home" => {
                 let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
                 match flag.as_str() {
@@ -59,6 +67,8 @@ fn parse_args() -> Result<Args, String> {
         home: home.unwrap_or_else(|| workspace.clone()),
         workspace,
         egress_stdout,
+        proxy,
+        package_index,
     })
 }
 
@@ -257,7 +267,7 @@ async fn serve() -> std::process::ExitCode {
         Ok(args) => args,
         Err(message) => {
             eprintln!(
-                "codepod-agent: {message}\nusage: codepod-agent (--socket PATH | --listen-stdin) --workspace DIR [--home DIR] [--egress-stdout]"
+                "codepod-agent: {message}\nusage: codepod-agent (--socket PATH | --listen-stdin) --workspace DIR [--home DIR] [--egress-stdout [--proxy] [--package-index]]"
             );
             return std::process::ExitCode::from(2);
         }
@@ -297,21 +307,32 @@ async fn serve() -> std::process::ExitCode {
     let mut env = Vec::new();
     if args.egress_stdout {
         let channel = match stdout_channel() {
-            Ok(channel) => channel,
+            Ok(channel) => std::sync::Arc::new(channel),
             Err(error) => {
-                eprintln!("codepod-agent: no egress channel on stdout: {error}");
+                eprintln!("codepod-agent: no channel to the host on stdout: {error}");
                 return std::process::ExitCode::FAILURE;
             }
         };
-        let listen = agent::egress::PROXY_ADDRESS
-            .parse()
-            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 3128)));
-        tokio::spawn(async move {
-            if let Err(error) = agent::egress::relay(listen, channel).await {
-                tracing::error!(error = %error, "egress relay stopped; no network inside");
-            }
-        });
-        env.extend(agent::egress::proxy_env());
+        let mut relays = Vec::new();
+        if args.proxy {
+            relays.push((agent::egress::PROXY_ADDRESS, agent::egress::TAG_PROXY));
+            env.extend(agent::egress::proxy_env());
+        }
+        if args.package_index {
+            relays.push((agent::egress::INDEX_ADDRESS, agent::egress::TAG_INDEX));
+            env.extend(agent::egress::index_env());
+        }
+        for (address, tag) in relays {
+            let Ok(listen) = address.parse::<std::net::SocketAddr>() else {
+                continue;
+            };
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                if let Err(error) = agent::egress::relay(listen, channel, tag).await {
+                    tracing::error!(error = %error, %listen, "relay to the host stopped");
+                }
+            });
+        }
     }
     // The runtime sets PATH for the agent (e.g. with the Python environment first).
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());

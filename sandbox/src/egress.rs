@@ -87,25 +87,53 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] == 0x2001 && segments[1] == 0xdb8))
 }
 
-/// Serves the proxy to one sandbox until the task is aborted (the sandbox stops) or the
+/// What a sandbox may reach over its channel to the host.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// General egress: the filtering proxy (connections tagged [`TAG_PROXY`]).
+    pub proxy: bool,
+    /// The package index ([`crate::index`]; connections tagged [`TAG_INDEX`]).
+    pub index: Option<crate::index::IndexConnections>,
+}
+
+/// The byte a connection is passed with: for the proxy.
+pub const TAG_PROXY: u8 = 0;
+/// The byte a connection is passed with: for the package index.
+pub const TAG_INDEX: u8 = 1;
+
+/// Serves one sandbox's channel until the task is aborted (the sandbox stops) or the
 /// sandbox closes its end of `channel`. The sandbox's agent opens a connection by sending
-/// one end of a socket pair over `channel` (`SCM_RIGHTS`); the host never connects to
-/// anything of the sandbox's, nor resolves a path it can write.
-pub async fn serve(channel: UnixDatagram, sandbox: String) {
+/// one end of a socket pair over `channel` (`SCM_RIGHTS`) with one byte saying what it is
+/// for (the proxy or the package index); what `reach` does not allow is closed at once. The
+/// host never connects to anything of the sandbox's, nor resolves a path it can write.
+pub async fn serve(channel: UnixDatagram, sandbox: String, reach: Reach) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         // Take a permit first: extra connections wait in the channel until one is free.
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let stream = match receive_stream(&channel).await {
-            Ok(Some(stream)) => stream,
+        let (tag, stream) = match receive_stream(&channel).await {
+            Ok(Some(received)) => received,
             Ok(None) => return,
             Err(error) => {
                 tracing::debug!(sandbox.id = %sandbox, error = %error, "an egress connection was refused");
                 continue;
             }
         };
+        match tag {
+            TAG_INDEX => {
+                if let Some(index) = &reach.index {
+                    index.hand_over(stream);
+                }
+                continue;
+            }
+            TAG_PROXY if reach.proxy => {}
+            _ => {
+                tracing::debug!(sandbox.id = %sandbox, tag, "a connection for what this sandbox may not reach was closed");
+                continue;
+            }
+        }
         let sandbox = sandbox.clone();
         tokio::spawn(async move {
             if let Err(error) = handle(stream, &sandbox).await {
@@ -116,10 +144,11 @@ pub async fn serve(channel: UnixDatagram, sandbox: String) {
     }
 }
 
-/// The next socket the sandbox passed over `channel`; `None` once it has closed its end.
+/// The next socket the sandbox passed over `channel`, with the byte it came with; `None`
+/// once the sandbox has closed its end.
 /// The sandbox could pass any descriptor it has: only a connected Unix stream socket is
 /// taken (a pipe, a file or a listening socket is closed and refused).
-async fn receive_stream(channel: &UnixDatagram) -> std::io::Result<Option<UnixStream>> {
+async fn receive_stream(channel: &UnixDatagram) -> std::io::Result<Option<(u8, UnixStream)>> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let received = loop {
         channel.readable().await?;
@@ -138,7 +167,7 @@ async fn receive_stream(channel: &UnixDatagram) -> std::io::Result<Option<UnixSt
                 RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
                 _ => None,
             });
-            Ok((message.bytes, fd))
+            Ok((message.bytes, byte[0], fd))
         });
         match result {
             Ok(received) => break received,
@@ -147,9 +176,9 @@ async fn receive_stream(channel: &UnixDatagram) -> std::io::Result<Option<UnixSt
         }
     };
     match received {
-        (0, None) => Ok(None),
-        (_, None) => Err(std::io::Error::other("a message without a socket")),
-        (_, Some(fd)) => {
+        (0, _, None) => Ok(None),
+        (_, _, None) => Err(std::io::Error::other("a message without a socket")),
+        (_, tag, Some(fd)) => {
             let is_stream = rustix::fs::fstat(&fd).is_ok_and(|stat| {
                 rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket
             }) && rustix::net::sockopt::socket_type(&fd)
@@ -161,7 +190,7 @@ async fn receive_stream(channel: &UnixDatagram) -> std::io::Result<Option<UnixSt
             }
             let stream = std::os::unix::net::UnixStream::from(fd);
             stream.set_nonblocking(true)?;
-            UnixStream::from_std(stream).map(Some)
+            UnixStream::from_std(stream).map(|stream| Some((tag, stream)))
         }
     }
 }
@@ -345,6 +374,59 @@ async fn handle(stream: UnixStream, sandbox: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Passes `stream` over `channel` tagged `tag`, as the agent does.
+    fn pass(
+        channel: &std::os::unix::net::UnixDatagram,
+        stream: &std::os::unix::net::UnixStream,
+        tag: u8,
+    ) {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        use std::os::fd::AsFd;
+        let fds = [stream.as_fd()];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        rustix::net::sendmsg(
+            channel,
+            &[std::io::IoSlice::new(&[tag])],
+            &mut control,
+            SendFlags::empty(),
+        )
+        .unwrap();
+    }
+
+    /// A sandbox that may reach only the package index cannot get at the proxy by passing
+    /// its own connection tagged for it (or for anything else): such connections are closed
+    /// unanswered.
+    #[tokio::test]
+    async fn connections_for_what_the_sandbox_may_not_reach_are_closed() {
+        use std::io::{Read, Write};
+        let (host, sandbox) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        host.set_nonblocking(true).unwrap();
+        let host = UnixDatagram::from_std(host).unwrap();
+        let served = tokio::spawn(serve(host, "test".into(), Reach::default()));
+        for tag in [TAG_PROXY, TAG_INDEX, 7] {
+            let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            pass(&sandbox, &theirs, tag);
+            drop(theirs);
+            ours.write_all(b"CONNECT 1.1.1.1:443 HTTP/1.1\r\n\r\n")
+                .unwrap();
+            let mut answer = Vec::new();
+            ours.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let read =
+                tokio::task::spawn_blocking(move || ours.read_to_end(&mut answer).map(|_| answer))
+                    .await
+                    .unwrap();
+            // Closed with the request unread: a reset, or an end without a byte.
+            match read {
+                Ok(answer) => assert_eq!(answer, b"", "tag {tag} was answered"),
+                Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset),
+            }
+        }
+        served.abort();
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))

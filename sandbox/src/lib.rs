@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod egress;
+pub mod index;
 pub mod kube;
 pub mod local;
 

@@ -381,6 +381,41 @@ async fn connecting_to_a_workspace_without_a_pod_is_not_found() {
 }
 
 #[test]
+fn pods_install_packages_from_the_servers_index_when_one_is_configured() {
+    let env_of = |config: &KubeConfig| -> Vec<(String, String)> {
+        pod::sandbox_pod(config, Role::Warm)
+            .spec
+            .unwrap()
+            .containers[0]
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|var| (var.name, var.value.unwrap_or_default()))
+            .collect()
+    };
+    let mut config = config();
+    assert!(
+        !env_of(&config)
+            .iter()
+            .any(|(name, _)| name.starts_with("PIP_")),
+        "no index, no pip settings"
+    );
+    config.package_index_url = Some("http://10.96.3.4:3141/simple/".to_owned());
+    let env = env_of(&config);
+    for (name, value) in [
+        ("PIP_INDEX_URL", "http://10.96.3.4:3141/simple/"),
+        ("PIP_TRUSTED_HOST", "10.96.3.4"),
+        ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+    ] {
+        assert!(
+            env.contains(&(name.to_owned(), value.to_owned())),
+            "{name}={value} in {env:?}"
+        );
+    }
+}
+
+#[test]
 fn the_sandbox_pod_meets_the_restricted_pod_security_standard() {
     let mut config = config();
     config.runtime_class = Some("gvisor".to_owned());

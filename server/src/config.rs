@@ -226,6 +226,30 @@ pub struct SandboxConfig {
     #[arg(long = "sandbox-egress", env = "CODEPOD_SANDBOX_EGRESS")]
     pub egress: bool,
 
+    /// The Python package index `pip install` in a sandbox reaches, with or without egress:
+    /// a simple index (PEP 503/691) such as PyPI, a mirror or a private index (credentials
+    /// may go in the URL; sandboxes never see it). `off`: none.
+    #[arg(
+        long,
+        env = "CODEPOD_PACKAGE_INDEX",
+        default_value = sandbox::index::DEFAULT_UPSTREAM
+    )]
+    pub package_index: String,
+
+    /// Where the package index keeps what it downloaded, shared by every workspace.
+    /// Default: `package-cache` in the data directory.
+    #[arg(long, env = "CODEPOD_PACKAGE_CACHE")]
+    pub package_cache: Option<PathBuf>,
+
+    /// Also serve the package index on this address, for Kubernetes sandbox pods (through
+    /// the `codepod-index` Service; local sandboxes reach it without a port).
+    #[arg(long, env = "CODEPOD_PACKAGE_INDEX_LISTEN")]
+    pub package_index_listen: Option<SocketAddr>,
+
+    /// Size of that cache; past it the least recently used files go.
+    #[arg(long, env = "CODEPOD_PACKAGE_CACHE_SIZE", default_value = "10GiB", value_parser = parse_size)]
+    pub package_cache_bytes: u64,
+
     /// Size of a sandbox's workspace (and of each of its home, /tmp and /dev/shm).
     #[arg(long, env = "CODEPOD_SANDBOX_DISK", default_value = "512MiB", value_parser = parse_size)]
     pub disk_bytes: u64,
@@ -292,6 +316,13 @@ pub struct KubeConfig {
     #[arg(long, env = "CODEPOD_KUBE_MEMORY", default_value = "768MiB", value_parser = parse_size)]
     pub kube_memory: u64,
 
+    /// The package index's simple URL as sandbox pods reach it, e.g.
+    /// `http://codepod-index.codepod.svc.cluster.local:3141/simple/` (the Service in front of
+    /// the replicas' CODEPOD_PACKAGE_INDEX_LISTEN). Its host is resolved by the server at
+    /// start, since sandbox pods have no DNS. Unset: pods get no package index.
+    #[arg(long, env = "CODEPOD_KUBE_PACKAGE_INDEX_URL")]
+    pub kube_package_index_url: Option<String>,
+
     /// Generic pods kept ready to be claimed when a workspace opens.
     #[arg(long, env = "CODEPOD_KUBE_WARM_POOL", default_value_t = 0)]
     pub kube_warm_pool: usize,
@@ -348,6 +379,7 @@ impl KubeConfig {
         config.ready_timeout = self.kube_ready_timeout;
         config.warm_pool = self.kube_warm_pool;
         config.runtime_class = self.kube_runtime_class.clone();
+        config.package_index_url = self.kube_package_index_url.clone();
         config.node_selector = self.kube_node_selector.iter().cloned().collect();
         config.tolerations = self
             .kube_tolerations
@@ -359,6 +391,22 @@ impl KubeConfig {
 }
 
 impl SandboxConfig {
+    /// The package index sandboxes reach, unless turned `off`.
+    pub fn package_index(&self, data_dir: &std::path::Path) -> Option<sandbox::index::IndexConfig> {
+        let upstream = self.package_index.trim();
+        if upstream.is_empty() || upstream.eq_ignore_ascii_case("off") {
+            return None;
+        }
+        let mut index = sandbox::index::IndexConfig::new(
+            upstream,
+            self.package_cache
+                .clone()
+                .unwrap_or_else(|| data_dir.join("package-cache")),
+        );
+        index.max_cache_bytes = self.package_cache_bytes;
+        Some(index)
+    }
+
     /// The agent binary: configured, or `codepod-agent` beside this executable (or one
     /// directory up, where cargo puts binaries when this is a test).
     pub fn agent_bin(&self) -> PathBuf {

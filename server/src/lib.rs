@@ -73,6 +73,8 @@ pub enum Error {
     Kube(String),
     #[error("cannot prepare the sandbox runtime: {0}")]
     Sandbox(#[source] sandbox::Error),
+    #[error("cannot prepare the package index: {0}")]
+    PackageIndex(String),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -151,6 +153,25 @@ impl Application {
             signup_window: config.sessions.signup_window,
             ..services::AuthSettings::default()
         };
+        // The package index sandboxes install from (sandbox::index), shared by the local
+        // runtime's sandboxes and, on its own port, by Kubernetes sandbox pods.
+        let package_index = config
+            .sandbox
+            .package_index(&config.data_dir)
+            .map(sandbox::index::PackageIndex::new)
+            .transpose()
+            .map_err(Error::PackageIndex)?;
+        if let Some(index) = &package_index {
+            tracing::info!(upstream = %index.upstream(), "package index for sandboxes");
+        }
+        if let (Some(address), Some(index)) = (config.sandbox.package_index_listen, &package_index)
+        {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|source| Error::Bind { address, source })?;
+            let router = index.router();
+            tokio::spawn(async move { axum::serve(listener, router).await });
+        }
         let runtime: Arc<dyn sandbox::Runtime> =
             if config.sandbox.runtime == config::RuntimeKind::Kube {
                 let mut kube_config = match &config.kube.kube_api_url {
@@ -171,10 +192,11 @@ impl Application {
                 kube_config.default_retry = false;
                 let client = kube::Client::try_from(kube_config)
                     .map_err(|error| Error::Kube(error.to_string()))?;
-                Arc::new(sandbox::kube::KubeRuntime::new(
-                    client,
-                    config.kube.runtime_config(&config.sandbox),
-                ))
+                let mut runtime_config = config.kube.runtime_config(&config.sandbox);
+                if let Some(url) = runtime_config.package_index_url.take() {
+                    runtime_config.package_index_url = Some(sandbox::index::resolved(&url).await);
+                }
+                Arc::new(sandbox::kube::KubeRuntime::new(client, runtime_config))
             } else {
                 let mut local = sandbox::local::LocalConfig::new(
                     config.data_dir.join("sandboxes"),
@@ -189,6 +211,9 @@ impl Application {
                     ..sandbox::Limits::default()
                 };
                 local.egress = config.sandbox.egress;
+                local.package_index = package_index
+                    .as_ref()
+                    .map(sandbox::index::PackageIndex::serve_sandboxes);
                 local.uids = config.sandbox.uids.clone();
                 local.allow_uncontained = config.sandbox.allow_uncontained;
                 local.python_env = config

@@ -215,10 +215,11 @@ fn sandboxes_get_no_network_and_nothing_reaches_the_metadata_address() {
     for overlay in OVERLAYS {
         let objects = render(overlay);
         let policies = of_kind::<NetworkPolicy>(&objects, "NetworkPolicy");
-        let deny = policies
-            .iter()
-            .find(|p| p.metadata.namespace.as_deref() == Some("codepod-sandboxes"))
-            .expect("a policy for the sandbox namespace");
+        let deny = named(&policies, "sandboxes-deny-all");
+        assert_eq!(
+            deny.metadata.namespace.as_deref(),
+            Some("codepod-sandboxes")
+        );
         let spec = deny.spec.clone().unwrap();
         let selector = spec.pod_selector.clone().unwrap_or_default();
         assert!(
@@ -231,13 +232,51 @@ fn sandboxes_get_no_network_and_nothing_reaches_the_metadata_address() {
             spec.ingress.is_none() && spec.egress.is_none(),
             "no rule lets anything through"
         );
+        // The one other policy for sandboxes: egress to the server pods' package index, on
+        // its port only, no ingress, no address blocks.
+        let sandbox_policies: Vec<&NetworkPolicy> = policies
+            .iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some("codepod-sandboxes"))
+            .collect();
         assert_eq!(
-            policies
-                .iter()
-                .filter(|p| p.metadata.namespace.as_deref() == Some("codepod-sandboxes"))
-                .count(),
-            1,
-            "{overlay}: only the deny-all applies to sandboxes by default"
+            sandbox_policies.len(),
+            2,
+            "{overlay}: only the deny-all and the package index apply to sandboxes by default"
+        );
+        let index = named(&policies, "sandboxes-package-index")
+            .spec
+            .clone()
+            .unwrap();
+        assert_eq!(index.policy_types.clone().unwrap(), ["Egress"]);
+        assert!(index.ingress.is_none());
+        let rules = index.egress.clone().unwrap();
+        assert_eq!(rules.len(), 1);
+        let peers = rules[0].to.clone().unwrap();
+        assert!(
+            peers.iter().all(|peer| peer.ip_block.is_none()
+                && peer
+                    .pod_selector
+                    .as_ref()
+                    .and_then(|s| s.match_labels.clone())
+                    .is_some_and(|labels| labels
+                        .get("app.kubernetes.io/name")
+                        .map(String::as_str)
+                        == Some("codepod-server"))),
+            "{overlay}: only the server pods: {peers:?}"
+        );
+        let ports: Vec<_> = rules[0]
+            .ports
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|port| (port.protocol, port.port))
+            .collect();
+        assert_eq!(
+            ports,
+            [(
+                Some("TCP".to_owned()),
+                Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(3141))
+            )]
         );
         for policy in &policies {
             assert!(

@@ -61,6 +61,9 @@ pub struct KubeConfig {
     pub api_attempts: u32,
     /// First retry delay (doubling after each attempt).
     pub api_backoff: Duration,
+    /// The package index's simple URL as pods reach it (a server replica's index listener,
+    /// through a Service; [`crate::index`]): pip in every pod uses it.
+    pub package_index_url: Option<String>,
 }
 
 impl KubeConfig {
@@ -87,6 +90,7 @@ impl KubeConfig {
             tolerations: Vec::new(),
             api_attempts: 4,
             api_backoff: Duration::from_millis(200),
+            package_index_url: None,
         }
     }
 }

@@ -133,14 +133,22 @@ pub fn sandbox_pod(config: &KubeConfig, role: Role<'_>) -> Pod {
             .to_vec(),
         ),
         working_dir: Some("/workspace".to_owned()),
-        env: Some(vec![
-            env("HOME", "/home/user"),
-            env("TMPDIR", "/tmp"),
-            env(
-                "PATH",
-                "/opt/codepod/python/bin:/usr/local/bin:/usr/bin:/bin",
-            ),
-        ]),
+        env: Some(
+            [
+                env("HOME", "/home/user"),
+                env("TMPDIR", "/tmp"),
+                env(
+                    "PATH",
+                    "/opt/codepod/python/bin:/usr/local/bin:/usr/bin:/bin",
+                ),
+            ]
+            .into_iter()
+            .chain(
+                package_index_env(config.package_index_url.as_deref())
+                    .map(|(name, value)| env(name, &value)),
+            )
+            .collect(),
+        ),
         resources: Some(resources),
         readiness_probe: Some(Probe {
             exec: Some(ExecAction {
@@ -330,4 +338,20 @@ pub fn restricted_violations(pod: &Pod) -> Vec<String> {
         }
     }
     found
+}
+
+/// pip's settings for the package index: its URL, its host trusted for plain HTTP (inside
+/// the cluster, to a Service only sandboxes and the server reach; every file is checked
+/// against its SHA-256 by pip and by the index), no version check.
+fn package_index_env(url: Option<&str>) -> impl Iterator<Item = (&'static str, String)> {
+    let host = url
+        .and_then(|url| reqwest::Url::parse(url).ok())
+        .and_then(|url| url.host_str().map(str::to_owned));
+    url.zip(host).into_iter().flat_map(|(url, host)| {
+        [
+            ("PIP_INDEX_URL", url.to_owned()),
+            ("PIP_TRUSTED_HOST", host),
+            ("PIP_DISABLE_PIP_VERSION_CHECK", "1".to_owned()),
+        ]
+    })
 }

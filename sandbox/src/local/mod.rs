@@ -75,8 +75,10 @@ pub struct LocalConfig {
     /// path inside, its `bin` first on `PATH`. Made by scripts/setup.sh.
     pub python_env: Option<PathBuf>,
     /// Outbound network through the host's filtering proxy ([`crate::egress`]): public
-    /// addresses only. Off: no network at all.
+    /// addresses only. Off: no network but the package index.
     pub egress: bool,
+    /// The package index sandboxes reach at `127.0.0.1:3141` ([`crate::index`]), if any.
+    pub package_index: Option<crate::index::IndexConnections>,
     /// Host uids for sandboxes, one per running sandbox (when the server runs as root).
     pub uids: RangeInclusive<u32>,
     /// This machine's Codepod directory, shared by every server on it (root only): uid
@@ -99,6 +101,7 @@ impl LocalConfig {
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             python_env: None,
             egress: false,
+            package_index: None,
             uids: uids::DEFAULT_UIDS,
             run_dir: PathBuf::from("/run/codepod"),
             allow_uncontained: false,
@@ -293,8 +296,13 @@ impl LocalRuntime {
             format!(
                 "# Codepod sandbox login profile.\nexport PATH=\"{}\"\n\
                  if [ -n \"$BASH_VERSION\" ] && [ -r /etc/bash.bashrc ]; then . /etc/bash.bashrc; fi\n\
-                 for f in /etc/profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\nunset f\n",
-                self.config.path_env()
+                 for f in /etc/profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\nunset f\n{}",
+                self.config.path_env(),
+                if self.config.package_index.is_some() {
+                    crate::index::PIP_HINT
+                } else {
+                    ""
+                }
             ),
         )?;
         Ok(())
@@ -409,8 +417,14 @@ impl LocalRuntime {
             ]
             .map(str::to_owned),
         );
-        if self.config.egress {
+        if self.config.egress || self.config.package_index.is_some() {
             args.push("--egress-stdout".into());
+        }
+        if self.config.egress {
+            args.push("--proxy".into());
+        }
+        if self.config.package_index.is_some() {
+            args.push("--package-index".into());
         }
         args
     }
@@ -717,13 +731,22 @@ impl Runtime for LocalRuntime {
         let uid = lease.as_ref().map(Lease::uid);
         let mut command = self.command(&dir, &agent, group.as_ref(), uid);
         command.stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)));
-        // The egress channel, handed over as the agent's stdout.
-        let egress = if self.config.egress {
+        // The channel to the host (egress, the package index), handed over as the agent's
+        // stdout.
+        let reach = crate::egress::Reach {
+            proxy: self.config.egress,
+            index: self.config.package_index.clone(),
+        };
+        let egress = if reach.proxy || reach.index.is_some() {
             let (ours, theirs) = std::os::unix::net::UnixDatagram::pair()?;
             command.stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
             ours.set_nonblocking(true)?;
             let ours = tokio::net::UnixDatagram::from_std(ours)?;
-            Some(tokio::spawn(crate::egress::serve(ours, id.to_string())))
+            Some(tokio::spawn(crate::egress::serve(
+                ours,
+                id.to_string(),
+                reach,
+            )))
         } else {
             command.stdout(Stdio::null());
             None

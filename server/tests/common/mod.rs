@@ -7,6 +7,7 @@
     reason = "test helpers: a failure here is a failed test"
 )]
 
+pub mod wheel_index;
 pub mod ws_client;
 
 use std::{net::SocketAddr, path::Path};
