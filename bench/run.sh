@@ -172,27 +172,10 @@ lsp() {
 packages() {
   say "building the packages benchmark and the agent (release)"
   cargo build --release -p agent -p codepod-bench --bin packages --bin codepod-agent --quiet
-  local wheels="${CODEPOD_TEST_WHEELS:-/opt/codepod/wheels}" root port=3198
-  root=$(mktemp -d)
-  # A PEP 503 index of the test wheels: simple/<project>/index.html with hashed links.
-  python3 - "$wheels" "$root" <<'PY'
-import hashlib, os, re, shutil, sys
-wheels, root = sys.argv[1], sys.argv[2]
-os.makedirs(f"{root}/packages")
-projects = {}
-for name in sorted(os.listdir(wheels)):
-    if name.endswith(".whl"):
-        shutil.copy(f"{wheels}/{name}", f"{root}/packages/{name}")
-        digest = hashlib.sha256(open(f"{wheels}/{name}", "rb").read()).hexdigest()
-        project = re.sub(r"[-_.]+", "-", name.split("-")[0]).lower()
-        projects.setdefault(project, []).append(f'<a href="../../packages/{name}#sha256={digest}">{name}</a>')
-for project, links in projects.items():
-    os.makedirs(f"{root}/simple/{project}")
-    open(f"{root}/simple/{project}/index.html", "w").write("<html><body>" + "<br>".join(links) + "</body></html>")
-PY
-  python3 -m http.server --bind 127.0.0.1 --directory "$root" "$port" >/dev/null 2>&1 &
+  local port=3198
+  python3 "$ROOT/scripts/wheel-index.py" "${CODEPOD_TEST_WHEELS:-/opt/codepod/wheels}" "$port" >/dev/null &
   local server=$!
-  trap 'kill $server 2>/dev/null || true; rm -rf "$root"' EXIT
+  trap 'kill $server 2>/dev/null || true' EXIT
   sleep 1
   CODEPOD_BENCH_INDEX="http://127.0.0.1:$port/simple/" "$CARGO_TARGET_DIR/release/packages"
 }

@@ -13,6 +13,7 @@ use tokio::{
 };
 
 use crate::{
+    environment::{Environment, Saved},
     files::{FileError, Workspace},
     lsp::Lsp,
     outbox::Outbox,
@@ -48,6 +49,7 @@ pub async fn serve<R, W>(
     workspace: Arc<Workspace>,
     changes: Option<tokio::sync::broadcast::Sender<Message>>,
     lsp: Lsp,
+    environment: Environment,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -239,6 +241,66 @@ pub async fn serve<R, W>(
                     Err(failure) => error(id, failure.code, failure.message),
                 },
             ),
+            // These take seconds (tar): answered from a task of their own, so that the
+            // connection's other requests (saves) do not wait behind them.
+            Message::SaveEnvironment { max_bytes, unless } => {
+                let (environment, out) = (environment.clone(), out.clone());
+                tokio::spawn(async move {
+                    let reply = match environment.save(max_bytes, &unless).await {
+                        Ok(Saved::Unchanged) => Frame::new(id, Message::EnvironmentUnchanged),
+                        Ok(Saved::Packed {
+                            bytes,
+                            signature,
+                            packages,
+                        }) => Frame::new(
+                            id,
+                            Message::EnvironmentSaved {
+                                bytes,
+                                signature,
+                                packages,
+                            },
+                        ),
+                        Err(failure) => error(id, failure.code, failure.message),
+                    };
+                    let _ = out.send(&reply).await;
+                });
+                None
+            }
+            Message::ReadEnvironment { offset } => Some(Frame::new(
+                id,
+                Message::EnvironmentData {
+                    data: environment.read(offset),
+                },
+            )),
+            // A piece is only appended: in order, at once.
+            Message::RestoreEnvironment { data, last: false } => {
+                Some(match environment.restore(data, false).await {
+                    Ok(()) => Frame::new(id, Message::Ok),
+                    Err(failure) => error(id, failure.code, failure.message),
+                })
+            }
+            Message::RestoreEnvironment { data, last: true } => {
+                let (environment, out) = (environment.clone(), out.clone());
+                tokio::spawn(async move {
+                    let reply = match environment.restore(data, true).await {
+                        Ok(()) => Frame::new(id, Message::Ok),
+                        Err(failure) => error(id, failure.code, failure.message),
+                    };
+                    let _ = out.send(&reply).await;
+                });
+                None
+            }
+            Message::ClearEnvironment => {
+                let (environment, out) = (environment.clone(), out.clone());
+                tokio::spawn(async move {
+                    let reply = match environment.clear().await {
+                        Ok(()) => Frame::new(id, Message::Ok),
+                        Err(failure) => error(id, failure.code, failure.message),
+                    };
+                    let _ = out.send(&reply).await;
+                });
+                None
+            }
             Message::ReadFile { path } => {
                 let name = path.clone();
                 Some(match run_file(&workspace, move |w| w.read(&path)).await {

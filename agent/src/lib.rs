@@ -14,6 +14,7 @@
 
 pub mod connection;
 pub mod egress;
+pub mod environment;
 pub mod files;
 pub mod init;
 pub mod lsp;
@@ -24,6 +25,7 @@ pub mod stage;
 pub mod terminals;
 pub mod watch;
 
+pub use environment::Environment;
 pub use files::Workspace;
 pub use lsp::{Lsp, LspConfig};
 pub use terminals::{ShellConfig, Terminals};

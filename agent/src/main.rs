@@ -366,6 +366,7 @@ async fn serve() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let environment = agent::Environment::new(args.home.clone());
     tracing::info!(workspace = %args.workspace.display(), "agent ready");
     loop {
         let accepted = tokio::select! {
@@ -388,6 +389,7 @@ async fn serve() -> std::process::ExitCode {
                     workspace.clone(),
                     changes.clone(),
                     lsp.clone(),
+                    environment.clone(),
                 ));
             }
             Err(error) => tracing::warn!(error = %error, "accept failed"),

@@ -476,6 +476,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                         max_left().map(|left| format!("{} left", clock(left))).unwrap_or_default()
                     }}
                 </span>
+                <crate::workspaces::packages::PackagesButton workspace />
                 <button
                     type="button"
                     id="autosave"

@@ -22,7 +22,7 @@ pub use ids::{UserId, WorkspaceId};
 pub use meta::{BuildInfo, PRODUCT_NAME};
 pub use path::{PathError, WorkspacePath};
 pub use workspaces::{
-    Language, NotKept, SandboxState, SandboxStatus, WorkspaceName, WorkspaceView,
+    Language, NotKept, Packages, SandboxState, SandboxStatus, WorkspaceName, WorkspaceView,
 };
 pub use ws::{TerminalId, TerminalInfo};
 

@@ -102,6 +102,22 @@ pub struct SandboxStatus {
     pub not_kept: Option<NotKept>,
 }
 
+/// `POST /api/workspaces/packages`: the packages installed in the workspace (with `pip
+/// install`, into the sandbox user's `~/.local`), as kept with it between sandboxes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Packages {
+    /// `name==version` of each package kept.
+    pub packages: Vec<String>,
+    /// Their packed size, counted against `quota_bytes`.
+    pub size_bytes: u64,
+    pub quota_bytes: u64,
+    /// When they were last saved (Unix milliseconds); `None`: nothing kept.
+    pub saved_at: Option<i64>,
+    /// Why the latest packages were not kept (over the quota), in words for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_kept: Option<String>,
+}
+
 /// Changes made inside a sandbox (in its terminal, by a program) that the database did not
 /// take, and why: they exist in the sandbox only and go with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -6,8 +6,9 @@
 use model::{path::MAX_PATH_BYTES, ws::MAX_COMMAND};
 
 use crate::{
-    MAX_ERROR_MESSAGE, MAX_FRAME, MAX_LSP_MESSAGE, MAX_OUTPUT, MAX_SNAPSHOT_ENTRIES, MAX_TERMINALS,
-    MAX_WATCHED_CONTENT, Message, Tag,
+    MAX_ENVIRONMENT_CHUNK, MAX_ERROR_MESSAGE, MAX_FRAME, MAX_LSP_MESSAGE, MAX_OUTPUT,
+    MAX_PACKAGE_NAME, MAX_PACKAGES, MAX_SNAPSHOT_ENTRIES, MAX_TERMINALS, MAX_WATCHED_CONTENT,
+    Message, Tag,
 };
 
 /// Room for a message's varints, options and lengths around its big fields.
@@ -31,6 +32,9 @@ pub fn limits(tag: Option<Tag>) -> usize {
         Tag::FileChanged => PATH + MAX_WATCHED_CONTENT as usize + SLACK,
         Tag::FileRemoved => PATH,
         Tag::LspReceive => MAX_LSP_MESSAGE + SLACK,
+        Tag::EnvironmentUnchanged => 0,
+        Tag::EnvironmentSaved => MAX_PACKAGES * (MAX_PACKAGE_NAME + 8) + 128 + SLACK,
+        Tag::EnvironmentData => MAX_ENVIRONMENT_CHUNK + SLACK,
         // Answers without data, and requests (which an agent has no business sending).
         Tag::Ok
         | Tag::Ping
@@ -49,7 +53,11 @@ pub fn limits(tag: Option<Tag>) -> usize {
         | Tag::Delete
         | Tag::Snapshot
         | Tag::Watch
-        | Tag::LspSend => 0,
+        | Tag::LspSend
+        | Tag::SaveEnvironment
+        | Tag::ReadEnvironment
+        | Tag::RestoreEnvironment
+        | Tag::ClearEnvironment => 0,
     }
 }
 
@@ -97,6 +105,26 @@ pub fn check(message: &Message) -> Result<(), String> {
         }
         Message::LspReceive { data } if data.len() > MAX_LSP_MESSAGE => {
             Err(format!("a language-server message of {} bytes", data.len()))
+        }
+        Message::EnvironmentSaved {
+            signature,
+            packages,
+            ..
+        } => {
+            if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err("an environment with a malformed signature".to_owned());
+            }
+            if packages.len() > MAX_PACKAGES
+                || packages
+                    .iter()
+                    .any(|package| package.len() > MAX_PACKAGE_NAME)
+            {
+                return Err(format!("a list of {} packages", packages.len()));
+            }
+            Ok(())
+        }
+        Message::EnvironmentData { data } if data.len() > MAX_ENVIRONMENT_CHUNK => {
+            Err(format!("an environment piece of {} bytes", data.len()))
         }
         _ => Ok(()),
     }

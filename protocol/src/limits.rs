@@ -18,3 +18,8 @@ pub const MAX_OUTPUT: usize = 256 * 1024;
 pub const MAX_LSP_MESSAGE: usize = 4 * 1024 * 1024;
 /// Longest `Error` message text.
 pub const MAX_ERROR_MESSAGE: usize = 1024;
+/// Largest piece of a packed environment in one `EnvironmentData` or `RestoreEnvironment`.
+pub const MAX_ENVIRONMENT_CHUNK: usize = 4 * 1024 * 1024;
+/// Most packages listed in one `EnvironmentSaved`, and the longest entry.
+pub const MAX_PACKAGES: usize = 2_000;
+pub const MAX_PACKAGE_NAME: usize = 256;

@@ -174,6 +174,24 @@ messages! {
     50 => LspSend { data: Vec<u8> },
     /// Pushed: one language-server message for this client.
     51 => LspReceive { data: Vec<u8> },
+    /// Pack the user's installed packages (everything under `~/.local`) for the server to
+    /// keep with the workspace: answered `EnvironmentUnchanged` when their signature is still
+    /// `unless`, else `EnvironmentSaved` (the archive is then read with `ReadEnvironment`),
+    /// or `TooLarge` past `max_bytes`.
+    60 => SaveEnvironment { max_bytes: u64, unless: String },
+    61 => EnvironmentUnchanged,
+    /// `bytes`: the archive's size (0: nothing installed); `signature`: what the next
+    /// `SaveEnvironment` passes as `unless`; `packages`: `name==version` of each.
+    62 => EnvironmentSaved { bytes: u64, signature: String, packages: Vec<String> },
+    /// Up to [`crate::MAX_ENVIRONMENT_CHUNK`] bytes of the last saved archive from `offset`;
+    /// answered `EnvironmentData` (empty past the end).
+    63 => ReadEnvironment { offset: u64 },
+    64 => EnvironmentData { data: Vec<u8> },
+    /// One piece of an archive to unpack into `~/.local` (the workspace's packages, at
+    /// start); the agent unpacks when `last` comes. Answered `Ok`.
+    65 => RestoreEnvironment { data: Vec<u8>, last: bool },
+    /// Removes every installed package (`~/.local`). Answered `Ok`.
+    66 => ClearEnvironment,
 }
 
 fn put<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), postcard::Error> {

@@ -180,6 +180,97 @@ async fn a_language_server_message_over_its_cap_is_refused_from_its_header() {
     .await;
 }
 
+/// The installed packages come from inside the sandbox: an agent that packs more than it was
+/// allowed, sends a piece past the end it announced, or lists too many packages is refused;
+/// the archive the server keeps is never more than the quota it asked for.
+#[tokio::test]
+async fn packed_packages_over_what_was_asked_are_refused() {
+    let (transport, handshaken, _) = fake_agent();
+    let control = AgentConnection::open(transport).await.unwrap();
+    let mut agent = handshaken.await.unwrap();
+    let signature = "0".repeat(64);
+
+    // Claims an archive larger than the quota asked for.
+    let (answered, request) = tokio::join!(control.save_environment(1000, ""), async {
+        let request = agent.request().await;
+        assert_eq!(
+            request.message,
+            Message::SaveEnvironment {
+                max_bytes: 1000,
+                unless: String::new()
+            }
+        );
+        agent
+            .send(
+                request.id,
+                Message::EnvironmentSaved {
+                    bytes: 5000,
+                    signature: signature.clone(),
+                    packages: vec![],
+                },
+            )
+            .await;
+    });
+    let () = request;
+    assert!(matches!(answered, Err(Error::Protocol(_))), "{answered:?}");
+
+    // Announces 10 bytes and sends 4 MiB: only the 10 are kept.
+    let (answered, ()) = tokio::join!(control.save_environment(1000, ""), async {
+        let request = agent.request().await;
+        agent
+            .send(
+                request.id,
+                Message::EnvironmentSaved {
+                    bytes: 10,
+                    signature: signature.clone(),
+                    packages: vec!["six==1.17.0".into()],
+                },
+            )
+            .await;
+        let read = agent.request().await;
+        assert_eq!(read.message, Message::ReadEnvironment { offset: 0 });
+        agent
+            .send(
+                read.id,
+                Message::EnvironmentData {
+                    data: vec![7; protocol::MAX_ENVIRONMENT_CHUNK],
+                },
+            )
+            .await;
+    });
+    match answered.unwrap() {
+        sandbox::agent::EnvironmentSave::Saved { archive, .. } => assert_eq!(archive, [7; 10]),
+        other => panic!("{other:?}"),
+    }
+
+    // Too many packages, or a signature that is not one: refused after decoding.
+    for (packages, signature) in [
+        (
+            vec!["a==1".to_owned(); protocol::MAX_PACKAGES + 1],
+            "0".repeat(64),
+        ),
+        (vec![], "not hex".to_owned()),
+    ] {
+        let (answered, ()) = tokio::join!(control.save_environment(1000, ""), async {
+            let request = agent.request().await;
+            agent
+                .send(
+                    request.id,
+                    Message::EnvironmentSaved {
+                        bytes: 0,
+                        signature,
+                        packages,
+                    },
+                )
+                .await;
+        });
+        assert!(answered.is_err(), "{answered:?}");
+        if control.is_closed() {
+            break;
+        }
+    }
+}
+
 /// Within the size limit, what a list or string may hold is checked after decoding.
 #[tokio::test]
 async fn lists_and_strings_over_their_caps_are_refused() {

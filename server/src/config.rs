@@ -246,6 +246,11 @@ pub struct SandboxConfig {
     #[arg(long, env = "CODEPOD_PACKAGE_INDEX_LISTEN")]
     pub package_index_listen: Option<SocketAddr>,
 
+    /// Largest packed size of one workspace's installed packages (`pip install`) kept with it
+    /// between sandboxes; over it, the latest packages live only as long as the sandbox.
+    #[arg(long, env = "CODEPOD_PACKAGES_QUOTA", default_value = "256MiB", value_parser = parse_size)]
+    pub packages_quota_bytes: u64,
+
     /// Size of that cache; past it the least recently used files go.
     #[arg(long, env = "CODEPOD_PACKAGE_CACHE_SIZE", default_value = "10GiB", value_parser = parse_size)]
     pub package_cache_bytes: u64,

@@ -237,6 +237,7 @@ impl Application {
                 idle_timeout: config.sandbox.idle_timeout,
                 max_lifetime: config.sandbox.max_lifetime,
                 max_per_user: config.sandbox.max_per_user,
+                packages_quota_bytes: config.sandbox.packages_quota_bytes,
                 max_total: config.sandbox.max_total.unwrap_or_else(|| {
                     match config.sandbox.runtime {
                         config::RuntimeKind::Kube => usize::MAX,

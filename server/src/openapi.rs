@@ -137,6 +137,9 @@ fn build() -> Value {
     doc.server_fn::<workspaces::StopWorkspace>(ws, SignedIn, db, &[E::NotFound]);
     doc.server_fn::<workspaces::WorkspaceStatus>(ws, SignedIn, db, &[E::NotFound]);
     doc.server_fn::<workspaces::Keepalive>(ws, SignedIn, db, &[E::NotFound]);
+    let packages = [E::NotFound, E::Unavailable];
+    doc.server_fn::<workspaces::WorkspacePackages>(ws, SignedIn, db, &packages);
+    doc.server_fn::<workspaces::ClearPackages>(ws, SignedIn, db, &packages);
 
     let write = [
         E::NotFound,

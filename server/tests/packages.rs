@@ -13,7 +13,7 @@
 mod common;
 
 use common::{
-    TestApp, spawn_app_configured,
+    TestApp, json_of, spawn_app_configured,
     wheel_index::WheelIndex,
     ws_client::{self, Socket},
 };
@@ -43,6 +43,33 @@ async fn run(socket: &mut Socket, terminal: TerminalId, command: &str) -> (Strin
 async fn shell(app: &TestApp, username: &str) -> (Socket, TerminalId) {
     let (cookie, workspace) = ws_client::user_with_workspace(app, username).await;
     let mut socket = ws_client::connect(app, &cookie, &workspace).await;
+    let terminal = ws_client::ready_with_terminal(&mut socket).await;
+    (socket, terminal)
+}
+
+/// `POST /api/workspaces/<what>` for `workspace` with the session `cookie`.
+async fn workspace_call(
+    app: &TestApp,
+    cookie: &str,
+    what: &str,
+    workspace: &str,
+) -> (u16, serde_json::Value) {
+    json_of(
+        app.client
+            .post(app.url(&format!("/api/workspaces/{what}")))
+            .header("cookie", cookie)
+            .header("origin", app.url(""))
+            .json(&serde_json::json!({ "id": workspace }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// The workspace's sandbox (started by the IDE socket) with a shell.
+async fn open(app: &TestApp, cookie: &str, workspace: &str) -> (Socket, TerminalId) {
+    let mut socket = ws_client::connect(app, cookie, workspace).await;
     let terminal = ws_client::ready_with_terminal(&mut socket).await;
     (socket, terminal)
 }
@@ -177,5 +204,103 @@ async fn the_index_is_served_on_its_own_port_for_sandbox_pods() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    app.shutdown().await.unwrap();
+}
+
+/// Installed packages belong to the workspace: kept (packed, counted, listed) when its
+/// sandbox stops and when the server shuts down, unpacked into the next sandbox, and
+/// removable. Over the quota they are not kept, and the API says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_packages_outlive_the_sandbox_and_the_server() {
+    let index = WheelIndex::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let configure = |config: &mut server::Config| {
+        config.data_dir = data.path().to_path_buf();
+        config.sandbox.package_index = index.url.clone();
+    };
+    let app = spawn_app_configured(configure).await;
+    let (cookie, workspace) = ws_client::user_with_workspace(&app, "keeper").await;
+    let (mut socket, terminal) = open(&app, &cookie, &workspace).await;
+    let (output, status) = run(&mut socket, terminal, "pip install --quiet markupsafe idna").await;
+    assert_eq!(status, 0, "{output}");
+
+    let (code, packages) = workspace_call(&app, &cookie, "packages", &workspace).await;
+    assert_eq!(code, 200, "{packages}");
+    assert_eq!(
+        packages["packages"],
+        serde_json::json!(["idna==3.10", "MarkupSafe==3.0.2"])
+    );
+    assert!(
+        packages["size_bytes"].as_u64().unwrap() > 10_000,
+        "{packages}"
+    );
+    assert_eq!(packages["quota_bytes"], 256 * 1024 * 1024);
+    // Kept with the workspace, not with its files.
+    let (_, tree) = json_of(
+        app.client
+            .post(app.url("/api/files/tree"))
+            .header("cookie", &cookie)
+            .header("origin", app.url(""))
+            .json(&serde_json::json!({ "workspace": workspace }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(!tree.to_string().contains("markupsafe"), "{tree}");
+
+    // Stopped (as the idle cull and the lifetime cap stop it), started again.
+    drop(socket);
+    let (code, _) = workspace_call(&app, &cookie, "stop", &workspace).await;
+    assert_eq!(code, 200);
+    let (mut socket, terminal) = open(&app, &cookie, &workspace).await;
+    let import = "python3 -c 'import markupsafe._speedups, idna; print(\"still\", \"here\")'";
+    let (output, status) = run(&mut socket, terminal, import).await;
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("still here"), "{output}");
+
+    // A server restart (on the same data directory, as a new process would find it).
+    drop(socket);
+    app.shutdown().await.unwrap();
+    let app = spawn_app_configured(configure).await;
+    let (mut socket, terminal) = open(&app, &cookie, &workspace).await;
+    let (output, status) = run(&mut socket, terminal, import).await;
+    assert_eq!(status, 0, "{output}");
+
+    // Removable: gone from the sandbox and from what is kept.
+    let (code, cleared) = workspace_call(&app, &cookie, "packages/clear", &workspace).await;
+    assert_eq!(code, 200, "{cleared}");
+    assert_eq!(cleared["packages"], serde_json::json!([]));
+    assert_eq!(cleared["size_bytes"], 0);
+    let (_, status) = run(&mut socket, terminal, import).await;
+    assert_ne!(status, 0, "the packages are gone from the running sandbox");
+    drop(socket);
+    app.shutdown().await.unwrap();
+
+    // Over the quota: not kept, and said so.
+    let app = spawn_app_configured(|config| {
+        configure(config);
+        config.sandbox.packages_quota_bytes = 8 * 1024;
+    })
+    .await;
+    let (mut socket, terminal) = open(&app, &cookie, &workspace).await;
+    let (output, status) = run(&mut socket, terminal, "pip install --quiet markupsafe").await;
+    assert_eq!(status, 0, "{output}");
+    let (code, packages) = workspace_call(&app, &cookie, "packages", &workspace).await;
+    assert_eq!(code, 200, "{packages}");
+    assert_eq!(packages["packages"], serde_json::json!([]));
+    assert!(
+        packages["not_kept"]
+            .as_str()
+            .is_some_and(|why| why.contains("over the workspace's quota")),
+        "{packages}"
+    );
+    // Someone else's workspace: not found.
+    let (stranger, _) = ws_client::user_with_workspace(&app, "stranger").await;
+    let (code, _) = workspace_call(&app, &stranger, "packages", &workspace).await;
+    assert_eq!(code, 404);
+    let (code, _) = workspace_call(&app, &stranger, "packages/clear", &workspace).await;
+    assert_eq!(code, 404);
+    drop(socket);
     app.shutdown().await.unwrap();
 }

@@ -91,6 +91,7 @@ impl Services {
         sandboxes: Sandboxes,
     ) -> Result<Self> {
         let hasher = PasswordHasher::new(auth.argon2_memory_kib, auth.argon2_iterations).await?;
+        sandboxes.keep_packages_in(store.clone());
         Ok(Self {
             account_failures: RateLimiter::new(auth.login_failures_per_account, auth.login_window),
             account_everywhere_failures: RateLimiter::new(

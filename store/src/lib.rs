@@ -204,6 +204,25 @@ pub enum Applied {
     Refused(Error),
 }
 
+/// A workspace's installed packages as kept: the agent's archive of `~/.local`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRecord {
+    pub archive: Vec<u8>,
+    pub signature: String,
+    /// `name==version` of each.
+    pub packages: Vec<String>,
+    pub updated_at: i64,
+}
+
+/// What is kept of a workspace's packages, without the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentSummary {
+    pub size: i64,
+    pub signature: String,
+    pub packages: Vec<String>,
+    pub updated_at: i64,
+}
+
 /// How a workspace's files add up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
@@ -263,6 +282,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<WorkspaceRecord>;
     async fn delete_workspace(&self, owner: UserId, id: WorkspaceId) -> Result<()>;
     async fn touch_workspace(&self, owner: UserId, id: WorkspaceId, now: i64) -> Result<()>;
+
+    /// The workspace's packed packages, if any were kept. Not scoped by owner: for the
+    /// sandbox's start, which has checked it already.
+    async fn environment(&self, ws: WorkspaceId) -> Result<Option<EnvironmentRecord>>;
+    /// What is kept of them, without the archive.
+    async fn environment_summary(&self, ws: WorkspaceId) -> Result<Option<EnvironmentSummary>>;
+    /// Keeps (replaces) the workspace's packed packages; `NotFound` if it is gone.
+    async fn put_environment(&self, ws: WorkspaceId, record: &EnvironmentRecord) -> Result<()>;
+    /// Forgets them (nothing kept is fine).
+    async fn delete_environment(&self, ws: WorkspaceId) -> Result<()>;
 
     // --- files ------------------------------------------------------------------------
     async fn list_files(&self, owner: UserId, ws: WorkspaceId) -> Result<Vec<FileEntry>>;

@@ -20,8 +20,9 @@ use sqlx::{
 use uuid::Uuid;
 
 use crate::{
-    Applied, Error, Expect, FileRecord, Limit, NewWorkspace, Result, SandboxWrite, SessionRecord,
-    Store, Taken, Usage, UserRecord, WorkspaceRecord, WriteFile, content_hash, kind_from,
+    Applied, EnvironmentRecord, EnvironmentSummary, Error, Expect, FileRecord, Limit, NewWorkspace,
+    Result, SandboxWrite, SessionRecord, Store, Taken, Usage, UserRecord, WorkspaceRecord,
+    WriteFile, content_hash, kind_from,
 };
 
 /// SQLite, the zero-configuration default: one file in the data directory, WAL mode.
@@ -159,6 +160,14 @@ macro_rules! subtree_where {
     () => {
         "workspace_id = $1 AND (path = $2 OR substr(path, 1, CAST($3 AS INTEGER)) = $4)"
     };
+}
+
+/// The packages column: one `name==version` per line.
+fn split_packages(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 macro_rules! sql_store {
@@ -708,6 +717,82 @@ macro_rules! sql_store {
                 if done.rows_affected() == 0 {
                     return Err(Error::NotFound);
                 }
+                Ok(())
+            }
+
+            async fn environment(&self, ws: WorkspaceId) -> Result<Option<EnvironmentRecord>> {
+                let row = sqlx::query(
+                    "SELECT archive, signature, packages, updated_at FROM environments \
+                     WHERE workspace_id = $1",
+                )
+                .bind(ws.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| -> Result<EnvironmentRecord> {
+                    Ok(EnvironmentRecord {
+                        archive: row.try_get("archive")?,
+                        signature: row.try_get("signature")?,
+                        packages: split_packages(&row.try_get::<String, _>("packages")?),
+                        updated_at: row.try_get("updated_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn environment_summary(
+                &self,
+                ws: WorkspaceId,
+            ) -> Result<Option<EnvironmentSummary>> {
+                let row = sqlx::query(
+                    "SELECT size, signature, packages, updated_at FROM environments \
+                     WHERE workspace_id = $1",
+                )
+                .bind(ws.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| -> Result<EnvironmentSummary> {
+                    Ok(EnvironmentSummary {
+                        size: row.try_get("size")?,
+                        signature: row.try_get("signature")?,
+                        packages: split_packages(&row.try_get::<String, _>("packages")?),
+                        updated_at: row.try_get("updated_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn put_environment(
+                &self,
+                ws: WorkspaceId,
+                record: &EnvironmentRecord,
+            ) -> Result<()> {
+                let done = sqlx::query(
+                    "INSERT INTO environments \
+                     (workspace_id, archive, size, signature, packages, updated_at) \
+                     SELECT id, $2, $3, $4, $5, $6 FROM workspaces WHERE id = $1 \
+                     ON CONFLICT (workspace_id) DO UPDATE SET archive = excluded.archive, \
+                     size = excluded.size, signature = excluded.signature, \
+                     packages = excluded.packages, updated_at = excluded.updated_at",
+                )
+                .bind(ws.0)
+                .bind(&record.archive)
+                .bind(record.archive.len() as i64)
+                .bind(&record.signature)
+                .bind(record.packages.join("\n"))
+                .bind(record.updated_at)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(Error::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn delete_environment(&self, ws: WorkspaceId) -> Result<()> {
+                sqlx::query("DELETE FROM environments WHERE workspace_id = $1")
+                    .bind(ws.0)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use model::{FileKind, Language, Limits, UserId, WorkspaceId, WorkspacePath};
 use store::{
-    Applied, Error, Expect, Limit, NewWorkspace, SandboxWrite, SessionRecord, Store, Taken,
-    UserRecord, WriteFile,
+    Applied, EnvironmentRecord, Error, Expect, Limit, NewWorkspace, SandboxWrite, SessionRecord,
+    Store, Taken, UserRecord, WriteFile,
 };
 use uuid::Uuid;
 
@@ -65,6 +65,7 @@ macro_rules! suite {
 }
 
 suite!(
+    a_workspaces_packages_are_kept_replaced_and_go_with_it,
     users_are_stored_and_usernames_are_unique_but_emails_not,
     sessions_expire_when_idle_or_past_their_absolute_lifetime,
     deleting_other_sessions_keeps_the_current_one,
@@ -191,6 +192,43 @@ async fn users_are_stored_and_usernames_are_unique_but_emails_not(store: Arc<dyn
         store.user_by_id(ada).await.unwrap().unwrap().password_hash,
         "$argon2id$new"
     );
+}
+
+async fn a_workspaces_packages_are_kept_replaced_and_go_with_it(store: Arc<dyn Store>) {
+    let owner = user(&store, "packager").await;
+    let ws = workspace(&store, owner, "data").await;
+    assert_eq!(store.environment(ws).await.unwrap(), None);
+    assert_eq!(store.environment_summary(ws).await.unwrap(), None);
+    let first = EnvironmentRecord {
+        archive: (0..=255u8).cycle().take(100_000).collect(),
+        signature: "a".repeat(64),
+        packages: vec!["six==1.17.0".into(), "idna==3.10".into()],
+        updated_at: 10,
+    };
+    store.put_environment(ws, &first).await.unwrap();
+    assert_eq!(store.environment(ws).await.unwrap(), Some(first.clone()));
+    let summary = store.environment_summary(ws).await.unwrap().unwrap();
+    assert_eq!(summary.size, 100_000);
+    assert_eq!(summary.packages, first.packages);
+    let second = EnvironmentRecord {
+        archive: vec![1, 2, 3],
+        signature: "b".repeat(64),
+        packages: Vec::new(),
+        updated_at: 20,
+    };
+    store.put_environment(ws, &second).await.unwrap();
+    assert_eq!(store.environment(ws).await.unwrap(), Some(second.clone()));
+    store.delete_environment(ws).await.unwrap();
+    store.delete_environment(ws).await.unwrap();
+    assert_eq!(store.environment(ws).await.unwrap(), None);
+    // Kept with the workspace, gone with it; none for a workspace that does not exist.
+    store.put_environment(ws, &second).await.unwrap();
+    store.delete_workspace(owner, ws).await.unwrap();
+    assert_eq!(store.environment(ws).await.unwrap(), None);
+    assert!(matches!(
+        store.put_environment(ws, &second).await,
+        Err(Error::NotFound)
+    ));
 }
 
 fn session(user: UserId, token: u8, expires_at: i64) -> SessionRecord {

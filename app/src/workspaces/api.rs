@@ -1,7 +1,7 @@
-//! `POST /api/workspaces/…`: create, list, get, rename, delete.
+//! `POST /api/workspaces/…`: create, list, get, rename, delete, start, stop, status, keepalive, packages.
 
 use leptos::{prelude::*, server_fn::codec::Json};
-use model::{Language, SandboxStatus, WorkspaceId, WorkspaceName, WorkspaceView};
+use model::{Language, Packages, SandboxStatus, WorkspaceId, WorkspaceName, WorkspaceView};
 
 #[cfg(feature = "ssr")]
 use crate::api_context::current_user;
@@ -123,4 +123,29 @@ pub async fn workspace_status(id: WorkspaceId) -> Result<SandboxStatus, ApiError
 pub async fn keepalive(id: WorkspaceId) -> Result<SandboxStatus, ApiError> {
     let (api, user) = current_user().await?;
     Ok(api.services.keepalive(&user, id).await?)
+}
+
+/// The packages installed in the workspace (`pip install`) and kept with it between
+/// sandboxes: saved from the running sandbox first.
+#[server(
+    prefix = "/api",
+    endpoint = "workspaces/packages",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
+pub async fn workspace_packages(id: WorkspaceId) -> Result<Packages, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.packages(&user, id).await?)
+}
+
+/// Removes every installed package, from the running sandbox and from what is kept.
+#[server(
+    prefix = "/api",
+    endpoint = "workspaces/packages/clear",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
+pub async fn clear_packages(id: WorkspaceId) -> Result<Packages, ApiError> {
+    let (api, user) = current_user().await?;
+    Ok(api.services.clear_packages(&user, id).await?)
 }

@@ -5,6 +5,10 @@
 //!
 //!     bench/run.sh packages
 //!
+//! Then, against the whole server (in this process, SQLite): `POST /api/workspaces/start`
+//! of a workspace that keeps three installed packages (idna, markupsafe, lxml: unpacked into
+//! every new sandbox) against one that keeps none, each stopped and started in turn.
+//!
 //! The upstream is a local index of the wheels setup downloaded (`server/tests/wheels.txt`),
 //! served by `python3 -m http.server` (`CODEPOD_BENCH_INDEX`), so the network's speed is not
 //! in the numbers: what is measured is the path through the agent, the host and the cache.
@@ -30,6 +34,7 @@ use sandbox::{
 };
 
 const ROUNDS: usize = 7;
+const STARTS: usize = 15;
 const PACKAGE: &str = "lxml";
 
 fn agent_bin() -> PathBuf {
@@ -150,4 +155,92 @@ async fn main() {
         ratio(&mut first, &mut direct),
         ratio(&mut cached, &mut direct)
     );
+    starts_with_kept_packages(&upstream).await;
+}
+
+/// `POST /api/workspaces/<what>`.
+async fn call(http: &reqwest::Client, base: &str, what: &str, id: &str) -> serde_json::Value {
+    let response = http
+        .post(format!("{base}/api/workspaces/{what}"))
+        .header("origin", base)
+        .json(&serde_json::json!({ "id": id }))
+        .send()
+        .await
+        .expect(what);
+    assert!(
+        response.status().is_success(),
+        "{what}: {}",
+        response.status()
+    );
+    response.json().await.expect("json")
+}
+
+async fn starts_with_kept_packages(upstream: &str) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = server::Config::defaults();
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    config.metrics_listen = "127.0.0.1:0".parse().expect("address");
+    config.data_dir = data.path().to_path_buf();
+    config.log.filter = "warn".into();
+    config.sandbox.package_index = upstream.to_owned();
+    let app = server::Application::build(config)
+        .await
+        .expect("server starts");
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let (http, _, bare) = codepod_bench::account_with_workspace(&base, "bare").await;
+    let (http_kept, _, kept) = codepod_bench::account_with_workspace(&base, "kept").await;
+
+    // Three packages installed in one workspace's sandbox, and kept.
+    call(&http_kept, &base, "start", &kept).await;
+    let socket = data.path().join("sandboxes").join(&kept).join("agent.sock");
+    let mut session = TerminalSession::open(
+        sandbox::Transport::unix(&socket)
+            .await
+            .expect("agent socket"),
+    )
+    .await
+    .expect("handshake");
+    let terminal = open_attached(&mut session).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drain(&mut session, Duration::from_millis(100)).await;
+    session
+        .sender
+        .input(
+            terminal,
+            b"pip install --quiet idna markupsafe lxml; echo \"DO\"\"NE=$?\"\n",
+        )
+        .await
+        .expect("input");
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("DONE=0") {
+        match session.events.next().await {
+            Some(Ok(TerminalEvent::Output { data, .. })) => seen.extend_from_slice(&data),
+            Some(Ok(_)) => {}
+            other => panic!("the sandbox went away: {:?}", other.map(|r| r.is_ok())),
+        }
+    }
+    drop(session);
+    let packages = call(&http_kept, &base, "packages", &kept).await;
+    println!(
+        "workspace start (POST /api/workspaces/start → ready and filled), {STARTS} each, in turn; \
+         kept: {} ({} KiB packed):",
+        packages["packages"],
+        packages["size_bytes"].as_u64().unwrap_or(0) / 1024
+    );
+
+    let (mut none, mut three) = (Samples::default(), Samples::default());
+    for _ in 0..STARTS {
+        for (http, id, samples) in [(&http, &bare, &mut none), (&http_kept, &kept, &mut three)] {
+            call(http, &base, "stop", id).await;
+            let started = Instant::now();
+            let status = call(http, &base, "start", id).await;
+            samples.push(started.elapsed());
+            assert_eq!(status["state"], "ready", "{status}");
+        }
+    }
+    let extra = three.quantile(0.5).as_secs_f64() - none.quantile(0.5).as_secs_f64();
+    println!("  no packages kept:     {}", none.summary());
+    println!("  three packages kept:  {}", three.summary());
+    println!("  p50 difference: {:+.1} ms", extra * 1000.0);
 }

@@ -27,6 +27,9 @@ use crate::{Error, Result};
 /// wedged (an agent that stopped, or one that never answers) and closed; the next call
 /// opens a new one.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long packing or unpacking the installed packages may take (tar and gzip of up to
+/// the quota inside the sandbox).
+pub const LONG_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Requests in flight on one connection (a control connection or a terminal session).
 pub const MAX_PENDING: usize = 256;
 /// Changes queued for the consumer of [`AgentConnection::watch`]…
@@ -62,6 +65,19 @@ impl SandboxChange {
             Self::Lagged => 0,
         }
     }
+}
+
+/// What [`AgentConnection::save_environment`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvironmentSave {
+    /// Nothing changed since the signature passed.
+    Unchanged,
+    /// The installed packages, packed (empty: none), with their signature and names.
+    Saved {
+        archive: Vec<u8>,
+        signature: String,
+        packages: Vec<String>,
+    },
 }
 
 /// The workspace as the agent sees it now.
@@ -157,6 +173,16 @@ impl AgentConnection {
 
     /// Sends one request and waits for its answer, within [`REQUEST_TIMEOUT`] in all.
     async fn call(&self, message: Message) -> Result<Message> {
+        self.call_within(message, REQUEST_TIMEOUT).await
+    }
+
+    /// A request whose answer may take up to [`LONG_REQUEST_TIMEOUT`] (the agent answers
+    /// it from a task of its own; other requests go on meanwhile).
+    async fn call_long(&self, message: Message) -> Result<Message> {
+        self.call_within(message, LONG_REQUEST_TIMEOUT).await
+    }
+
+    async fn call_within(&self, message: Message, answer_within: Duration) -> Result<Message> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -192,7 +218,7 @@ impl AgentConnection {
                 return Err(Error::Timeout("sending to the agent"));
             }
         };
-        match tokio::time::timeout(REQUEST_TIMEOUT, answered).await {
+        match tokio::time::timeout(answer_within, answered).await {
             Ok(Ok(message)) => Ok(message),
             Ok(Err(_)) => Err(Error::Closed),
             Err(_) => {
@@ -274,6 +300,86 @@ impl AgentConnection {
                 unlisted,
                 complete,
             }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Packs the user's installed packages unless their signature is still `unless`
+    /// ([`EnvironmentSave::Unchanged`]); then reads the archive, at most `max_bytes` of it
+    /// (a larger one is [`Error::Agent`] with `TooLarge`).
+    pub async fn save_environment(&self, max_bytes: u64, unless: &str) -> Result<EnvironmentSave> {
+        let answer = self
+            .call_long(Message::SaveEnvironment {
+                max_bytes,
+                unless: unless.to_owned(),
+            })
+            .await?;
+        let (bytes, signature, packages) = match answer {
+            Message::EnvironmentUnchanged => return Ok(EnvironmentSave::Unchanged),
+            Message::EnvironmentSaved {
+                bytes,
+                signature,
+                packages,
+            } => (bytes, signature, packages),
+            other => return Err(unexpected(other)),
+        };
+        if bytes > max_bytes {
+            return Err(Error::Protocol(format!(
+                "the agent packed {bytes} bytes, over the {max_bytes} asked for"
+            )));
+        }
+        let mut archive = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0));
+        while (archive.len() as u64) < bytes {
+            match self
+                .call(Message::ReadEnvironment {
+                    offset: archive.len() as u64,
+                })
+                .await?
+            {
+                Message::EnvironmentData { data } if !data.is_empty() => {
+                    let room = usize::try_from(bytes).unwrap_or(usize::MAX) - archive.len();
+                    archive.extend_from_slice(&data[..data.len().min(room)]);
+                }
+                Message::EnvironmentData { .. } => {
+                    return Err(Error::Protocol(
+                        "the packages' archive ended early".to_owned(),
+                    ));
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+        Ok(EnvironmentSave::Saved {
+            archive,
+            signature,
+            packages,
+        })
+    }
+
+    /// Unpacks a saved archive of packages into the sandbox.
+    pub async fn restore_environment(&self, archive: &[u8]) -> Result<()> {
+        let mut pieces = archive.chunks(protocol::MAX_ENVIRONMENT_CHUNK).peekable();
+        while let Some(piece) = pieces.next() {
+            let last = pieces.peek().is_none();
+            let message = Message::RestoreEnvironment {
+                data: piece.to_vec(),
+                last,
+            };
+            match if last {
+                self.call_long(message).await?
+            } else {
+                self.call(message).await?
+            } {
+                Message::Ok => {}
+                other => return Err(unexpected(other)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every installed package from the sandbox.
+    pub async fn clear_environment(&self) -> Result<()> {
+        match self.call_long(Message::ClearEnvironment).await? {
+            Message::Ok => Ok(()),
             other => Err(unexpected(other)),
         }
     }

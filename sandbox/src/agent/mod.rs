@@ -17,7 +17,8 @@ mod frames;
 mod terminal;
 
 pub use control::{
-    AgentConnection, Changes, MAX_PENDING, REQUEST_TIMEOUT, SandboxChange, Snapshot,
+    AgentConnection, Changes, EnvironmentSave, LONG_REQUEST_TIMEOUT, MAX_PENDING, REQUEST_TIMEOUT,
+    SandboxChange, Snapshot,
 };
 pub use frames::{HANDSHAKE_TIMEOUT, SEND_TIMEOUT, Transport};
 pub use protocol::{FileInfo, MAX_SNAPSHOT_ENTRIES};

@@ -179,6 +179,7 @@ impl Services {
                 written?;
             }
         }
+        self.sandboxes.restore_packages(ws, &control).await;
         // Before anything else can reach the sandbox: nothing it does is missed.
         let changes = control.watch().await.map_err(runtime_error)?;
         Ok((control, changes))

@@ -14,6 +14,7 @@
 //! and each call is bounded in size and time there.
 
 mod lifecycle;
+mod packages;
 mod sync;
 
 pub use lifecycle::Activity;
@@ -48,6 +49,8 @@ pub struct SandboxSettings {
     /// Sandboxes this server runs at once (for the local runtime: what the machine's
     /// memory holds at each sandbox's memory cap).
     pub max_total: usize,
+    /// Largest packed size of a workspace's installed packages that is kept.
+    pub packages_quota_bytes: u64,
 }
 
 impl Default for SandboxSettings {
@@ -57,6 +60,7 @@ impl Default for SandboxSettings {
             max_lifetime: Duration::from_secs(2 * 3600),
             max_per_user: 3,
             max_total: 64,
+            packages_quota_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -202,6 +206,10 @@ pub struct Sandboxes {
     /// it alone while it lists the database and snapshots the sandbox.
     mutations: Arc<MutationLocks>,
     pub metrics: SandboxMetrics,
+    /// Where installed packages are kept ([`packages`]); set by `Services::new`.
+    package_store: Arc<std::sync::OnceLock<Arc<dyn store::Store>>>,
+    /// Why a workspace's latest packages were not kept (over the quota).
+    packages_not_kept: Arc<Mutex<HashMap<WorkspaceId, String>>>,
 }
 
 type MutationLocks = Mutex<HashMap<WorkspaceId, Arc<tokio::sync::RwLock<()>>>>;
@@ -258,6 +266,8 @@ impl Sandboxes {
             mirrors: Arc::new(sync::Mirrors::default()),
             mutations: Arc::default(),
             metrics: SandboxMetrics::new(),
+            package_store: Arc::default(),
+            packages_not_kept: Arc::default(),
         }
     }
 
@@ -410,8 +420,14 @@ impl Sandboxes {
         status
     }
 
-    /// Stops a workspace's sandbox if it runs; `reason` labels the cull metric.
+    /// Stops a workspace's sandbox if it runs; `reason` labels the cull metric. Its
+    /// installed packages are saved first, unless the workspace is being deleted or its
+    /// agent is lost.
     pub async fn stop(&self, ws: WorkspaceId, reason: &str) -> Result<()> {
+        if !matches!(reason, "deleted" | "account_deleted" | "agent_lost") {
+            self.save_packages_or_log(ws).await;
+        }
+        lock_ignoring_poison(&self.packages_not_kept).remove(&ws);
         let entry = self.entries().remove(&ws);
         // Counted together with the entry's removal, so that anyone who sees the sandbox
         // stopped also sees it counted.
@@ -452,8 +468,18 @@ impl Sandboxes {
         }
     }
 
-    /// Stops every sandbox idle too long or past its lifetime. Run periodically.
+    /// Saves the packages of every running sandbox that changed them, then stops every
+    /// sandbox idle too long or past its lifetime. Run periodically.
     pub async fn reap(&self) -> usize {
+        let running: Vec<WorkspaceId> = self
+            .entries()
+            .iter()
+            .filter(|(_, entry)| entry.state == SandboxState::Ready)
+            .map(|(ws, _)| *ws)
+            .collect();
+        for ws in running {
+            self.save_packages_or_log(ws).await;
+        }
         let now = now_ms();
         let idle = duration_ms(self.settings.idle_timeout);
         let max = duration_ms(self.settings.max_lifetime);

@@ -1,0 +1,11 @@
+-- A workspace's installed packages (everything pip put under the sandbox user's ~/.local),
+-- packed by the agent and unpacked at the next start: they outlive the sandbox. Kept apart
+-- from the files (not synced, not in the tree); gone with the workspace.
+CREATE TABLE environments (
+    workspace_id BLOB PRIMARY KEY NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    archive      BLOB NOT NULL,
+    size         INTEGER NOT NULL,
+    signature    TEXT NOT NULL,
+    packages     TEXT NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
