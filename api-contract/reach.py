@@ -231,7 +231,7 @@ def main() -> None:
     call(ada, "POST", "/api/workspaces/create", body={"name": "contract"}, expect="workspace_name_taken")
     second = workspace(ada, "second")
     call(ada, "POST", "/api/workspaces/rename", body={"id": second, "name": "contract"}, expect="workspace_name_taken")
-    for path in ["get", "rename", "delete", "start", "stop", "status", "keepalive"]:
+    for path in ["get", "rename", "delete", "start", "stop", "status", "keepalive", "packages", "packages/clear"]:
         body = {"id": ghost, "name": "anything"} if path == "rename" else {"id": ghost}
         call(ada, "POST", f"/api/workspaces/{path}", body=body, expect="not_found")
     bo = user("bob")

@@ -18,6 +18,8 @@
 #   bench/run.sh packages   pip install of a 5 MB wheel in a sandbox through the package index:
 #                           first (download) and cached, vs pip on the host from the same
 #                           local upstream (the test wheels, served by python3 -m http.server)
+#   bench/run.sh plots      plt.show() in the sandbox → the figure loaded in the Plots pane
+#                           (Chromium, end2end/bench/plots.spec.js)
 #   bench/run.sh sync       save → visible in the sandbox; terminal change → tree event
 #   bench/run.sh fuzz       the fuzz targets for CODEPOD_FUZZ_SECONDS each (default 600;
 #                           ./x test runs them 30 s each)
@@ -157,7 +159,7 @@ browser() {
   cargo build --release -p server -p agent --bin codepod --bin codepod-agent --quiet
   cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
   (cd "$ROOT/end2end" && CODEPOD_BIN="$CARGO_TARGET_DIR/release/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
-    npx --no-install playwright test -c bench.config.js --grep-invert "python language server")
+    npx --no-install playwright test -c bench.config.js --grep-invert "python language server|plt.show")
 }
 
 lsp() {
@@ -180,6 +182,14 @@ packages() {
   CODEPOD_BENCH_INDEX="http://127.0.0.1:$port/simple/" "$CARGO_TARGET_DIR/release/packages"
 }
 
+plots() {
+  say "building a release server and agent"
+  cargo build --release -p server -p agent --bin codepod --bin codepod-agent --quiet
+  cp "$CARGO_TARGET_DIR/debug/hash.txt" "$CARGO_TARGET_DIR/release/hash.txt"
+  (cd "$ROOT/end2end" && CODEPOD_BIN="$CARGO_TARGET_DIR/release/codepod" CODEPOD_SITE_DIR="$SITE_DIR" \
+    npx --no-install playwright test -c bench.config.js plots.spec.js)
+}
+
 sync() {
   say "building the sync benchmark and the agent (release)"
   cargo build --release -p agent -p codepod-bench --bin sync --bin codepod-agent --quiet
@@ -196,10 +206,11 @@ case "$what" in
   browser) browser ;;
   lsp) lsp ;;
   packages) packages ;;
+  plots) plots ;;
   sync) sync ;;
   fuzz) CODEPOD_FUZZ_SECONDS="${CODEPOD_FUZZ_SECONDS:-600}" "$ROOT/scripts/fuzz.sh" ;;
   contract) CODEPOD_CONTRACT_EXAMPLES="${CODEPOD_CONTRACT_EXAMPLES:-1000}" "$ROOT/scripts/api-contract.sh" ;;
   kube) kube ;;
-  all) bundle; ssr; api; sandbox; terminal; browser; lsp; packages; sync; kube ;;
+  all) bundle; ssr; api; sandbox; terminal; browser; lsp; packages; plots; sync; kube ;;
   *) die "unknown benchmark $what" ;;
 esac

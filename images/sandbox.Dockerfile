@@ -14,13 +14,15 @@ RUN cargo build --release --locked -p agent --bin codepod-agent
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      bash ca-certificates coreutils findutils git less procps python3 python3-venv python3-pip vim \
+      bash ca-certificates coreutils findutils fontconfig-config git less procps python3 python3-venv python3-pip vim \
  && rm -rf /var/lib/apt/lists/*
 # The same environment the local runtime binds into its sandboxes, at the same path.
 COPY sandbox/python-requirements.txt /tmp/requirements.txt
 RUN python3 -m venv --system-site-packages /opt/codepod/python \
  && /opt/codepod/python/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
+# plt.show() → the IDE's Plots pane (docs/architecture.md).
+COPY sandbox/python/codepod_plots.py /opt/codepod/python/lib/python3.11/site-packages/codepod_plots.py
 COPY --from=build /src/target/release/codepod-agent /usr/local/bin/codepod-agent
 # pip's failures explained (the package index, docs/architecture.md).
 COPY sandbox/pip-hint.sh /etc/profile.d/codepod-pip.sh

@@ -85,6 +85,12 @@ if [[ "$(cat "$python_env/.codepod-stamp" 2>/dev/null)" != "$want_py" ]]; then
   "$python_env/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$requirements"
   echo "$want_py" >"$python_env/.codepod-stamp"
 fi
+# Codepod's matplotlib backend (MPLBACKEND=module://codepod_plots in every sandbox).
+backend_dst=$(echo "$python_env"/lib/python3*/site-packages)/codepod_plots.py
+if ! cmp -s "$ROOT/sandbox/python/codepod_plots.py" "$backend_dst"; then
+  say "installing the plots backend into $python_env"
+  install -m 0644 "$ROOT/sandbox/python/codepod_plots.py" "$backend_dst"
+fi
 
 # Wheels the tests serve from a local package index (server/tests/wheels.txt): the tests
 # need no internet, so they are fetched here, from PyPI, for the sandboxes' Python.

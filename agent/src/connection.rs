@@ -17,6 +17,7 @@ use crate::{
     files::{FileError, Workspace},
     lsp::Lsp,
     outbox::Outbox,
+    plots::Plots,
     terminals::{self, Terminals},
 };
 
@@ -41,19 +42,32 @@ fn terminal_error(id: u32, error: &terminals::Error) -> Frame {
     self::error(id, code, error.to_string())
 }
 
+/// What every connection of the sandbox shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    pub terminals: Terminals,
+    pub workspace: Arc<Workspace>,
+    /// The watcher's changes (`None`: the workspace is not watched).
+    pub changes: Option<tokio::sync::broadcast::Sender<Message>>,
+    pub lsp: Lsp,
+    pub environment: Environment,
+    pub plots: Plots,
+}
+
 /// Serves one connection until the client goes away or breaks the protocol.
-pub async fn serve<R, W>(
-    mut reader: R,
-    writer: W,
-    terminals: Terminals,
-    workspace: Arc<Workspace>,
-    changes: Option<tokio::sync::broadcast::Sender<Message>>,
-    lsp: Lsp,
-    environment: Environment,
-) where
+pub async fn serve<R, W>(mut reader: R, writer: W, sandbox: Sandbox)
+where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let Sandbox {
+        terminals,
+        workspace,
+        changes,
+        lsp,
+        environment,
+        plots,
+    } = sandbox;
     let out = Outbox::new();
     let writer_task = tokio::spawn(out.clone().write_to(writer));
 
@@ -266,6 +280,37 @@ pub async fn serve<R, W>(
                 });
                 None
             }
+            Message::WatchPlots => {
+                let (recent, mut events) = plots.subscribe();
+                let out = out.clone();
+                // The answer first, then the figures kept so far, then each new one.
+                let answered = Frame::new(id, Message::Ok);
+                watchers.push(tokio::spawn(async move {
+                    if out.send(&answered).await.is_err() {
+                        return;
+                    }
+                    let mut last = 0;
+                    for plot in recent {
+                        last = plot.id;
+                        if out.send(&plot_frame(&plot)).await.is_err() {
+                            return;
+                        }
+                    }
+                    loop {
+                        let plot = match events.recv().await {
+                            Ok(plot) if plot.id > last => plot,
+                            Ok(_) => continue,
+                            // Too slow for a burst of figures: the newer ones still come.
+                            Err(RecvError::Lagged(_)) => continue,
+                            Err(RecvError::Closed) => return,
+                        };
+                        if out.send(&plot_frame(&plot)).await.is_err() {
+                            return;
+                        }
+                    }
+                }));
+                None
+            }
             Message::ReadEnvironment { offset } => Some(Frame::new(
                 id,
                 Message::EnvironmentData {
@@ -326,6 +371,16 @@ pub async fn serve<R, W>(
     }
     out.close();
     let _ = writer_task.await;
+}
+
+fn plot_frame(plot: &crate::plots::Plot) -> Frame {
+    Frame::new(
+        0,
+        Message::Plot {
+            id: plot.id,
+            data: plot.data.as_ref().clone(),
+        },
+    )
 }
 
 /// Runs a blocking file operation off the async threads.

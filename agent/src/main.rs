@@ -334,6 +334,13 @@ async fn serve() -> std::process::ExitCode {
             });
         }
     }
+    // Figures shown with matplotlib (its backend hands them over through this directory).
+    // (In the temporary directory, the sandbox's own: never in the workspace, which is also
+    // the home when no --home is given.)
+    let plots = agent::Plots::start(
+        std::env::temp_dir().join(format!(".codepod-plots-{}", std::process::id())),
+    );
+    env.extend(plots.env());
     // The runtime sets PATH for the agent (e.g. with the Python environment first).
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_owned());
     let base_env = [
@@ -367,6 +374,14 @@ async fn serve() -> std::process::ExitCode {
         }
     };
     let environment = agent::Environment::new(args.home.clone());
+    let sandbox = connection::Sandbox {
+        terminals,
+        workspace,
+        changes,
+        lsp,
+        environment,
+        plots,
+    };
     tracing::info!(workspace = %args.workspace.display(), "agent ready");
     loop {
         let accepted = tokio::select! {
@@ -382,15 +397,7 @@ async fn serve() -> std::process::ExitCode {
                 // Buffered: a frame's length and body (and often the next frames) in one
                 // read instead of two per frame.
                 let reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
-                tokio::spawn(connection::serve(
-                    reader,
-                    writer,
-                    terminals.clone(),
-                    workspace.clone(),
-                    changes.clone(),
-                    lsp.clone(),
-                    environment.clone(),
-                ));
+                tokio::spawn(connection::serve(reader, writer, sandbox.clone()));
             }
             Err(error) => tracing::warn!(error = %error, "accept failed"),
         }

@@ -53,11 +53,18 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let pending_run = RwSignal::new(None::<String>);
 
     let quick_open = RwSignal::new(false);
-    // Ctrl+` toggles the terminal, as in VS Code; Ctrl/Cmd+S saves; Ctrl/Cmd+P quick-opens.
-    // Listened for in the capture phase: the terminal and the editor would take them first.
+    // Ctrl/Cmd+Enter asks for a run of the open file (outside the terminal).
+    let run_requested = RwSignal::new(0u64);
+    // Ctrl+` toggles the terminal, as in VS Code; Ctrl/Cmd+S saves; Ctrl/Cmd+P quick-opens;
+    // Ctrl/Cmd+Enter runs the file. Listened for in the capture phase: the terminal and the
+    // editor would take them first.
     let on_key = move |event: leptos::ev::KeyboardEvent| {
         let command = event.ctrl_key() || event.meta_key();
-        if event.ctrl_key() && event.key() == "`" {
+        if command && event.key() == "Enter" && !in_terminal(&event) {
+            event.prevent_default();
+            event.stop_propagation();
+            run_requested.update(|n| *n += 1);
+        } else if event.ctrl_key() && event.key() == "`" {
             event.prevent_default();
             event.stop_propagation();
             set_terminal_open.update(|open| *open = !*open);
@@ -174,6 +181,13 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     });
     // Typing in the editor counts as activity (the socket tells the server).
     let activity = RwSignal::new(0u64);
+    let plots = crate::plots::PlotsState::new();
+    // A traceback's link: the file at the line (a path the workspace cannot hold is ignored).
+    let open_at = Callback::new(move |(path, line): (String, u32)| {
+        if model::WorkspacePath::parse(&path).is_ok() {
+            editor.send(EditorCommand::OpenAt { path, line });
+        }
+    });
     let on_activity = Callback::new(move |()| activity.update(|n| *n += 1));
     // Failed saves are tried again whenever the socket is (back) up.
     Effect::new(move |_| {
@@ -230,7 +244,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             start_run(path);
         }
     });
-    let on_run = move |_| {
+    let on_run = move |_: ()| {
         let Some(tab) = active_tab() else { return };
         set_terminal_open.set(true);
         if tab.dirty {
@@ -242,6 +256,18 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     };
     let can_run =
         move || active_tab().is_some_and(|tab| tab.path.ends_with(".py") && tab.notice.is_none());
+    // Only a new request runs: what the run reads (tabs, their state) is not tracked.
+    Effect::new(move |before: Option<u64>| {
+        let requests = run_requested.get();
+        if before.is_some_and(|before| before != requests) {
+            untrack(|| {
+                if can_run() {
+                    on_run(());
+                }
+            });
+        }
+        requests
+    });
 
     // The sandbox's deadlines, polled; a clock ticking each second for the countdown.
     let status = RwSignal::new(None::<SandboxStatus>);
@@ -335,9 +361,9 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                         type="button"
                         id="run"
                         class="primary"
-                        title="Run the current Python file"
+                        title="Run the current Python file (Ctrl+Enter)"
                         disabled=move || !can_run()
-                        on:click=on_run
+                        on:click=move |_| on_run(())
                     >
                         "▶ Run"
                     </button>
@@ -424,7 +450,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                             }
                         })
                 }}
-                <TerminalPanel workspace link on_files run activity />
+                <TerminalPanel workspace link on_files run activity plots on_open=open_at />
             </section>
             <QuickOpen open=quick_open generation workspace editor />
             <footer class="statusbar">
@@ -498,6 +524,24 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                 </span>
             </footer>
         </div>
+    }
+}
+
+/// Whether a key went to the terminal panel (where Ctrl+Enter stays the terminal's).
+fn in_terminal(event: &leptos::ev::KeyboardEvent) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        event
+            .target()
+            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+            .and_then(|element| element.closest(".terminal-panel").ok().flatten())
+            .is_some()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = event;
+        false
     }
 }
 

@@ -19,6 +19,7 @@ pub mod files;
 mod ide;
 pub mod meta;
 mod not_found;
+pub mod plots;
 mod shell;
 pub mod terminal;
 #[cfg(feature = "hydrate")]

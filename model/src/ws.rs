@@ -5,7 +5,8 @@
 //!   A binary frame on [`LSP_CHANNEL`] carries instead one message of the workspace's
 //!   Python language server (JSON-RPC, as the Language Server Protocol writes it without
 //!   its `Content-Length` header), either way; it counts towards [`ClientMessage::Ack`]
-//!   like terminal output.
+//!   like terminal output. One on [`PLOT_CHANNEL`] (server → browser) carries a figure a
+//!   program in the sandbox showed, and counts too.
 //! - **Text frames** carry JSON control messages, [`ClientMessage`] one way and
 //!   [`ServerMessage`] the other, tagged by `"type"`.
 //!
@@ -53,6 +54,9 @@ pub const CHANNEL_HEADER: usize = 4;
 
 /// The channel id of language-server messages in binary frames; no terminal has it.
 pub const LSP_CHANNEL: TerminalId = TerminalId(u32::MAX);
+/// The channel of figures shown in the sandbox (`plt.show()`): each binary frame on it is
+/// one figure, its id (8 bytes, big-endian, growing) then a PNG.
+pub const PLOT_CHANNEL: TerminalId = TerminalId(u32::MAX - 1);
 
 /// A binary frame for `terminal` carrying `data`.
 pub fn encode_data(terminal: TerminalId, data: &[u8]) -> Vec<u8> {

@@ -7,8 +7,8 @@ use model::{path::MAX_PATH_BYTES, ws::MAX_COMMAND};
 
 use crate::{
     MAX_ENVIRONMENT_CHUNK, MAX_ERROR_MESSAGE, MAX_FRAME, MAX_LSP_MESSAGE, MAX_OUTPUT,
-    MAX_PACKAGE_NAME, MAX_PACKAGES, MAX_SNAPSHOT_ENTRIES, MAX_TERMINALS, MAX_WATCHED_CONTENT,
-    Message, Tag,
+    MAX_PACKAGE_NAME, MAX_PACKAGES, MAX_PLOT, MAX_SNAPSHOT_ENTRIES, MAX_TERMINALS,
+    MAX_WATCHED_CONTENT, Message, Tag,
 };
 
 /// Room for a message's varints, options and lengths around its big fields.
@@ -35,6 +35,7 @@ pub fn limits(tag: Option<Tag>) -> usize {
         Tag::EnvironmentUnchanged => 0,
         Tag::EnvironmentSaved => MAX_PACKAGES * (MAX_PACKAGE_NAME + 8) + 128 + SLACK,
         Tag::EnvironmentData => MAX_ENVIRONMENT_CHUNK + SLACK,
+        Tag::Plot => MAX_PLOT + SLACK,
         // Answers without data, and requests (which an agent has no business sending).
         Tag::Ok
         | Tag::Ping
@@ -57,7 +58,8 @@ pub fn limits(tag: Option<Tag>) -> usize {
         | Tag::SaveEnvironment
         | Tag::ReadEnvironment
         | Tag::RestoreEnvironment
-        | Tag::ClearEnvironment => 0,
+        | Tag::ClearEnvironment
+        | Tag::WatchPlots => 0,
     }
 }
 
@@ -122,6 +124,9 @@ pub fn check(message: &Message) -> Result<(), String> {
                 return Err(format!("a list of {} packages", packages.len()));
             }
             Ok(())
+        }
+        Message::Plot { data, .. } if data.len() > MAX_PLOT => {
+            Err(format!("a figure of {} bytes", data.len()))
         }
         Message::EnvironmentData { data } if data.len() > MAX_ENVIRONMENT_CHUNK => {
             Err(format!("an environment piece of {} bytes", data.len()))

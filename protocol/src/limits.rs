@@ -23,3 +23,5 @@ pub const MAX_ENVIRONMENT_CHUNK: usize = 4 * 1024 * 1024;
 /// Most packages listed in one `EnvironmentSaved`, and the longest entry.
 pub const MAX_PACKAGES: usize = 2_000;
 pub const MAX_PACKAGE_NAME: usize = 256;
+/// Largest figure (a PNG) in one `Plot`.
+pub const MAX_PLOT: usize = 8 * 1024 * 1024;

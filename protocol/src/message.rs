@@ -192,6 +192,12 @@ messages! {
     65 => RestoreEnvironment { data: Vec<u8>, last: bool },
     /// Removes every installed package (`~/.local`). Answered `Ok`.
     66 => ClearEnvironment,
+    /// Subscribe to the figures the sandbox's matplotlib backend shows (`plt.show()`):
+    /// answered `Ok`, then the recent ones and every new one as `Plot` events.
+    70 => WatchPlots,
+    /// Pushed: one figure, a PNG of at most [`crate::MAX_PLOT`] bytes; `id` grows by one
+    /// with each figure of the sandbox.
+    71 => Plot { id: u64, data: Vec<u8> },
 }
 
 fn put<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), postcard::Error> {

@@ -41,8 +41,8 @@ use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use model::{
     ErrorCode, SandboxState, SandboxStatus, TerminalId, WorkspaceId,
     ws::{
-        ACK_WINDOW, ClientMessage, LSP_CHANNEL, MAX_COMMAND, ServerMessage, decode_data,
-        encode_data,
+        ACK_WINDOW, ClientMessage, LSP_CHANNEL, MAX_COMMAND, PLOT_CHANNEL, ServerMessage,
+        decode_data, encode_data,
     },
 };
 use prometheus_client::{
@@ -254,7 +254,7 @@ async fn session(
     let shared = Arc::new(Mutex::new(Shared::default()));
     let (to_out, from_in) = half_link();
 
-    if agent_tx.list().await.is_err() {
+    if agent_tx.list().await.is_err() || agent_tx.watch_plots().await.is_err() {
         return;
     }
 
@@ -516,8 +516,13 @@ async fn relay_out(
             biased;
             event = agent.next(), if open => match event {
                 Some(Ok(event)) => {
-                    if let TerminalEvent::Output { data, .. } | TerminalEvent::Lsp(data) = &event {
-                        sent += data.len() as u64;
+                    if let TerminalEvent::Output { data, .. }
+                    | TerminalEvent::Lsp(data)
+                    | TerminalEvent::Plot { data, .. } = &event
+                    {
+                        // A figure's frame carries its 8-byte id too.
+                        let id = if matches!(event, TerminalEvent::Plot { .. }) { 8 } else { 0 };
+                        sent += data.len() as u64 + id;
                         if last_touch.elapsed() >= TOUCH_EVERY {
                             activity.touch();
                             last_touch = Instant::now();
@@ -606,6 +611,12 @@ fn to_browser(event: TerminalEvent, shared: &Mutex<Shared>) -> WsMessage {
         }
         TerminalEvent::Lsp(data) => {
             return WsMessage::Binary(encode_data(LSP_CHANNEL, &data).into());
+        }
+        TerminalEvent::Plot { id, data } => {
+            let mut payload = Vec::with_capacity(8 + data.len());
+            payload.extend_from_slice(&id.to_be_bytes());
+            payload.extend_from_slice(&data);
+            return WsMessage::Binary(encode_data(PLOT_CHANNEL, &payload).into());
         }
         TerminalEvent::Opened { terminal, command } => ServerMessage::Opened { terminal, command },
         TerminalEvent::Attached { terminal } => ServerMessage::Attached { terminal },

@@ -260,6 +260,10 @@ impl Editor {
     pub fn command(&self, command: EditorCommand) {
         match command {
             EditorCommand::Open(path) => self.open(path),
+            EditorCommand::OpenAt { path, line } => {
+                *self.reveal.borrow_mut() = Some((path.clone(), line.max(1), 1));
+                self.open(path);
+            }
             EditorCommand::Select(path) => self.select(&path, true),
             EditorCommand::Close(path) => self.close(&path),
             EditorCommand::Save => {

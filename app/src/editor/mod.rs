@@ -56,6 +56,11 @@ pub struct EditorTab {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditorCommand {
     Open(String),
+    /// Open a file with the cursor on a line (a traceback's link).
+    OpenAt {
+        path: String,
+        line: u32,
+    },
     Close(String),
     Select(String),
     /// Save the active file.

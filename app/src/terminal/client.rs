@@ -18,8 +18,8 @@ use leptos::prelude::*;
 use model::{
     SandboxState, WorkspaceId,
     ws::{
-        Acknowledger, CHANNEL_HEADER, ClientMessage, LSP_CHANNEL, ServerMessage, TerminalId,
-        TerminalInfo, encode_data,
+        Acknowledger, CHANNEL_HEADER, ClientMessage, LSP_CHANNEL, PLOT_CHANNEL, ServerMessage,
+        TerminalId, TerminalInfo, encode_data,
     },
 };
 use wasm_bindgen::{JsCast, prelude::*};
@@ -40,6 +40,7 @@ struct Term {
     _on_data: Closure<dyn FnMut(String)>,
     _on_resize: Closure<dyn FnMut(JsValue)>,
     _on_key: Closure<dyn FnMut(web_sys::KeyboardEvent) -> bool>,
+    _on_link: Closure<dyn FnMut(String, u32)>,
 }
 
 impl Drop for Term {
@@ -92,7 +93,38 @@ pub struct Client {
     attaches: Cell<u64>,
     disposed: Cell<bool>,
     observer: RefCell<Option<Observer>>,
+    /// Where figures shown in the sandbox go.
+    plots: crate::plots::PlotsState,
+    /// Opens a workspace file at a line (a traceback's link).
+    on_open: Callback<(String, u32)>,
+    /// Where the tab of a Run being restarted goes (by its command): where its last run was.
+    replacing: RefCell<HashMap<String, usize>>,
     this: Weak<Client>,
+}
+
+/// The panel's state the client writes, and where it sends what is not its own.
+#[derive(Clone, Copy)]
+pub struct Panel {
+    pub tabs: RwSignal<Vec<Tab>>,
+    pub active: RwSignal<Option<TerminalId>>,
+    pub link: RwSignal<Link>,
+    pub on_files: Callback<ServerMessage>,
+    pub plots: crate::plots::PlotsState,
+    pub on_open: Callback<(String, u32)>,
+}
+
+/// The line that ends a run: green ✓ for success, red ✗ with the exit code for a failure,
+/// then its time and peak memory, dimmed.
+fn run_summary(exit_code: i32, wall_ms: u64, peak_rss_kib: u64) -> String {
+    let outcome = if exit_code == 0 {
+        "\x1b[1;32m✓ finished\x1b[0m".to_owned()
+    } else {
+        format!("\x1b[1;31m✗ failed with exit code {exit_code}\x1b[0m")
+    };
+    format!(
+        "\r\n{outcome}\x1b[2m · {wall_ms} ms · peak {} MiB\x1b[0m\r\n",
+        peak_rss_kib / 1024
+    )
 }
 
 fn ws_url(workspace: WorkspaceId) -> String {
@@ -106,14 +138,15 @@ fn ws_url(workspace: WorkspaceId) -> String {
 }
 
 impl Client {
-    pub fn new(
-        workspace: WorkspaceId,
-        body: HtmlElement,
-        tabs: RwSignal<Vec<Tab>>,
-        active: RwSignal<Option<TerminalId>>,
-        link: RwSignal<Link>,
-        on_files: Callback<ServerMessage>,
-    ) -> Rc<Self> {
+    pub fn new(workspace: WorkspaceId, body: HtmlElement, panel: Panel) -> Rc<Self> {
+        let Panel {
+            tabs,
+            active,
+            link,
+            on_files,
+            plots,
+            on_open,
+        } = panel;
         Rc::new_cyclic(|this| Self {
             workspace,
             body,
@@ -130,6 +163,9 @@ impl Client {
             attaches: Cell::new(0),
             disposed: Cell::new(false),
             observer: RefCell::default(),
+            plots,
+            on_open,
+            replacing: RefCell::default(),
             this: this.clone(),
         })
     }
@@ -181,6 +217,18 @@ impl Client {
             }
             Command::Activity => self.send(&ClientMessage::Activity),
             Command::Run(ref command) => {
+                // One tab per command (per file): the last run of it makes way.
+                let previous = self.tabs.with_untracked(|tabs| {
+                    tabs.iter()
+                        .enumerate()
+                        .find(|(_, tab)| tab.command.as_deref() == Some(command.as_str()))
+                        .map(|(index, tab)| (index, tab.terminal))
+                });
+                if let Some((index, terminal)) = previous {
+                    self.send(&ClientMessage::Close { terminal });
+                    self.forget(terminal);
+                    self.replacing.borrow_mut().insert(command.clone(), index);
+                }
                 let (cols, rows) = self.size();
                 self.send(&ClientMessage::Run {
                     command: command.clone(),
@@ -312,6 +360,13 @@ impl Client {
                 acks.acknowledged(bytes);
             }
             self.acks.set(acks);
+            if terminal == PLOT_CHANNEL {
+                self.plots.received(&data.to_vec());
+                if let Some(bytes) = due {
+                    self.send(&ClientMessage::Ack { bytes });
+                }
+                return;
+            }
             if terminal == LSP_CHANNEL {
                 // Taken in at once: the editor's language client.
                 crate::editor::lsp::received(&data.to_vec());
@@ -367,7 +422,12 @@ impl Client {
             }
             ServerMessage::Attached { terminal } => self.replayed(terminal),
             ServerMessage::Exited { terminal, status } => {
-                if let Some(term) = self.terms.borrow().get(&terminal) {
+                // A run's end is told once, by `RunFinished`.
+                let is_run = self.tabs.with_untracked(|tabs| {
+                    tabs.iter()
+                        .any(|tab| tab.terminal == terminal && tab.command.is_some())
+                });
+                if !is_run && let Some(term) = self.terms.borrow().get(&terminal) {
                     term.xterm.write_str(&format!(
                         "\r\n\x1b[2m[process exited with status {status}]\x1b[0m\r\n"
                     ));
@@ -385,10 +445,8 @@ impl Client {
                 peak_rss_kib,
             } => {
                 if let Some(term) = self.terms.borrow().get(&terminal) {
-                    term.xterm.write_str(&format!(
-                        "\r\n\x1b[2m[exit code {exit_code} · {wall_ms} ms · peak {} MiB]\x1b[0m\r\n",
-                        peak_rss_kib / 1024
-                    ));
+                    term.xterm
+                        .write_str(&run_summary(exit_code, wall_ms, peak_rss_kib));
                 }
             }
             ServerMessage::Lagged { terminal } => {
@@ -613,7 +671,15 @@ impl Client {
                 }
             },
         );
-        let listeners = vec![xterm.on_data(&on_data), xterm.on_resize(&on_resize)];
+        let on_open = self.on_open;
+        let on_link = Closure::<dyn FnMut(String, u32)>::new(move |path: String, line: u32| {
+            on_open.run((path, line));
+        });
+        let listeners = vec![
+            xterm.on_data(&on_data),
+            xterm.on_resize(&on_resize),
+            xterm::traceback_links(&xterm, &on_link),
+        ];
         xterm.attach_custom_key_event_handler(&on_key);
 
         self.terms.borrow_mut().insert(
@@ -626,18 +692,25 @@ impl Client {
                 _on_data: on_data,
                 _on_resize: on_resize,
                 _on_key: on_key,
+                _on_link: on_link,
             },
         );
         let title = match command {
             Some(command) => command.chars().take(24).collect(),
             None => "bash".to_owned(),
         };
+        let at = command.and_then(|command| self.replacing.borrow_mut().remove(command));
         self.tabs.update(|tabs| {
-            tabs.push(Tab {
+            let tab = Tab {
                 terminal,
                 title,
                 exited,
-            })
+                command: command.map(str::to_owned),
+            };
+            match at {
+                Some(index) if index <= tabs.len() => tabs.insert(index, tab),
+                _ => tabs.push(tab),
+            }
         });
     }
 

@@ -24,6 +24,8 @@ pub struct Tab {
     pub terminal: TerminalId,
     pub title: String,
     pub exited: Option<i32>,
+    /// The command a Run tab runs (`None`: a shell).
+    pub command: Option<String>,
 }
 
 /// The state of the connection to the sandbox, shown in the panel and the status bar.
@@ -69,7 +71,8 @@ pub enum Command {
     Close(TerminalId),
     /// Connect again after the sandbox stopped or failed (starts it).
     Restart,
-    /// Run a command in a new terminal tab (the Run button).
+    /// Run a command in a terminal tab of its own (the Run button): the tab that ran the
+    /// same command before is replaced, in its place.
     Run(String),
     /// The user is working (typing in the editor): keeps the sandbox from the idle stop.
     Activity,
@@ -81,7 +84,9 @@ type Dispatch = Rc<dyn Fn(Command)>;
 ///
 /// `on_files` gets the socket's file events (`file_changed`, `file_removed`,
 /// `files_resync`, `files_not_kept`); a command put in `run` runs in a new terminal tab;
-/// each change of `activity` tells the server the user is working.
+/// each change of `activity` tells the server the user is working; figures shown in the
+/// sandbox go to `plots`, shown beside the terminal; a traceback's `File "x.py", line N`
+/// clicked goes to `on_open`.
 #[component]
 pub fn TerminalPanel(
     workspace: WorkspaceId,
@@ -89,6 +94,8 @@ pub fn TerminalPanel(
     on_files: Callback<ServerMessage>,
     run: RwSignal<Option<String>>,
     activity: RwSignal<u64>,
+    plots: crate::plots::PlotsState,
+    on_open: Callback<(String, u32)>,
 ) -> impl IntoView {
     let tabs = RwSignal::new(Vec::<Tab>::new());
     let active = RwSignal::new(None::<TerminalId>);
@@ -112,7 +119,15 @@ pub fn TerminalPanel(
                 return;
             }
             let element: web_sys::HtmlElement = element.into();
-            let client = client::Client::new(workspace, element, tabs, active, link, on_files);
+            let panel = client::Panel {
+                tabs,
+                active,
+                link,
+                on_files,
+                plots,
+                on_open,
+            };
+            let client = client::Client::new(workspace, element, panel);
             let handle = client.clone();
             dispatch.set(Some(Rc::new(move |command| handle.command(command))));
             started.set_value(Some(client.clone()));
@@ -139,7 +154,7 @@ pub fn TerminalPanel(
         }
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = (workspace, body, on_files);
+    let _ = (workspace, body, on_files, on_open);
 
     view! {
         <div class="panel-tabs" role="tablist" aria-label="Terminals">
@@ -156,6 +171,7 @@ pub fn TerminalPanel(
                             role="tab"
                             class:active=move || active.get() == Some(terminal)
                             class:exited=tab.exited.is_some()
+                            class:failed=tab.command.is_some() && tab.exited.is_some_and(|status| status != 0)
                             aria-selected=move || (active.get() == Some(terminal)).to_string()
                             data-terminal=terminal.0
                             on:click=move |_| run_command(Command::Select(terminal))
@@ -210,6 +226,10 @@ pub fn TerminalPanel(
                 "Sign in"
             </a>
         </div>
-        <div class="terminal-body" node_ref=body></div>
+        <div class="terminal-row">
+            <div class="terminal-body" node_ref=body></div>
+            <crate::plots::PlotsPane state=plots />
+        </div>
     }
+    .into_any()
 }

@@ -63,6 +63,13 @@ extern "C" {
     #[wasm_bindgen(method, js_name = onResize)]
     pub fn on_resize(this: &Terminal, listener: &Closure<dyn FnMut(JsValue)>) -> Disposable;
 
+    /// Makes `File "x.py", line N` in the terminal a link calling `open(path, line)`.
+    #[wasm_bindgen(js_namespace = CodepodXterm, js_name = tracebackLinks)]
+    pub fn traceback_links(
+        terminal: &Terminal,
+        open: &Closure<dyn FnMut(String, u32)>,
+    ) -> Disposable;
+
     /// Return `false` from the handler to keep xterm from handling a key.
     #[wasm_bindgen(method, js_name = attachCustomKeyEventHandler)]
     pub fn attach_custom_key_event_handler(

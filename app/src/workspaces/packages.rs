@@ -107,6 +107,7 @@ pub fn PackagesButton(workspace: WorkspaceId) -> impl IntoView {
             <p class="packages-state" hidden=move || !busy()>"Working…"</p>
         </div>
     }
+    .into_any()
 }
 
 #[cfg(test)]

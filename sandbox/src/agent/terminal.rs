@@ -77,6 +77,11 @@ pub enum TerminalEvent {
     },
     /// A message of the workspace's language server for this session.
     Lsp(Vec<u8>),
+    /// A figure a program showed (a PNG); `id` grows with each figure of the sandbox.
+    Plot {
+        id: u64,
+        data: Vec<u8>,
+    },
     /// A request failed; `terminal` is the one it was about, if any.
     Failed {
         terminal: Option<TerminalId>,
@@ -218,6 +223,12 @@ impl TerminalSender {
         .await
     }
 
+    /// Subscribes to the sandbox's figures (`plt.show()`): the recent ones, then each new
+    /// one, come as [`TerminalEvent::Plot`].
+    pub async fn watch_plots(&mut self) -> Result<()> {
+        self.request(Message::WatchPlots, None).await
+    }
+
     /// Kills the terminal's shell and forgets it.
     pub async fn close(&mut self, terminal: TerminalId) -> Result<()> {
         self.request(
@@ -327,6 +338,7 @@ impl TerminalEvents {
             },
             Message::TerminalLagged { terminal } => TerminalEvent::Lagged { terminal },
             Message::LspReceive { data } => TerminalEvent::Lsp(data),
+            Message::Plot { id, data } => TerminalEvent::Plot { id, data },
             Message::Ok => match purpose {
                 Some(Purpose::Attach(terminal)) => TerminalEvent::Attached { terminal },
                 _ => return None,

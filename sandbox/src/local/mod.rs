@@ -144,7 +144,7 @@ const PASSWD: &str = "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:1000:1000:
 const GROUP: &str = "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n";
 
 /// Host `/etc` entries a shell and Python need; nothing else of `/etc` is visible.
-const ETC_FILES: [&str; 11] = [
+const ETC_FILES: [&str; 12] = [
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/ld.so.conf.d",
@@ -156,6 +156,8 @@ const ETC_FILES: [&str; 11] = [
     "/etc/ssl",
     "/etc/ca-certificates",
     "/etc/mime.types",
+    // Fontconfig's configuration (matplotlib, Pillow): without it every plot warns.
+    "/etc/fonts",
 ];
 
 /// The sandbox's writable places: (name of its tmpfs, where it is inside).
