@@ -176,6 +176,7 @@ def valid_body(path: str, ws: str) -> dict:
         "/api/workspaces/rename": {"id": ws, "name": f"w{uuid.uuid4().hex[:8]}"},
         "/api/files/write": {"workspace": ws, "path": "x.py", "content": {"encoding": "utf8", "data": ""}},
         "/api/files/move": {"workspace": ws, "from": "main.py", "to": "main.py"},
+        "/api/markdown": {"text": "# notes"},
     }.get(path, {"id": ws, "workspace": ws, "path": "main.py"})
 
 
@@ -278,6 +279,10 @@ def main() -> None:
     call(ada, "POST", "/api/files/write", body={"workspace": full, "path": "more.txt", "content": text}, expect="limit_reached")
     call(ada, "POST", "/api/files/mkdir", body={"workspace": full, "path": "more"}, expect="limit_reached")
     call(ada, "POST", "/api/files/upload", params={"workspace": full}, files=[("file", ("more.txt", b"x"))], expect="limit_reached")
+
+    # --- markdown preview ----------------------------------------------------------------
+    call(ada, "POST", "/api/markdown", body={"text": "# notes\n\n<script>x</script>"})
+    call(ada, "POST", "/api/markdown", body={"text": "x" * (1024 * 1024 + 1)}, expect="too_large")
 
     # --- plain handlers ----------------------------------------------------------------
     upload, download, zip_ = "/api/files/upload", "/api/files/download", "/api/workspaces/download"

@@ -232,8 +232,16 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             .find(|tab| tab.path == path)
             .cloned()
     };
+    // Each file's arguments, as last given ("Run with arguments…"), for this page.
+    let run_args = RwSignal::new(std::collections::HashMap::<String, String>::new());
     let start_run = move |path: String| {
-        run.set(Some(format!("python3 {}", shell_quote(&path))));
+        let args = run_args.with_untracked(|args| args.get(&path).cloned());
+        let mut command = format!("python3 {}", shell_quote(&path));
+        if let Some(args) = args.filter(|args| !args.is_empty()) {
+            command.push(' ');
+            command.push_str(&args);
+        }
+        run.set(Some(command));
     };
     Effect::new(move |_| {
         if let Some(path) = pending_run.get()
@@ -256,6 +264,32 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     };
     let can_run =
         move || active_tab().is_some_and(|tab| tab.path.ends_with(".py") && tab.notice.is_none());
+    // Asks for the script's arguments (shell words, as typed after `python3 file.py`), keeps
+    // them for the file, and runs it.
+    let on_run_with_args = move |_| {
+        let Some(tab) = active_tab() else { return };
+        #[cfg(feature = "hydrate")]
+        {
+            let last = run_args
+                .with_untracked(|args| args.get(&tab.path).cloned())
+                .unwrap_or_default();
+            let question = format!(
+                "Arguments for {} (as typed after python3 {}):",
+                tab.path, tab.path
+            );
+            let answer = window()
+                .prompt_with_message_and_default(&question, &last)
+                .ok()
+                .flatten();
+            let Some(answer) = answer else { return };
+            run_args.update(|args| {
+                args.insert(tab.path.clone(), answer.trim().to_owned());
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = tab;
+        on_run(());
+    };
     // Only a new request runs: what the run reads (tabs, their state) is not tracked.
     Effect::new(move |before: Option<u64>| {
         let requests = run_requested.get();
@@ -366,6 +400,17 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                         on:click=move |_| on_run(())
                     >
                         "▶ Run"
+                    </button>
+                    <button
+                        type="button"
+                        id="run-args"
+                        class="primary run-args"
+                        title="Run with arguments…"
+                        aria-label="Run with arguments"
+                        disabled=move || !can_run()
+                        on:click=on_run_with_args
+                    >
+                        "⋯"
                     </button>
                     <button
                         type="button"

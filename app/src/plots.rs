@@ -48,7 +48,9 @@ impl PlotsState {
         {
             return;
         }
-        let Some(url) = blob_url(png) else { return };
+        let Some(url) = blob_url(png, "image/png") else {
+            return;
+        };
         self.figures.update(|figures| {
             figures.push(Figure { id, url });
             figures.sort_by_key(|figure| figure.id);
@@ -79,11 +81,12 @@ impl Default for PlotsState {
     }
 }
 
+/// A `blob:` URL of `bytes` typed `mime` (revoke it when done).
 #[cfg(feature = "hydrate")]
-fn blob_url(png: &[u8]) -> Option<String> {
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(png));
+pub(crate) fn blob_url(bytes: &[u8], mime: &str) -> Option<String> {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let options = web_sys::BlobPropertyBag::new();
-    options.set_type("image/png");
+    options.set_type(mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
     web_sys::Url::create_object_url_with_blob(&blob).ok()
 }

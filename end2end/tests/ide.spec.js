@@ -131,14 +131,14 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await expect(page.locator('.tree-row[data-path="dropped.txt"]')).toBeVisible();
   await runInTerminal(page, 'cat dropped.txt');
   await expectTerminalLine(page, 'dropped in');
-  // A binary file opens as a notice, not in the editor.
+  // A binary file opens as its size and a download, not in the editor.
   await page.setInputFiles('#upload-files', {
     name: 'blob.bin',
     mimeType: 'application/octet-stream',
     buffer: Buffer.from([0, 255, 254, 1, 128]),
   });
   await page.locator('.tree-row[data-path="blob.bin"] .tree-item').click();
-  await expect(page.locator('.editor-notice')).toHaveText('blob.bin is a binary file. Download it or use the terminal.');
+  await expect(page.locator('.viewer-binary')).toContainText('A binary file of 5 bytes.');
   await expect(page.locator('.monaco-host')).toBeHidden();
   const folder = mkdtempSync(join(tmpdir(), 'codepod-upload-'));
   mkdirSync(join(folder, 'pkg'));
@@ -156,11 +156,13 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await expect(page.locator('#run')).toBeEnabled();
   await page.click('#run');
   await expect(page.locator('.panel-tab', { hasText: 'python3' })).toHaveCount(1, { timeout: 15_000 });
-  await expectTerminalLine(page, /^\[exit code 0 · \d+ ms · peak \d+ MiB\]$/);
+  await expectTerminalLine(page, /^✓ finished · \d+ ms · peak \d+ MiB$/);
   await replaceText(page, 'import sys\nprint("failing")\nsys.exit(1)\n');
   // Run saves first.
   await page.click('#run');
-  await expectTerminalLine(page, /^\[exit code 1 · \d+ ms · peak \d+ MiB\]$/);
+  await expectTerminalLine(page, /^✗ failed with exit code 1 · \d+ ms · peak \d+ MiB$/);
+  // The same file's run, in its one tab.
+  await expect(page.locator('.panel-tab', { hasText: 'python3' })).toHaveCount(1);
   await expect(page.locator('.editor-tab.active .dirty-dot')).toBeHidden();
   await page.screenshot({ path: `${artifacts}ide-run.png` });
 
@@ -184,7 +186,8 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   // A reload keeps the terminal output.
   await page.reload();
   await expect(page.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
-  await expect(page.locator('.panel-tab')).toHaveCount(3, { timeout: 30_000 });
+  // The shell and main.py's one Run tab.
+  await expect(page.locator('.panel-tab')).toHaveCount(2, { timeout: 30_000 });
   await page.locator('.panel-tab').first().click();
   await expectTerminalLine(page, 'edited 42');
   await expect

@@ -1,7 +1,7 @@
 // Run: Ctrl+Enter runs the open file in a Run tab of its own; a failure ends with a red
 // "✗ failed with exit code 1" (and the tab says so), told once; `File "util.py", line 2` in
 // the traceback opens util.py at line 2; running the file again reuses its tab, and success
-// ends with "✓ finished".
+// ends with "✓ finished"; arguments given once are kept for the file.
 import { expect, test } from '@playwright/test';
 import {
   artifacts,
@@ -76,4 +76,14 @@ test('run reads like one: Ctrl+Enter, failure marked, traceback links, one tab p
   await expect(runTab).toHaveCount(1);
   await expect(runTab).not.toHaveClass(/failed/);
   await page.screenshot({ path: `${artifacts}run-finished.png` });
+
+  // Arguments: asked once, kept for the file, still one tab.
+  await replaceText(page, 'import sys\n\nprint("args", sys.argv[1:])\n');
+  page.once('dialog', (dialog) => dialog.accept('--n 5 "two words"'));
+  await page.click('#run-args');
+  await expectTerminalLine(page, "args ['--n', '5', 'two words']");
+  await expect(page.locator('.panel-tab', { hasText: /python3 '?main\.py/ })).toHaveCount(1);
+  await page.click('#run');
+  await expect(page.locator('.panel-tab', { hasText: /python3 '?main\.py/ })).toHaveCount(1);
+  await expectTerminalLine(page, "args ['--n', '5', 'two words']");
 });

@@ -52,6 +52,12 @@ pub enum Content {
     Base64(String),
 }
 
+/// `POST /api/markdown`: Markdown rendered for the editor's preview (safe HTML).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Preview {
+    pub html: String,
+}
+
 /// A file with its content: the entry's fields plus `encoding` and `data`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileView {

@@ -17,7 +17,7 @@ pub mod ws;
 
 pub use accounts::{Email, Password, UserView, Username};
 pub use error::ErrorCode;
-pub use files::{Content, FileEntry, FileKind, FileView, Limits};
+pub use files::{Content, FileEntry, FileKind, FileView, Limits, Preview};
 pub use ids::{UserId, WorkspaceId};
 pub use meta::{BuildInfo, PRODUCT_NAME};
 pub use path::{PathError, WorkspacePath};

@@ -149,6 +149,7 @@ fn build() -> Value {
     ];
     let mkdir = [E::NotFound, E::Exists, E::WrongKind, E::LimitReached];
     doc.server_fn::<files::Tree>("files", SignedIn, db, &[E::NotFound]);
+    doc.server_fn::<files::Markdown>("files", SignedIn, db, &[E::TooLarge]);
     doc.server_fn::<files::ReadFile>("files", SignedIn, db, &[E::NotFound, E::WrongKind]);
     doc.server_fn::<files::WriteFile>("files", SignedIn, db, &write);
     doc.server_fn::<files::MakeDir>("files", SignedIn, db, &mkdir);

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod markdown;
 pub mod sandboxes;
 pub mod workspaces;
 

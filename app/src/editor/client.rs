@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlElement;
 
-use super::{EditorCommand, EditorTab, monaco};
+use super::{EditorCommand, EditorTab, Viewer, monaco};
 use crate::files::api::{read_file, write_file};
 
 /// Files larger than this open as a notice, not in the editor.
@@ -84,6 +84,8 @@ struct Backup {
 const FORMAT_TIMEOUT_MS: i32 = 2000;
 
 pub struct Editor {
+    /// Counts Markdown previews asked for: only the latest one is shown.
+    previews: std::cell::Cell<u64>,
     workspace: WorkspaceId,
     host: HtmlElement,
     tabs: RwSignal<Vec<EditorTab>>,
@@ -127,6 +129,7 @@ impl Editor {
             open: RefCell::default(),
             waiting: RefCell::default(),
             reveal: RefCell::default(),
+            previews: std::cell::Cell::new(0),
             listeners: RefCell::default(),
             this: this.clone(),
         })
@@ -475,9 +478,34 @@ impl Editor {
     /// Reads the file and puts it in its model (a new model, or the text replaced).
     fn load(&self, path: String, replace: bool) {
         self.read_then(path, move |editor, path, result| match result {
+            Ok(view) if super::image_type(&path).is_some() => {
+                let mime = super::image_type(&path).unwrap_or("image/png");
+                let bytes = match &view.content {
+                    Content::Utf8(text) => Some(text.as_bytes().to_vec()),
+                    Content::Base64(data) => decode_base64(data),
+                };
+                let url = bytes.and_then(|bytes| crate::plots::blob_url(&bytes, mime));
+                editor.update_tab(&path, |tab| {
+                    if let Some(Viewer::Image { url }) = tab.viewer.take() {
+                        let _ = web_sys::Url::revoke_object_url(&url);
+                    }
+                    match url {
+                        Some(url) => {
+                            tab.notice = None;
+                            tab.viewer = Some(Viewer::Image { url });
+                        }
+                        None => tab.notice = Some(format!("Cannot show {path} as an image.")),
+                    }
+                });
+            }
             Ok(view) => match view.content {
                 Content::Utf8(text) if view.entry.size <= MAX_EDITOR_BYTES => {
+                    if super::is_table(&path) {
+                        let table = super::table::parse(&text, super::table::separator_for(&path));
+                        editor.update_tab(&path, |tab| tab.viewer = Some(Viewer::Table(table)));
+                    }
                     editor.loaded(&path, &text, view.entry.version, replace);
+                    editor.preview(&path);
                 }
                 Content::Utf8(_) => editor.update_tab(&path, |tab| {
                     tab.notice = Some(format!(
@@ -485,11 +513,20 @@ impl Editor {
                         view.entry.size / 1024
                     ));
                 }),
-                Content::Base64(_) => editor.update_tab(&path, |tab| {
-                    tab.notice = Some(format!(
-                        "{path} is a binary file. Download it or use the terminal."
-                    ));
-                }),
+                Content::Base64(_) => {
+                    let download = format!(
+                        "/api/files/download?workspace={}&path={}",
+                        editor.workspace,
+                        js_sys::encode_uri_component(&path)
+                    );
+                    editor.update_tab(&path, |tab| {
+                        tab.notice = None;
+                        tab.viewer = Some(Viewer::Binary {
+                            size: view.entry.size,
+                            download,
+                        });
+                    });
+                }
             },
             Err(error) if error.code == ErrorCode::NotFound => {
                 let opened = editor.open.borrow().contains_key(&path);
@@ -503,6 +540,62 @@ impl Editor {
             Err(error) => editor.update_tab(&path, |tab| {
                 tab.notice = Some(format!("Cannot open {path}: {}", error.message));
             }),
+        });
+    }
+
+    /// A Markdown file's preview beside its source, from its text in the editor (saved or
+    /// not), rendered by the server a moment after typing stops; a table's rows, likewise.
+    fn preview(&self, path: &str) {
+        let (markdown, table) = (super::is_markdown(path), super::is_table(path));
+        if !markdown && !table {
+            return;
+        }
+        let Some(text) = self
+            .open
+            .borrow()
+            .get(path)
+            .map(|file| file.model.get_value())
+        else {
+            return;
+        };
+        let asked = self.previews.get() + 1;
+        self.previews.set(asked);
+        let weak = self.this.clone();
+        let path = path.to_owned();
+        leptos::task::spawn_local(async move {
+            let pause = js_sys::Promise::new(&mut |resolve, _| {
+                let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(
+                    &resolve,
+                    PREVIEW_PAUSE_MS,
+                );
+            });
+            let _ = wasm_bindgen_futures::JsFuture::from(pause).await;
+            if weak
+                .upgrade()
+                .is_none_or(|editor| editor.previews.get() != asked)
+            {
+                return;
+            }
+            if table {
+                // A table's rows follow its text (parsed here: no request).
+                let rows = super::table::parse(&text, super::table::separator_for(&path));
+                if let Some(editor) = weak.upgrade() {
+                    editor.update_tab(&path, |tab| tab.viewer = Some(Viewer::Table(rows)));
+                }
+                return;
+            }
+            let html = match crate::files::api::markdown(text).await {
+                Ok(preview) => preview.html,
+                Err(error) => format!(
+                    "<p class=\"problem\">No preview: {}</p>",
+                    html_escape(&error.to_string())
+                ),
+            };
+            if let Some(editor) = weak.upgrade()
+                && editor.previews.get() == asked
+            {
+                editor.update_tab(&path, |tab| tab.viewer = Some(Viewer::Markdown { html }));
+            }
         });
     }
 
@@ -602,6 +695,7 @@ impl Editor {
     }
 
     fn edited(&self, path: &str) {
+        self.preview(path);
         let (dirty, edits) = {
             let mut open = self.open.borrow_mut();
             let Some(file) = open.get_mut(path) else {
@@ -826,7 +920,17 @@ impl Editor {
                 version > open.version,
                 open.model.alternative_version_id() != open.saved,
             ),
-            None => return,
+            None => {
+                // An image (or a binary file) shown without a text model: shown afresh.
+                let shown = self.tabs.with_untracked(|tabs| {
+                    tabs.iter()
+                        .any(|tab| tab.path == path && tab.viewer.is_some())
+                });
+                if shown {
+                    self.load(path, true);
+                }
+                return;
+            }
         };
         if !newer {
             return;
@@ -919,4 +1023,19 @@ fn mark(name: &str) {
     {
         let _ = mark.call1(&performance, &name.into());
     }
+}
+
+/// How long typing must pause before a Markdown preview is made again.
+const PREVIEW_PAUSE_MS: i32 = 250;
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Standard base64 (what the API's `base64` content is) to bytes.
+fn decode_base64(data: &str) -> Option<Vec<u8>> {
+    let binary = window().atob(data).ok()?;
+    Some(binary.chars().map(|char| char as u8).collect())
 }

@@ -26,6 +26,7 @@ mod client;
 pub mod lsp;
 #[cfg(feature = "hydrate")]
 pub mod monaco;
+pub mod table;
 
 use std::rc::Rc;
 
@@ -50,6 +51,51 @@ pub struct EditorTab {
     pub problem: Option<String>,
     /// Unsaved edits kept in this browser were put back, from this time (Unix ms).
     pub restored: Option<i64>,
+    /// How the file is shown instead of (or, for a table, beside) its text.
+    pub viewer: Option<Viewer>,
+    /// A table's file shown as text in the editor instead.
+    pub show_text: bool,
+}
+
+/// A file shown as what it is rather than as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Viewer {
+    /// An image (PNG, JPEG, GIF, WebP, SVG): a `blob:` URL of its bytes with its type, so
+    /// an SVG is drawn as an image and its scripts never run.
+    Image { url: String },
+    /// A CSV or TSV file: its first rows (its text is in the editor too).
+    Table(table::Table),
+    /// Not text: its size and where to download it.
+    Binary { size: i64, download: String },
+    /// A Markdown file's preview, beside its source (HTML the server made safe).
+    Markdown { html: String },
+}
+
+/// Whether a file's name says it is Markdown.
+pub fn is_markdown(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".md") || lower.ends_with(".markdown")
+}
+
+/// The image type a file's name says, if it is one the viewer shows.
+pub fn image_type(path: &str) -> Option<&'static str> {
+    let extension = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        _ => return None,
+    })
+}
+
+/// Whether a file's name says it is a table (CSV, TSV).
+pub fn is_table(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".csv", ".tsv", ".tab"]
+        .iter()
+        .any(|end| lower.ends_with(end))
 }
 
 /// What the rest of the IDE asks of the editor.
@@ -308,13 +354,135 @@ pub fn EditorArea(
                 .and_then(|tab| tab.notice)
                 .map(|notice| view! { <p class="editor-notice">{notice}</p> })
         }}
-        <div
-            class="monaco-host"
-            node_ref=host
-            class:hidden=move || current().is_none_or(|tab| tab.notice.is_some())
-        ></div>
+        {move || {
+            current()
+                .filter(|tab| tab.notice.is_none())
+                .and_then(|tab| tab.viewer.clone().map(|viewer| (tab.path, tab.show_text, viewer)))
+                .map(|(path, show_text, viewer)| viewer_view(tabs, path, show_text, viewer))
+        }}
+        <div class="editor-body">
+            <div
+                class="monaco-host"
+                node_ref=host
+                class:hidden=move || {
+                    current()
+                        .is_none_or(|tab| {
+                            tab.notice.is_some()
+                                || matches!(
+                                    tab.viewer,
+                                    Some(Viewer::Image { .. } | Viewer::Binary { .. })
+                                )
+                                || (matches!(tab.viewer, Some(Viewer::Table(_))) && !tab.show_text)
+                        })
+                }
+            ></div>
+            {move || {
+                current()
+                    .filter(|tab| tab.notice.is_none())
+                    .and_then(|tab| match tab.viewer {
+                        Some(Viewer::Markdown { html }) => Some(view! {
+                            <article class="markdown-preview" aria-label="Preview" inner_html=html></article>
+                        }),
+                        _ => None,
+                    })
+            }}
+        </div>
         <p class="editor-empty muted" hidden=move || active.get().is_some()>
             "Open a file from the tree to edit it. Ctrl+S saves."
         </p>
+    }
+}
+
+/// An image, a table (with the switch to its text) or a binary file's download.
+fn viewer_view(
+    tabs: RwSignal<Vec<EditorTab>>,
+    path: String,
+    show_text: bool,
+    viewer: Viewer,
+) -> AnyView {
+    let toggle = move |text: bool| {
+        let path = path.clone();
+        move |_| {
+            tabs.update(|tabs| {
+                if let Some(tab) = tabs.iter_mut().find(|tab| tab.path == path) {
+                    tab.show_text = text;
+                }
+            })
+        }
+    };
+    match viewer {
+        Viewer::Image { url } => view! {
+            <div class="viewer viewer-image">
+                <img src=url alt="" />
+            </div>
+        }
+        .into_any(),
+        Viewer::Table(_) if show_text => view! {
+            <div class="viewer-bar">
+                <button type="button" class="viewer-switch" on:click=toggle(false)>"Show as table"</button>
+            </div>
+        }
+        .into_any(),
+        Viewer::Table(table) => {
+            let summary = format!(
+                "{} rows · {} columns{}",
+                table.total_rows,
+                table.header.len(),
+                if table.total_rows > table.rows.len() {
+                    format!(" · the first {} shown", table.rows.len())
+                } else {
+                    String::new()
+                }
+            );
+            view! {
+                <div class="viewer viewer-table">
+                    <div class="viewer-bar">
+                        <span class="viewer-summary">{summary}</span>
+                        <button type="button" class="viewer-switch" on:click=toggle(true)>"Show as text"</button>
+                    </div>
+                    <div class="viewer-scroll">
+                        <table>
+                            <thead>
+                                <tr>
+                                    <th class="row-number">"#"</th>
+                                    {table.header.into_iter().map(|name| view! { <th>{name}</th> }).collect_view()}
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {table
+                                    .rows
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(n, row)| view! {
+                                        <tr>
+                                            <td class="row-number">{n + 1}</td>
+                                            {row.into_iter().map(|cell| view! { <td>{cell}</td> }).collect_view()}
+                                        </tr>
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                </div>
+            }
+            .into_any()
+        }
+        // Beside the editor, not over it (see the editor body).
+        Viewer::Markdown { .. } => ().into_any(),
+        Viewer::Binary { size, download } => view! {
+            <div class="viewer viewer-binary">
+                <p>{format!("A binary file of {}.", human_size(size))}</p>
+                <a class="viewer-download" href=download download="">"Download"</a>
+            </div>
+        }
+        .into_any(),
+    }
+}
+
+fn human_size(bytes: i64) -> String {
+    match bytes {
+        bytes if bytes >= 1024 * 1024 => format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+        bytes if bytes >= 1024 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        bytes => format!("{bytes} bytes"),
     }
 }

@@ -1,13 +1,26 @@
-//! `POST /api/files/…`: tree, read, write, mkdir, move, delete. (Upload and download are
+//! `POST /api/files/…`: tree, read, write, mkdir, move, delete; `POST /api/markdown`. (Upload and download are
 //! plain HTTP endpoints in the server crate: multipart in, raw bytes and zip out.)
 
 use leptos::{prelude::*, server_fn::codec::Json};
-use model::{Content, FileEntry, FileView, WorkspaceId, WorkspacePath};
+use model::{Content, FileEntry, FileView, Preview, WorkspaceId, WorkspacePath};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use crate::api_context::current_user;
 use crate::error::ApiError;
+
+/// Markdown rendered as HTML for the editor's preview: raw HTML in it is shown as text, and
+/// only `http`, `https`, `mailto` and relative links are kept. At most 1 MiB of `text`.
+#[server(
+    prefix = "/api",
+    endpoint = "markdown",
+    input = Json,
+    input_derive = (Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)
+)]
+pub async fn markdown(text: String) -> Result<Preview, ApiError> {
+    let (api, _user) = current_user().await?;
+    Ok(api.services.markdown(&text)?)
+}
 
 /// Every file and folder of a workspace, sorted by path.
 #[server(

@@ -10,7 +10,8 @@ use crate::{
     files::api::{delete_path, make_dir, move_path, tree, write_file},
 };
 
-fn ask(question: &str, default: &str) -> Option<String> {
+/// The browser's prompt: the trimmed answer, `None` when cancelled or empty.
+pub(crate) fn ask(question: &str, default: &str) -> Option<String> {
     window()
         .prompt_with_message_and_default(question, default)
         .ok()

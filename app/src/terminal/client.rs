@@ -97,7 +97,8 @@ pub struct Client {
     plots: crate::plots::PlotsState,
     /// Opens a workspace file at a line (a traceback's link).
     on_open: Callback<(String, u32)>,
-    /// Where the tab of a Run being restarted goes (by its command): where its last run was.
+    /// Where the tab of a Run being restarted goes (by its [`super::run_key`]): where its
+    /// last run was.
     replacing: RefCell<HashMap<String, usize>>,
     this: Weak<Client>,
 }
@@ -221,13 +222,19 @@ impl Client {
                 let previous = self.tabs.with_untracked(|tabs| {
                     tabs.iter()
                         .enumerate()
-                        .find(|(_, tab)| tab.command.as_deref() == Some(command.as_str()))
+                        .find(|(_, tab)| {
+                            tab.command
+                                .as_deref()
+                                .is_some_and(|old| super::run_key(old) == super::run_key(command))
+                        })
                         .map(|(index, tab)| (index, tab.terminal))
                 });
                 if let Some((index, terminal)) = previous {
                     self.send(&ClientMessage::Close { terminal });
                     self.forget(terminal);
-                    self.replacing.borrow_mut().insert(command.clone(), index);
+                    self.replacing
+                        .borrow_mut()
+                        .insert(super::run_key(command).to_owned(), index);
                 }
                 let (cols, rows) = self.size();
                 self.send(&ClientMessage::Run {
@@ -699,7 +706,8 @@ impl Client {
             Some(command) => command.chars().take(24).collect(),
             None => "bash".to_owned(),
         };
-        let at = command.and_then(|command| self.replacing.borrow_mut().remove(command));
+        let at =
+            command.and_then(|command| self.replacing.borrow_mut().remove(super::run_key(command)));
         self.tabs.update(|tabs| {
             let tab = Tab {
                 terminal,

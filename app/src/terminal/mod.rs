@@ -80,6 +80,26 @@ pub enum Command {
 
 type Dispatch = Rc<dyn Fn(Command)>;
 
+/// What makes two Run commands the same run: the program and its script, without the
+/// script's arguments (`python3 'a b.py' --n 5` → `python3 'a b.py'`). The script is
+/// single-quoted as the IDE quotes it (`'` inside written `'\''`).
+pub fn run_key(command: &str) -> &str {
+    let Some(rest) = command.strip_prefix("python3 '") else {
+        return command;
+    };
+    let start = command.len() - rest.len();
+    let mut at = 0;
+    while let Some(quote) = rest[at..].find('\'') {
+        let end = at + quote;
+        if rest[end..].starts_with("'\\''") {
+            at = end + 4;
+        } else {
+            return &command[..start + end + 1];
+        }
+    }
+    command
+}
+
 /// The terminal panel of a workspace. `link` is written with the connection's state.
 ///
 /// `on_files` gets the socket's file events (`file_changed`, `file_removed`,
@@ -232,4 +252,21 @@ pub fn TerminalPanel(
         </div>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_key;
+
+    #[test]
+    fn a_run_is_known_by_its_script_whatever_its_arguments() {
+        assert_eq!(run_key("python3 'main.py'"), "python3 'main.py'");
+        assert_eq!(
+            run_key("python3 'main.py' --n 5 'x y'"),
+            "python3 'main.py'"
+        );
+        assert_eq!(run_key("python3 'it'\\''s.py' -v"), "python3 'it'\\''s.py'");
+        assert_eq!(run_key("bash"), "bash");
+        assert_eq!(run_key("python3 'unterminated"), "python3 'unterminated");
+    }
 }
