@@ -65,6 +65,25 @@ pub fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
+/// The agent binary beside this benchmark's (release first, else debug), as the server
+/// finds its own.
+#[allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark run aborts on the first failure"
+)]
+pub fn agent_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    let target = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    for profile in ["release", "debug"] {
+        let bin = target.join(profile).join("codepod-agent");
+        if bin.exists() {
+            return bin;
+        }
+    }
+    panic!("build the agent first: cargo build --release -p agent");
+}
+
 /// A new account on the server at `base` with one workspace: its HTTP client (with the
 /// session cookie), the cookie for other clients (`codepod_session=…`) and the workspace id.
 #[allow(

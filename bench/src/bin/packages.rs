@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use codepod_bench::{Samples, drain, machine, open_attached};
+use codepod_bench::{Samples, agent_bin, drain, machine, open_attached};
 use model::TerminalId;
 use sandbox::{
     Runtime, SandboxId,
@@ -36,18 +36,6 @@ use sandbox::{
 const ROUNDS: usize = 7;
 const STARTS: usize = 15;
 const PACKAGE: &str = "lxml";
-
-fn agent_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let target = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    for profile in ["release", "debug"] {
-        let bin = target.join(profile).join("codepod-agent");
-        if bin.exists() {
-            return bin;
-        }
-    }
-    panic!("build the agent first: cargo build --release -p agent");
-}
 
 fn id(n: usize) -> SandboxId {
     SandboxId::parse(&format!("cccccccc-0000-4000-8000-{n:012x}")).expect("id")

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use codepod_bench::{Samples, agent_echoes, drain, machine, open_attached};
+use codepod_bench::{Samples, agent_bin, agent_echoes, drain, machine, open_attached};
 use model::TerminalId;
 use sandbox::{
     Runtime, SandboxId,
@@ -28,18 +28,6 @@ use sandbox::{
 const STARTS: usize = 50;
 const ECHOES: usize = 500;
 const IDLE_SANDBOXES: usize = 100;
-
-fn agent_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let target = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    for profile in ["release", "debug"] {
-        let bin = target.join(profile).join("codepod-agent");
-        if bin.exists() {
-            return bin;
-        }
-    }
-    panic!("build the agent first: cargo build --release -p agent");
-}
 
 fn id(n: usize) -> SandboxId {
     SandboxId::parse(&format!("bbbbbbbb-0000-4000-8000-{n:012x}")).expect("id")
