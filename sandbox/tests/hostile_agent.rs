@@ -271,6 +271,24 @@ async fn packed_packages_over_what_was_asked_are_refused() {
     }
 }
 
+/// Figures come from inside the sandbox too: a `Plot` over `MAX_PLOT` is refused from its
+/// header, before the server buffers it for the browser.
+#[tokio::test]
+async fn a_figure_over_its_cap_is_refused_from_its_header() {
+    let (transport, handshaken, read) = fake_agent();
+    let session = TerminalSession::open(transport).await.unwrap();
+    let agent = handshaken.await.unwrap();
+    refused_from_its_header(
+        session,
+        agent,
+        read,
+        0,
+        Tag::Plot,
+        protocol::MAX_PLOT + 1024,
+    )
+    .await;
+}
+
 /// Within the size limit, what a list or string may hold is checked after decoding.
 #[tokio::test]
 async fn lists_and_strings_over_their_caps_are_refused() {
