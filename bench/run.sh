@@ -63,6 +63,27 @@ bundle() {
         "$(kib "$SITE_DIR/vendor/$file")" "$(kib "$SITE_DIR/vendor/$file.br")"
     done
   fi
+  # What each page makes a browser download of wasm on its first load, as the release server
+  # renders it (the pages name the bundle they hydrate with; a plain form names none).
+  say "building a release server"
+  cargo build --release -p server --bin codepod --quiet
+  local port=3198 data pid
+  data=$(mktemp -d)
+  CODEPOD_LISTEN=127.0.0.1:$port CODEPOD_METRICS_LISTEN=127.0.0.1:0 CODEPOD_DATA_DIR="$data" CODEPOD_SITE_DIR="$SITE_DIR" CODEPOD_LOG=warn \
+    "$CARGO_TARGET_DIR/release/codepod" &
+  pid=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  echo "first-load wasm per page (brotli):"
+  for page in /signin /signup; do
+    local names total=0
+    names=$(curl -fs "http://127.0.0.1:$port$page" | grep -o '/pkg/[^"]*\.wasm' | sort -u || true)
+    for name in $names; do total=$((total + $(stat -c %s "$SITE_DIR$name.br"))); done
+    printf '  %-10s %8s KiB  %s\n' "$page" "$(awk -v b="$total" 'BEGIN { printf "%.1f", b / 1024 }')" "${names:-(no wasm named by the page)}"
+  done
+  printf '  %-10s %8s KiB  %s\n' "signed in" "$(kib "$wasm.br")" "${wasm#"$SITE_DIR"} (/, /account, /w/{id})"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
 }
 
 ssr() {

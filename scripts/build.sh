@@ -3,6 +3,7 @@
 # takes, with only cargo, wasm-bindgen and wasm-opt (so CI needs no cargo-leptos):
 #
 #   1. the server binary (ssr) and the agent -> $CARGO_TARGET_DIR/<profile>/codepod, codepod-agent
+#      (debug by default, as the tests use them; release with --release, as `./x run` serves)
 #   2. the hydrate wasm, through wasm-bindgen (and wasm-opt for --release)
 #   3. content-hashed names, hash.txt beside the server binary (as cargo-leptos writes it)
 #   4. brotli + gzip twins of the js, wasm and css
@@ -22,10 +23,11 @@ for arg in "$@"; do
   esac
 done
 
-# The server is a debug build in both modes: it builds in a fraction of the time and shares
-# the test suite's cache; --release optimises what users download, the wasm.
-server_dir="$CARGO_TARGET_DIR/debug"
+# The test suite builds (and shares) debug binaries; --release optimises what a user runs
+# (`./x run`, the benchmarks): the server and agent, and the wasm they download.
+server_profile=()
 if $release; then
+  server_profile=(--release)
   wasm_profile=(--profile wasm-release)
   wasm_dir="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release"
 else
@@ -35,7 +37,7 @@ fi
 
 if ! $site_only; then
   say "building the server and the sandbox agent"
-  cargo build -p server --bin codepod -p agent --bin codepod-agent
+  cargo build -p server --bin codepod -p agent --bin codepod-agent "${server_profile[@]}"
 fi
 
 say "building the hydrate bundle"
@@ -54,7 +56,9 @@ if $release; then
     -o "$stage/codepod.opt.wasm" "$stage/codepod.wasm"
   mv "$stage/codepod.opt.wasm" "$stage/codepod.wasm"
 fi
-cat "$ROOT"/style/*.css >"$stage/codepod.css"
+# The vendor bundles first: their icons' stylesheet goes into the app's.
+"$ROOT/scripts/build-vendor.sh" "$SITE_DIR/vendor"
+cat "$ROOT"/style/*.css "$SITE_DIR/vendor/icons.css" >"$stage/codepod.css"
 
 # Content hashes: the names change when the bytes do, so browsers may cache them forever.
 short_hash() { sha256sum "$1" | cut -c1-16; }
@@ -68,11 +72,14 @@ node "$ROOT/scripts/precompress.mjs" "$stage"
 
 rm -rf "$SITE_DIR/pkg"
 mv "$stage" "$SITE_DIR/pkg"
-printf 'js: %s\nwasm: %s\ncss: %s\n' "$js_hash" "$wasm_hash" "$css_hash" >"$server_dir/hash.txt.new"
-mv "$server_dir/hash.txt.new" "$server_dir/hash.txt"
+# One site for both builds: each server binary finds the names beside itself.
+for dir in "$CARGO_TARGET_DIR/debug" "$CARGO_TARGET_DIR/release"; do
+  mkdir -p "$dir"
+  printf 'js: %s\nwasm: %s\ncss: %s\n' "$js_hash" "$wasm_hash" "$css_hash" >"$dir/hash.txt.new"
+  mv "$dir/hash.txt.new" "$dir/hash.txt"
+done
 
 cp -R "$ROOT/public/." "$SITE_DIR/"
-"$ROOT/scripts/build-vendor.sh" "$SITE_DIR/vendor"
 
 wasm_file="$SITE_DIR/pkg/codepod.$wasm_hash.wasm"
 say "site ready in $SITE_DIR: wasm $(stat -c %s "$wasm_file") B raw, $(stat -c %s "$wasm_file.br") B brotli"

@@ -3,7 +3,7 @@
 //
 // Usage: node build.mjs <out-dir>
 import { build } from 'esbuild';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { precompress } from '../scripts/precompress.mjs';
 
@@ -48,6 +48,28 @@ for (const result of results) {
   }
 }
 await writeFile(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+
+// The UI's icons: codicons' SVGs as CSS masks (`<span class="icon icon-NAME">`, drawn in the
+// text colour), appended to the app's stylesheet by scripts/build.sh — no font, nothing in
+// the wasm, and they render where an emoji or a missing glyph would not.
+const ICONS = [
+  'chevron-right', 'chevron-down', 'folder', 'folder-opened', 'file', 'file-code', 'python',
+  'json', 'markdown', 'file-media', 'file-pdf', 'file-zip', 'file-binary', 'table', 'file-text',
+  'terminal', 'new-file', 'new-folder', 'cloud-upload', 'desktop-download', 'edit', 'trash',
+  'copy', 'play', 'ellipsis', 'close', 'debug-stop', 'three-bars', 'settings-gear', 'warning',
+  'loading',
+];
+const iconDir = join(here, 'node_modules/@vscode/codicons/src/icons');
+let iconCss =
+  '/* Icons: codicons (@vscode/codicons, CC BY 4.0, https://github.com/microsoft/vscode-codicons). */\n' +
+  '.icon { display: inline-block; flex: none; width: 16px; height: 16px; vertical-align: -3px; ' +
+  'background: currentColor; -webkit-mask: var(--icon) center / 16px 16px no-repeat; ' +
+  'mask: var(--icon) center / 16px 16px no-repeat; }\n';
+for (const name of ICONS) {
+  const svg = (await readFile(join(iconDir, `${name}.svg`), 'utf8')).trim().replace(/\s+/g, ' ');
+  iconCss += `.icon-${name} { --icon: url("data:image/svg+xml,${encodeURIComponent(svg)}"); }\n`;
+}
+await writeFile(join(outDir, 'icons.css'), iconCss);
 
 const { raw, brotli } = await precompress(outDir);
 console.log(

@@ -1,6 +1,7 @@
 //! `/`: the signed-in user's workspaces — create, open, rename, delete (after a
-//! confirmation) — with whether each one's sandbox is running. The server sends signed-out
-//! visitors to `/signin` before this renders.
+//! confirmation), start and stop — with each one's sandbox state and last activity, kept
+//! current while the page is open. The server sends signed-out visitors to `/signin`
+//! before this renders.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -8,8 +9,16 @@ use model::{SandboxState, WorkspaceId, WorkspaceName, WorkspaceView};
 
 use crate::{
     accounts::api::me,
-    workspaces::api::{create_workspace, delete_workspace, list_workspaces, rename_workspace},
+    files::rename_field::{Done, RenameField},
+    workspaces::api::{
+        create_workspace, delete_workspace, list_workspaces, rename_workspace, start_workspace,
+        stop_workspace,
+    },
 };
+
+/// How often the open dashboard asks again for the workspaces' state and activity.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+const REFRESH_MS: u64 = 5_000;
 
 /// The top bar of the signed-in pages: brand, account link, sign out (a plain form).
 #[component]
@@ -37,8 +46,7 @@ pub fn AccountBar() -> impl IntoView {
     }
 }
 
-fn ago(then_ms: i64) -> String {
-    let now = js_now_ms();
+fn ago(then_ms: i64, now: i64) -> String {
     let minutes = (now - then_ms).max(0) / 60_000;
     match minutes {
         0 => "just now".to_owned(),
@@ -102,8 +110,44 @@ pub fn DashboardPage() -> impl IntoView {
         let id = *id;
         async move { delete_workspace(id).await.map_err(|error| error.message) }
     });
+    // Start or stop a workspace's sandbox (`true`: start).
+    let power = Action::new(move |(id, start): &(WorkspaceId, bool)| {
+        let (id, start) = (*id, *start);
+        async move {
+            let result = if start {
+                start_workspace(id).await
+            } else {
+                stop_workspace(id).await
+            };
+            result.map(|_| ()).map_err(|error| error.message)
+        }
+    });
+    // Live: the list is asked for again every few seconds (rows are diffed, so a rename
+    // being typed survives), and the "active … ago" clock moves on.
+    let now = RwSignal::new(js_now_ms());
+    #[cfg(feature = "hydrate")]
+    {
+        let refresh = set_interval_with_handle(
+            move || {
+                now.set(js_now_ms());
+                if !document().hidden() {
+                    workspaces.refetch();
+                }
+            },
+            std::time::Duration::from_millis(REFRESH_MS),
+        );
+        on_cleanup(move || {
+            if let Ok(refresh) = refresh {
+                refresh.clear();
+            }
+        });
+    }
     Effect::new(move |_| {
-        let results = [rename.value().get(), delete.value().get()];
+        let results = [
+            rename.value().get(),
+            delete.value().get(),
+            power.value().get(),
+        ];
         if results.iter().all(Option::is_none) {
             return;
         }
@@ -115,13 +159,21 @@ pub fn DashboardPage() -> impl IntoView {
         workspaces.refetch();
     });
 
+    // The latest view of a workspace (its state and activity change under a kept row).
+    let latest = move |id: WorkspaceId| {
+        workspaces
+            .get()
+            .and_then(Result::ok)
+            .and_then(|list| list.into_iter().find(|workspace| workspace.id == id))
+    };
     let row = move |workspace: WorkspaceView| {
         let id = workspace.id;
-        let running = workspace.sandbox == SandboxState::Ready;
+        let state = move || latest(id).map_or(workspace.sandbox, |latest| latest.sandbox);
         let (editing, set_editing) = signal(false);
         let original = workspace.name.clone();
+        let busy = move || power.pending().get() || matches!(state(), SandboxState::Starting);
         view! {
-            <li class="workspace-row" data-workspace=id.to_string()>
+            <li class="workspace-row" data-workspace=id.to_string() data-state=move || state_name(state())>
                 <div class="workspace-main">
                     <Show
                         when=move || editing.get()
@@ -136,35 +188,57 @@ pub fn DashboardPage() -> impl IntoView {
                             }
                         }
                     >
-                        {
-                            let original = original.clone();
-                            view! {
-                                <input
-                                    class="rename-input"
-                                    aria-label="New name"
-                                    value=original.clone()
-                                    autofocus
-                                    on:keydown=move |event| {
-                                        if event.key() == "Enter" {
-                                            rename.dispatch((id, event_target_value(&event)));
-                                            set_editing.set(false);
-                                        } else if event.key() == "Escape" {
-                                            set_editing.set(false);
-                                        }
-                                    }
-                                />
-                            }
-                        }
+                        <RenameField
+                            input_class="rename-input"
+                            label="New name"
+                            value=original.clone()
+                            select_all=true
+                            on_done=Callback::new(move |done: Done| {
+                                set_editing.set(false);
+                                if let Done::Renamed(name) = done {
+                                    rename.dispatch((id, name));
+                                }
+                            })
+                        />
                     </Show>
-                    <span class="muted">{format!("active {}", ago(workspace.last_active_at))}</span>
+                    <span class="muted activity">
+                        {move || {
+                            let active = latest(id)
+                                .map_or(workspace.last_active_at, |latest| latest.last_active_at);
+                            format!("active {}", ago(active, now.get()))
+                        }}
+                    </span>
                 </div>
-                <span class="badge" class:running=running>
-                    {if running { "running" } else { "stopped" }}
+                <span
+                    class="badge"
+                    class:running=move || state() == SandboxState::Ready
+                    class:starting=move || state() == SandboxState::Starting
+                    class:failed=move || state() == SandboxState::Failed
+                >
+                    {move || state_name(state())}
                 </span>
                 <div class="row-actions">
                     <a class="button" href=format!("/w/{id}")>
                         "Open"
                     </a>
+                    <button
+                        type="button"
+                        class="power"
+                        disabled=busy
+                        title=move || {
+                            if state() == SandboxState::Ready {
+                                "Stop the sandbox (files are kept)"
+                            } else {
+                                "Start the sandbox"
+                            }
+                        }
+                        on:click=move |_| {
+                            let start = state() != SandboxState::Ready;
+                            power.dispatch((id, start));
+                        }
+                    >
+                        {move || if state() == SandboxState::Ready { "Stop" } else { "Start" }}
+                    </button>
                     <button type="button" class="rename" on:click=move |_| set_editing.set(true)>
                         "Rename"
                     </button>
@@ -221,11 +295,18 @@ pub fn DashboardPage() -> impl IntoView {
                     {move || error.get().unwrap_or_default()}
                 </p>
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                    {move || {
-                        workspaces
+                    {
+                        // Only a change between empty, a list and an error re-renders the list;
+                        // a refreshed list is diffed row by row.
+                        let shape = Memo::new(move |_| {
+                            workspaces
+                                .get()
+                                .map(|result| result.map(|list| list.is_empty()).map_err(|error| error.message))
+                        });
+                        move || shape
                             .get()
                             .map(|result| match result {
-                                Ok(list) if list.is_empty() => {
+                                Ok(true) => {
                                     view! {
                                         <p class="muted empty">
                                             "No workspaces yet. Create one to get a Python editor and a terminal."
@@ -233,21 +314,37 @@ pub fn DashboardPage() -> impl IntoView {
                                     }
                                         .into_any()
                                 }
-                                Ok(list) => {
+                                Ok(false) => {
                                     view! {
                                         <ul class="workspace-list">
-                                            {list.into_iter().map(row).collect_view()}
+                                            <For
+                                                each=move || {
+                                                    workspaces.get().and_then(Result::ok).unwrap_or_default()
+                                                }
+                                                key=|workspace| (workspace.id, workspace.name.clone())
+                                                children=row
+                                            />
                                         </ul>
                                     }
                                         .into_any()
                                 }
-                                Err(error) => {
-                                    view! { <p class="form-error">{error.message}</p> }.into_any()
+                                Err(message) => {
+                                    view! { <p class="form-error">{message}</p> }.into_any()
                                 }
                             })
-                    }}
+                    }
                 </Transition>
             </main>
         </div>
+    }
+}
+
+/// What the dashboard calls a sandbox state.
+fn state_name(state: SandboxState) -> &'static str {
+    match state {
+        SandboxState::Stopped => "stopped",
+        SandboxState::Starting => "starting",
+        SandboxState::Ready => "running",
+        SandboxState::Failed => "failed",
     }
 }

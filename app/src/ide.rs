@@ -44,12 +44,49 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let link = RwSignal::new(Link::Connecting);
     let (terminal_open, set_terminal_open) = signal(true);
     let (sidebar_open, set_sidebar_open) = signal(true);
+    // Phones and narrow windows (≤ 720 px, as the stylesheet): the tree is a drawer over the
+    // editor, closed until the Files button opens it, closed again when a file opens.
+    let drawer_open = RwSignal::new(false);
+    let narrow = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    if let Ok(Some(query)) = window().match_media(NARROW) {
+        narrow.set(query.matches());
+        let listener = window_event_listener(ev::resize, move |_| {
+            if let Ok(Some(query)) = window().match_media(NARROW) {
+                narrow.set(query.matches());
+            }
+        });
+        on_cleanup(move || listener.remove());
+    }
+    let toggle_files = move |_| {
+        if narrow.get_untracked() {
+            drawer_open.update(|open| *open = !*open);
+        } else {
+            set_sidebar_open.update(|open| *open = !*open);
+        }
+    };
     // Flips to true in the browser once hydration has run; end-to-end tests wait on it.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
     let editor = EditorHandle::new();
     let generation = RwSignal::new(0u64);
     let run = RwSignal::new(None::<String>);
+    // A folder the tree asks a terminal to `cd` into ("Open in Terminal").
+    let reveal = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if reveal.read().is_some() {
+            set_terminal_open.set(true);
+            drawer_open.set(false);
+        }
+    });
+    // A file opened from the drawer closes it.
+    Effect::new(move |before: Option<Option<String>>| {
+        let active = editor.active.get();
+        if before.is_some_and(|before| before != active) {
+            drawer_open.set(false);
+        }
+        active
+    });
     let pending_run = RwSignal::new(None::<String>);
 
     let quick_open = RwSignal::new(false);
@@ -64,6 +101,26 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             event.prevent_default();
             event.stop_propagation();
             run_requested.update(|n| *n += 1);
+        } else if (event.ctrl_key() && event.key() == "Tab")
+            || (event.alt_key() && matches!(event.key().as_str(), "PageDown" | "PageUp"))
+        {
+            // Ctrl+Tab / Ctrl+Shift+Tab (where the browser lets a page have them), and
+            // Alt+PageDown / Alt+PageUp: the next or previous editor tab.
+            event.prevent_default();
+            event.stop_propagation();
+            let forward = if event.key() == "Tab" {
+                !event.shift_key()
+            } else {
+                event.key() == "PageDown"
+            };
+            let next = crate::editor::next_tab(
+                &editor.tabs.read_untracked(),
+                editor.active.get_untracked().as_deref(),
+                forward,
+            );
+            if let Some(next) = next {
+                editor.send(EditorCommand::Select(next));
+            }
         } else if event.ctrl_key() && event.key() == "`" {
             event.prevent_default();
             event.stop_propagation();
@@ -367,6 +424,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             class="ide"
             class:terminal-hidden=move || !terminal_open.get()
             class:sidebar-hidden=move || !sidebar_open.get()
+            class:drawer-open=move || drawer_open.get()
             class:resizing=move || dragging.get().is_some()
             data-hydrated=move || hydrated.get().to_string()
             style=move || layout.get().css()
@@ -415,8 +473,11 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                     <button
                         type="button"
                         id="toggle-sidebar"
-                        aria-pressed=move || sidebar_open.get().to_string()
-                        on:click=move |_| set_sidebar_open.update(|open| *open = !*open)
+                        aria-controls="sidebar"
+                        aria-pressed=move || {
+                            if narrow.get() { drawer_open.get() } else { sidebar_open.get() }.to_string()
+                        }
+                        on:click=toggle_files
                     >
                         "Files"
                     </button>
@@ -431,8 +492,9 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                     </button>
                 </nav>
             </header>
-            <aside class="sidebar" aria-label="Files">
-                <FileTree workspace generation editor />
+            <div class="drawer-backdrop" on:click=move |_| drawer_open.set(false)></div>
+            <aside class="sidebar" id="sidebar" aria-label="Files">
+                <FileTree workspace generation editor reveal />
                 <div
                     class="resize-handle vertical"
                     role="separator"
@@ -495,7 +557,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                             }
                         })
                 }}
-                <TerminalPanel workspace link on_files run activity plots on_open=open_at />
+                <TerminalPanel workspace link on_files run activity plots on_open=open_at reveal />
             </section>
             <QuickOpen open=quick_open generation workspace editor />
             <footer class="statusbar">
@@ -816,6 +878,10 @@ fn rank(path: &str, query: &str) -> Option<u8> {
             .then_some(3)
     }
 }
+
+/// Where the layout turns into the phone layout (the stylesheet's breakpoint).
+#[cfg(feature = "hydrate")]
+const NARROW: &str = "(max-width: 720px)";
 
 /// File events within this long of each other reload the tree once.
 const TREE_RELOAD_MS: u64 = 150;

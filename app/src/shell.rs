@@ -36,10 +36,22 @@ impl Default for SiteAssets {
     }
 }
 
+/// Pages that are plain HTML forms, whole without the wasm bundle: they get none (a first
+/// visit downloads no wasm; the bundle and the service worker come with the signed-in pages).
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub fn without_wasm(path: &str) -> bool {
+    matches!(path, "/signin" | "/signup")
+}
+
 /// The whole HTML document, rendered on the server for every page request.
 pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::csp::send_with_page();
+    #[cfg(feature = "ssr")]
+    let hydrate =
+        use_context::<http::request::Parts>().is_none_or(|parts| !without_wasm(parts.uri.path()));
+    #[cfg(not(feature = "ssr"))]
+    let hydrate = true;
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -55,7 +67,7 @@ pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
                 <link rel="stylesheet" id="codepod-style" href=assets.stylesheet />
                 <meta name="codepod-vendor" content=assets.vendor_manifest />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                {hydrate.then(|| view! { <HydrationScripts options /> })}
                 <MetaTags />
             </head>
             <body>

@@ -4,7 +4,7 @@ import { chromium, expect, test } from '@playwright/test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { artifacts } from './helpers.js';
+import { artifacts, signUp } from './helpers.js';
 
 test('the service worker activates, Chromium finds the app installable, and offline shows the offline page', async ({ page, request }) => {
   const sw = await request.get('/sw.js');
@@ -15,7 +15,18 @@ test('the service worker activates, Chromium finds the app installable, and offl
   expect(script).toMatch(/\/pkg\/codepod\.[0-9a-f]+\.wasm/);
   expect(script).toMatch(/\/vendor\/xterm-/);
 
+  // The sign-in page is a plain form: no script, no wasm, no service worker yet.
+  const wasm = [];
+  page.on('request', (request) => {
+    if (request.url().endsWith('.wasm')) wasm.push(request.url());
+  });
   await page.goto('/signin');
+  await expect(page.locator('h1')).toHaveText('Sign in');
+  await page.waitForLoadState('networkidle');
+  expect(wasm).toEqual([]);
+  expect(await page.evaluate(() => navigator.serviceWorker.getRegistrations().then((r) => r.length))).toBe(0);
+  // Signed in, the app hydrates and registers it.
+  await signUp(page, 'pwa-user');
   await page.evaluate(() => navigator.serviceWorker.ready);
   await expect
     .poll(() => page.evaluate(async () => (await navigator.serviceWorker.ready).active.state), { timeout: 15_000 })
@@ -46,7 +57,7 @@ test('Chromium reports no installability errors (in a regular, non-incognito pro
   });
   try {
     const page = await context.newPage();
-    await page.goto('/signin');
+    await signUp(page, 'pwa-installer');
     await page.evaluate(() => navigator.serviceWorker.ready);
     await page.reload();
     const cdp = await context.newCDPSession(page);

@@ -21,6 +21,15 @@ if __name__ == \"__main__\":
 ";
 
 pub(crate) fn view(record: WorkspaceRecord, sandbox: model::SandboxState) -> WorkspaceView {
+    live_view(record, (sandbox, None))
+}
+
+/// The view with what the running sandbox knows: its state, and activity newer than the
+/// stored `last_active_at` (which is written when a sandbox starts).
+fn live_view(
+    record: WorkspaceRecord,
+    (sandbox, active): (model::SandboxState, Option<i64>),
+) -> WorkspaceView {
     WorkspaceView {
         sandbox,
         id: record.id,
@@ -28,7 +37,9 @@ pub(crate) fn view(record: WorkspaceRecord, sandbox: model::SandboxState) -> Wor
         language: record.language,
         created_at: record.created_at,
         updated_at: record.updated_at,
-        last_active_at: record.last_active_at,
+        last_active_at: active.map_or(record.last_active_at, |active| {
+            active.max(record.last_active_at)
+        }),
     }
 }
 
@@ -56,24 +67,31 @@ impl Services {
         ))
     }
 
+    /// The user's workspaces, the most recently used first (live activity counts).
     pub async fn list_workspaces(&self, user: &CurrentUser) -> Result<Vec<WorkspaceView>> {
-        Ok(self
+        let mut list: Vec<WorkspaceView> = self
             .store
             .list_workspaces(user.id)
             .await?
             .into_iter()
             .map(|record| {
-                let state = self.sandboxes.state(record.id);
-                view(record, state)
+                let live = self.sandboxes.state_and_activity(record.id);
+                live_view(record, live)
             })
-            .collect())
+            .collect();
+        list.sort_by(|a, b| {
+            b.last_active_at
+                .cmp(&a.last_active_at)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok(list)
     }
 
     pub async fn workspace(&self, user: &CurrentUser, id: WorkspaceId) -> Result<WorkspaceView> {
         self.store
             .workspace(user.id, id)
             .await?
-            .map(|record| view(record, self.sandboxes.state(id)))
+            .map(|record| live_view(record, self.sandboxes.state_and_activity(id)))
             .ok_or(Error::NotFound)
     }
 

@@ -104,7 +104,22 @@ pub struct Editor {
     reveal: RefCell<Option<(String, u32, u32)>>,
     /// Listeners that live as long as the editor: blur, online, beforeunload.
     listeners: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Cursor and scroll (Monaco view states, as JSON) of restored tabs whose files are
+    /// still loading.
+    pending_views: RefCell<HashMap<String, String>>,
     this: Weak<Editor>,
+}
+
+/// The open tabs of a workspace in this browser (`localStorage`, per workspace: a
+/// workspace has one owner), restored after a reload: the files, the active one, and each
+/// one's cursor and scroll.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Session {
+    tabs: Vec<String>,
+    active: Option<String>,
+    /// Monaco view states (`saveViewState()` as JSON), by path.
+    #[serde(default)]
+    views: HashMap<String, String>,
 }
 
 impl Editor {
@@ -131,6 +146,7 @@ impl Editor {
             reveal: RefCell::default(),
             previews: std::cell::Cell::new(0),
             listeners: RefCell::default(),
+            pending_views: RefCell::default(),
             this: this.clone(),
         })
     }
@@ -200,14 +216,80 @@ impl Editor {
         *self.monaco.borrow_mut() = Some(editor);
         // Python files get completion, hover, diagnostics… from the sandbox's server.
         super::lsp::editor_ready(self.workspace);
-        let mut waiting: Vec<String> = self.waiting.borrow_mut().drain(..).collect();
-        for path in self.backed_up() {
+        // The tabs of the last visit first (in their order), then what was asked for
+        // meanwhile, then files with unsaved edits kept in this browser.
+        let session = self.session();
+        let asked: Vec<String> = self.waiting.borrow_mut().drain(..).collect();
+        let mut waiting = session.tabs.clone();
+        for path in asked.iter().cloned().chain(self.backed_up()) {
             if !waiting.contains(&path) {
                 waiting.push(path);
             }
         }
+        *self.pending_views.borrow_mut() = session.views;
         for path in waiting {
             self.open(path);
+        }
+        // The active tab: what was asked for last, else the last visit's.
+        if let Some(active) = asked.last().cloned().or(session.active)
+            && self.tab(&active).is_some()
+        {
+            self.select(&active, true);
+        }
+    }
+
+    // --- the tabs of the last visit -------------------------------------------------------
+
+    fn session_key(&self) -> String {
+        format!("codepod:session:{}", self.workspace)
+    }
+
+    fn session(&self) -> Session {
+        storage()
+            .and_then(|storage| storage.get_item(&self.session_key()).ok().flatten())
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the open tabs, the active one and their cursors and scroll positions.
+    fn keep_session(&self) {
+        if self.monaco.borrow().is_none() {
+            // Before Monaco: nothing was restored yet, so nothing may be overwritten.
+            return;
+        }
+        let active = self.active.get_untracked();
+        let tabs: Vec<String> = self.tabs.with_untracked(|tabs| {
+            tabs.iter()
+                .filter(|tab| !tab.gone)
+                .map(|tab| tab.path.clone())
+                .collect()
+        });
+        let shown = self
+            .monaco
+            .borrow()
+            .as_ref()
+            .map(monaco::Editor::save_view_state);
+        let open = self.open.borrow();
+        let pending = self.pending_views.borrow();
+        let views = tabs
+            .iter()
+            .filter_map(|path| {
+                let view = match open.get(path) {
+                    Some(_) if active.as_deref() == Some(path) => shown.clone(),
+                    Some(file) => file.view.clone(),
+                    None => return pending.get(path).map(|json| (path.clone(), json.clone())),
+                }?;
+                let json = js_sys::JSON::stringify(&view).ok()?.as_string()?;
+                Some((path.clone(), json))
+            })
+            .collect();
+        let session = Session {
+            tabs,
+            active,
+            views,
+        };
+        if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(&session)) {
+            let _ = storage.set_item(&self.session_key(), &json);
         }
     }
 
@@ -234,7 +316,25 @@ impl Editor {
                 }
             },
         );
+        // Leaving or hiding the page keeps the tabs' cursors and scroll positions.
+        let weak = self.this.clone();
+        let hide = Closure::<dyn FnMut()>::new(move || {
+            if let Some(editor) = weak.upgrade() {
+                editor.keep_session();
+            }
+        });
         let window = window();
+        let _ = window.add_event_listener_with_callback("pagehide", hide.as_ref().unchecked_ref());
+        let _ = document()
+            .add_event_listener_with_callback("visibilitychange", hide.as_ref().unchecked_ref());
+        self.listeners.borrow_mut().push(Box::new(move || {
+            let _ = leptos::prelude::window()
+                .remove_event_listener_with_callback("pagehide", hide.as_ref().unchecked_ref());
+            let _ = document().remove_event_listener_with_callback(
+                "visibilitychange",
+                hide.as_ref().unchecked_ref(),
+            );
+        }));
         let _ = window.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
         let _ = window
             .add_event_listener_with_callback("beforeunload", unload.as_ref().unchecked_ref());
@@ -423,6 +523,8 @@ impl Editor {
             }
             None => editor.set_model(None),
         }
+        drop(open);
+        self.keep_session();
     }
 
     fn close(&self, path: &str) {
@@ -453,6 +555,8 @@ impl Editor {
                 None => self.active.set(None),
             }
         }
+        self.pending_views.borrow_mut().remove(path);
+        self.keep_session();
     }
 
     /// Reads a file from the server, then hands the answer to `then` (if the editor is
@@ -656,7 +760,11 @@ impl Editor {
                     saving: false,
                     again: false,
                     failures: 0,
-                    view: None,
+                    view: self
+                        .pending_views
+                        .borrow_mut()
+                        .remove(path)
+                        .and_then(|json| js_sys::JSON::parse(&json).ok()),
                     listener,
                     _on_change: on_change,
                 },

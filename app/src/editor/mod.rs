@@ -98,6 +98,20 @@ pub fn is_table(path: &str) -> bool {
         .any(|end| lower.ends_with(end))
 }
 
+/// The tab after (or before) `active` in the strip, wrapping: Ctrl+Tab, Ctrl+Shift+Tab.
+pub fn next_tab(tabs: &[EditorTab], active: Option<&str>, forward: bool) -> Option<String> {
+    if tabs.is_empty() {
+        return None;
+    }
+    let at = active.and_then(|active| tabs.iter().position(|tab| tab.path == active));
+    let next = match (at, forward) {
+        (None, _) => 0,
+        (Some(i), true) => (i + 1) % tabs.len(),
+        (Some(i), false) => (i + tabs.len() - 1) % tabs.len(),
+    };
+    Some(tabs[next].path.clone())
+}
+
 /// What the rest of the IDE asks of the editor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditorCommand {
@@ -246,7 +260,7 @@ pub fn EditorArea(
                 {
                     let path = tab.path.clone();
                     let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
-                    let (select, close) = (path.clone(), path.clone());
+                    let (select, close, middle) = (path.clone(), path.clone(), path.clone());
                     let is_active = {
                         let path = path.clone();
                         move || active.get().as_deref() == Some(path.as_str())
@@ -263,6 +277,19 @@ pub fn EditorArea(
                             class:unsaved=tab.problem.is_some()
                             aria-selected=move || is_active().to_string()
                             on:click=move |_| handle.send(EditorCommand::Select(select.clone()))
+                            // The middle button closes, as in VS Code and browsers (and does
+                            // not start the browser's autoscroll).
+                            on:mousedown=|event| {
+                                if event.button() == 1 {
+                                    event.prevent_default();
+                                }
+                            }
+                            on:auxclick=move |event| {
+                                if event.button() == 1 {
+                                    event.prevent_default();
+                                    handle.send(EditorCommand::Close(middle.clone()));
+                                }
+                            }
                         >
                             <span class="tab-name">{name}</span>
                             <span class="dirty-dot" aria-label="unsaved" hidden=!tab.dirty>
@@ -476,6 +503,30 @@ fn viewer_view(
             </div>
         }
         .into_any(),
+    }
+}
+
+#[cfg(test)]
+mod tab_tests {
+    use super::{EditorTab, next_tab};
+
+    #[test]
+    fn ctrl_tab_cycles_through_the_strip_both_ways() {
+        let tabs: Vec<EditorTab> = ["a.py", "b.py", "c.py"]
+            .iter()
+            .map(|path| EditorTab {
+                path: (*path).to_owned(),
+                ..EditorTab::default()
+            })
+            .collect();
+        assert_eq!(next_tab(&tabs, Some("a.py"), true).as_deref(), Some("b.py"));
+        assert_eq!(next_tab(&tabs, Some("c.py"), true).as_deref(), Some("a.py"));
+        assert_eq!(
+            next_tab(&tabs, Some("a.py"), false).as_deref(),
+            Some("c.py")
+        );
+        assert_eq!(next_tab(&tabs, None, true).as_deref(), Some("a.py"));
+        assert_eq!(next_tab(&[], Some("a.py"), true), None);
     }
 }
 

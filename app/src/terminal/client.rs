@@ -100,6 +100,10 @@ pub struct Client {
     /// Where the tab of a Run being restarted goes (by its [`super::run_key`]): where its
     /// last run was.
     replacing: RefCell<HashMap<String, usize>>,
+    /// Set when keys are typed while the sandbox is down (the banner offers a start).
+    typed_while_down: RwSignal<bool>,
+    /// Input for the next shell that opens (a `cd` for "Open in Terminal").
+    pending_input: RefCell<Option<String>>,
     this: Weak<Client>,
 }
 
@@ -112,6 +116,7 @@ pub struct Panel {
     pub on_files: Callback<ServerMessage>,
     pub plots: crate::plots::PlotsState,
     pub on_open: Callback<(String, u32)>,
+    pub typed_while_down: RwSignal<bool>,
 }
 
 /// The line that ends a run: green ✓ for success, red ✗ with the exit code for a failure,
@@ -147,6 +152,7 @@ impl Client {
             on_files,
             plots,
             on_open,
+            typed_while_down,
         } = panel;
         Rc::new_cyclic(|this| Self {
             workspace,
@@ -167,6 +173,8 @@ impl Client {
             plots,
             on_open,
             replacing: RefCell::default(),
+            typed_while_down,
+            pending_input: RefCell::default(),
             this: this.clone(),
         })
     }
@@ -217,6 +225,33 @@ impl Client {
                 self.connect();
             }
             Command::Activity => self.send(&ClientMessage::Activity),
+            Command::Reveal(folder) => {
+                let path = if folder.is_empty() {
+                    "/workspace".to_owned()
+                } else {
+                    format!("/workspace/{folder}")
+                };
+                // Ctrl+U first: whatever was half-typed at the prompt goes.
+                let line = format!("\x15cd '{}'\r", path.replace('\'', "'\\''"));
+                let live = |tab: &Tab| tab.command.is_none() && tab.exited.is_none();
+                let active = self.active.get_untracked();
+                let shell = self.tabs.with_untracked(|tabs| {
+                    tabs.iter()
+                        .find(|tab| Some(tab.terminal) == active && live(tab))
+                        .or_else(|| tabs.iter().find(|tab| live(tab)))
+                        .map(|tab| tab.terminal)
+                });
+                match shell {
+                    Some(terminal) => {
+                        self.select(terminal);
+                        self.send_input(terminal, &line);
+                    }
+                    None => {
+                        *self.pending_input.borrow_mut() = Some(line);
+                        self.open();
+                    }
+                }
+            }
             Command::Run(ref command) => {
                 // One tab per command (per file): the last run of it makes way.
                 let previous = self.tabs.with_untracked(|tabs| {
@@ -426,6 +461,11 @@ impl Client {
                 self.add(terminal, command.as_deref(), None);
                 self.attach(terminal);
                 self.select(terminal);
+                if command.is_none()
+                    && let Some(line) = self.pending_input.borrow_mut().take()
+                {
+                    self.send_input(terminal, &line);
+                }
             }
             ServerMessage::Attached { terminal } => self.replayed(terminal),
             ServerMessage::Exited { terminal, status } => {
@@ -640,7 +680,11 @@ impl Client {
             if let Some(client) = weak.upgrade()
                 && !client.replaying.borrow().contains_key(&terminal)
             {
-                client.send_input(terminal, &data);
+                if client.link.with_untracked(Link::can_restart) {
+                    client.typed_while_down.set(true);
+                } else {
+                    client.send_input(terminal, &data);
+                }
             }
         });
         let weak = self.this.clone();

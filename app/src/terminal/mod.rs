@@ -58,8 +58,46 @@ impl Link {
         }
     }
 
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn can_restart(&self) -> bool {
         matches!(self, Self::Stopped | Self::Failed(_))
+    }
+
+    /// The banner over the terminal for this state: a sentence, what to do, and the one
+    /// action's label (`None`: the terminal is usable, no banner).
+    fn banner(&self, typed: bool) -> Option<(String, &'static str, Option<&'static str>)> {
+        match self {
+            Self::Ready | Self::Connecting => None,
+            Self::Starting => Some((
+                self.label(),
+                "Your files are being copied in; the terminal is ready in a moment.",
+                None,
+            )),
+            Self::Reconnecting { .. } => Some((
+                self.label(),
+                "The connection to the sandbox dropped. Your files are saved; it is tried again on its own.",
+                Some("Reconnect now"),
+            )),
+            Self::Stopped => Some((
+                self.label(),
+                if typed {
+                    "You typed into the terminal while the sandbox was stopped; nothing was sent. Start it to go on — your files and installed packages are kept."
+                } else {
+                    "It stopped after a while without activity, at its time limit, or because it was stopped. Your files and installed packages are kept."
+                },
+                Some("Start sandbox"),
+            )),
+            Self::Failed(_) => Some((
+                self.label(),
+                if typed {
+                    "You typed into the terminal while the sandbox was down; nothing was sent. Your files are kept."
+                } else {
+                    "Nothing of your work is lost; your files are kept."
+                },
+                Some("Try again"),
+            )),
+            Self::SignedOut => Some((self.label(), "Your files are saved.", None)),
+        }
     }
 }
 
@@ -76,6 +114,9 @@ pub enum Command {
     Run(String),
     /// The user is working (typing in the editor): keeps the sandbox from the idle stop.
     Activity,
+    /// `cd` a shell into a folder of the workspace (`""`: its root): the active shell, or
+    /// the first live one, or a new one.
+    Reveal(String),
 }
 
 type Dispatch = Rc<dyn Fn(Command)>;
@@ -116,8 +157,11 @@ pub fn TerminalPanel(
     activity: RwSignal<u64>,
     plots: crate::plots::PlotsState,
     on_open: Callback<(String, u32)>,
+    reveal: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let tabs = RwSignal::new(Vec::<Tab>::new());
+    // Keys typed into a terminal while the sandbox was down (the banner then says so).
+    let typed_while_down = RwSignal::new(false);
     let active = RwSignal::new(None::<TerminalId>);
     let body = NodeRef::<leptos::html::Div>::new();
     // Set in the browser once the client runs; the server never dispatches.
@@ -146,6 +190,7 @@ pub fn TerminalPanel(
                 on_files,
                 plots,
                 on_open,
+                typed_while_down,
             };
             let client = client::Client::new(workspace, element, panel);
             let handle = client.clone();
@@ -165,6 +210,29 @@ pub fn TerminalPanel(
         if let Some(command) = run.get() {
             run.set(None);
             run_command(Command::Run(command));
+        }
+    });
+    // The tree's "Open in Terminal".
+    Effect::new(move |_| {
+        if let Some(folder) = reveal.get() {
+            reveal.set(None);
+            run_command(Command::Reveal(folder));
+        }
+    });
+    // A fresh start forgets that keys were typed.
+    Effect::new(move |_| {
+        if link.get() == Link::Ready {
+            typed_while_down.set(false);
+        }
+    });
+    let banner = move || link.with(|link| link.banner(typed_while_down.get()));
+    let action = NodeRef::<leptos::html::Button>::new();
+    // Typing into the stopped terminal moves the focus to the banner's button: Enter starts.
+    Effect::new(move |_| {
+        if typed_while_down.get()
+            && let Some(button) = action.get_untracked()
+        {
+            let _ = button.focus();
         }
     });
     Effect::new(move |first: Option<()>| {
@@ -223,30 +291,50 @@ pub fn TerminalPanel(
             >
                 "+"
             </button>
-            <span class="link-state" data-link=move || format!("{:?}", link.get())>
-                {move || match link.get() {
-                    Link::Ready => String::new(),
-                    other => other.label(),
-                }}
-            </span>
-            <button
-                type="button"
-                class="restart"
-                hidden=move || !link.get().can_restart()
-                on:click=move |_| run_command(Command::Restart)
-            >
-                "Start again"
-            </button>
-            <a
-                class="sign-in-again"
-                href=format!("/signin?next=%2Fw%2F{workspace}")
-                rel="external"
-                hidden=move || link.get() != Link::SignedOut
-            >
-                "Sign in"
-            </a>
         </div>
         <div class="terminal-row">
+            <div
+                class="sandbox-banner"
+                role="status"
+                data-link=move || format!("{:?}", link.get())
+                hidden=move || banner().is_none()
+            >
+                <span
+                    class="icon banner-icon"
+                    class=("icon-loading", move || matches!(link.get(), Link::Starting | Link::Reconnecting { .. }))
+                    class=("icon-debug-stop", move || link.get() == Link::Stopped)
+                    class=("icon-warning", move || matches!(link.get(), Link::Failed(_) | Link::SignedOut))
+                    aria-hidden="true"
+                ></span>
+                <div class="banner-text">
+                    <strong class="link-state" data-link=move || format!("{:?}", link.get())>
+                        {move || match link.get() {
+                            Link::Ready => String::new(),
+                            other => other.label(),
+                        }}
+                    </strong>
+                    <p class="banner-detail">
+                        {move || banner().map(|(_, detail, _)| detail).unwrap_or_default()}
+                    </p>
+                </div>
+                <button
+                    type="button"
+                    class="restart primary"
+                    node_ref=action
+                    hidden=move || banner().and_then(|(_, _, action)| action).is_none()
+                    on:click=move |_| run_command(Command::Restart)
+                >
+                    {move || banner().and_then(|(_, _, action)| action).unwrap_or_default()}
+                </button>
+                <a
+                    class="sign-in-again button primary"
+                    href=format!("/signin?next=%2Fw%2F{workspace}")
+                    rel="external"
+                    hidden=move || link.get() != Link::SignedOut
+                >
+                    "Sign in"
+                </a>
+            </div>
             <div class="terminal-body" node_ref=body></div>
             <crate::plots::PlotsPane state=plots />
         </div>

@@ -333,6 +333,16 @@ impl Sandboxes {
             .map_or(SandboxState::Stopped, |entry| entry.state)
     }
 
+    /// The state of a workspace's sandbox on this server, and when it was last used (terminal
+    /// input, saves, editor activity; Unix ms) while it ran here.
+    pub fn state_and_activity(&self, ws: WorkspaceId) -> (SandboxState, Option<i64>) {
+        self.entries()
+            .get(&ws)
+            .map_or((SandboxState::Stopped, None), |entry| {
+                (entry.state, Some(entry.last_active))
+            })
+    }
+
     /// Marks activity, pushing the idle deadline back.
     pub fn touch(&self, ws: WorkspaceId) {
         let now = now_ms();
