@@ -56,7 +56,7 @@ const ICONS = [
   'chevron-right', 'chevron-down', 'folder', 'folder-opened', 'file', 'file-code', 'python',
   'json', 'markdown', 'file-media', 'file-pdf', 'file-zip', 'file-binary', 'table', 'file-text',
   'terminal', 'new-file', 'new-folder', 'cloud-upload', 'desktop-download', 'edit', 'trash',
-  'copy', 'play', 'ellipsis', 'close', 'debug-stop', 'three-bars', 'settings-gear', 'warning',
+  'copy', 'play', 'ellipsis', 'close', 'debug-stop', 'three-bars', 'settings-gear', 'warning', 'collapse-all',
   'loading',
 ];
 const iconDir = join(here, 'node_modules/@vscode/codicons/src/icons');

@@ -44,8 +44,8 @@ test('the service worker activates, Chromium finds the app installable, and offl
   const api = await page.evaluate(() => fetch('/api/meta/info').then(() => 'answered', () => 'failed'));
   expect(api).toBe('failed');
   await page.context().setOffline(false);
-  await page.goto('/signin');
-  await expect(page.locator('h1')).toHaveText('Sign in');
+  await page.goto('/');
+  await expect(page.locator('h1')).toHaveText('Workspaces');
 });
 
 test('Chromium reports no installability errors (in a regular, non-incognito profile)', async ({ baseURL, browserName }, testInfo) => {

@@ -49,7 +49,7 @@ test('the tree: folders collapse and stay so, a context menu, the keyboard, mult
     if (message.type() === 'error') errors.push(message.text());
   });
   await page.setViewportSize({ width: 1440, height: 900 });
-  await signUp(page, 'treeuser');
+  await signUp(page, 'explorer-user');
   const id = await createWorkspace(page, 'tree');
   await terminalReady(page);
   await runInTerminal(page, 'mkdir -p src/pkg data && touch src/app.py src/pkg/util.py data/a.csv data/b.csv notes.md && echo ok');
@@ -58,7 +58,7 @@ test('the tree: folders collapse and stay so, a context menu, the keyboard, mult
 
   // Icons are drawn (CSS masks), not glyphs that may be missing: the delete action is an SVG icon.
   await row(page, 'main.py').hover();
-  const trash = row(page, 'main.py').locator('.tree-delete .icon-trash');
+  const trash = row(page, 'main.py').locator('.tree-delete.icon-trash');
   await expect(trash).toBeVisible();
   const mask = await trash.evaluate((element) => getComputedStyle(element).maskImage || getComputedStyle(element).webkitMaskImage);
   expect(mask).toContain('data:image/svg+xml');

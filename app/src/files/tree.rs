@@ -142,6 +142,24 @@ pub fn FileTree(
             }
         });
     });
+    // The rows' marks follow the selection, the keyboard focus, the open file and the
+    // folders' state: only the rows that were or are marked, and the folders, are touched.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        entries.track();
+        let marks = Marks {
+            selected: selected.get(),
+            focused: focused.get(),
+            active: editor.active.get(),
+            collapsed: collapsed.get(),
+        };
+        // After the rows of a reload are in the page.
+        request_animation_frame(move || {
+            if let Some(list) = list.get_untracked() {
+                marks.apply(&list);
+            }
+        });
+    });
     let select_only = move |path: &str| {
         selected.set(BTreeSet::from([path.to_owned()]));
         anchor.set(Some(path.to_owned()));
@@ -508,148 +526,76 @@ pub fn FileTree(
         }
     };
 
+    // A click on a row (selection, open, fold) — the list's one handler, below, calls this.
+    let clicked = move |event: &leptos::ev::MouseEvent, path: String, is_dir: bool| {
+        menu.set(None);
+        if event.shift_key() {
+            select_range(&path);
+            focused.set(Some(path));
+        } else if event.ctrl_key() || event.meta_key() {
+            selected.update(|chosen| {
+                if !chosen.remove(&path) {
+                    chosen.insert(path.clone());
+                }
+            });
+            anchor.set(Some(path.clone()));
+            focused.set(Some(path));
+        } else {
+            select_only(&path);
+            focused.set(Some(path.clone()));
+            if is_dir {
+                toggle(&path);
+            } else {
+                editor.send(EditorCommand::Open(path));
+            }
+        }
+    };
+
+    // A row is static HTML as things are when it is made (read, not tracked): the list's
+    // handlers find the row an event came from, and one effect marks the selection, focus,
+    // open file and folders on the rows that change — 20,000 rows cannot each carry their
+    // own handlers and reactive attributes.
     let row = move |entry: FileEntry| {
         let path = entry.path.to_string();
         let depth = path.matches('/').count();
         let name = entry.path.name().to_owned();
         let is_dir = entry.kind == FileKind::Dir;
-        let is_open = Signal::derive({
-            let path = path.clone();
-            move || is_dir && !collapsed.read().contains(&path)
-        });
-        let icon = {
-            let name = name.clone();
-            move || format!("icon icon-{}", icon_for(&name, is_dir, is_open.get()))
-        };
-        let hidden = {
-            let path = path.clone();
-            move || {
-                let folders = collapsed.read();
-                !folders.is_empty() && ancestors(&path).any(|folder| folders.contains(folder))
-            }
-        };
-        let active = {
-            let path = path.clone();
-            move || editor.active.get().as_deref() == Some(path.as_str())
-        };
-        let is_selected = {
-            let path = path.clone();
-            move || selected.read().contains(&path)
-        };
-        let is_focused = {
-            let path = path.clone();
-            move || focused.read().as_deref() == Some(path.as_str())
-        };
+        let open_now = is_dir && !collapsed.read_untracked().contains(&path);
         let is_renaming = {
             let path = path.clone();
             move || renaming.read().as_deref() == Some(path.as_str())
         };
-        let (drag_path, drop_folder, menu_path) = (path.clone(), path.clone(), path.clone());
-        let clicked = {
-            let path = path.clone();
-            move |event: leptos::ev::MouseEvent| {
-                menu.set(None);
-                if event.shift_key() {
-                    select_range(&path);
-                    focused.set(Some(path.clone()));
-                } else if event.ctrl_key() || event.meta_key() {
-                    selected.update(|chosen| {
-                        if !chosen.remove(&path) {
-                            chosen.insert(path.clone());
-                        }
-                    });
-                    anchor.set(Some(path.clone()));
-                    focused.set(Some(path.clone()));
-                } else {
-                    select_only(&path);
-                    focused.set(Some(path.clone()));
-                    if is_dir {
-                        toggle(&path);
-                    } else {
-                        editor.send(EditorCommand::Open(path.clone()));
-                    }
-                }
-            }
-        };
-        let (rename_path, delete_path_) = (path.clone(), path.clone());
+        let rename_path = path.clone();
         view! {
             <li
-                class="tree-row"
-                class:folder=is_dir
-                class:active=active
-                class:selected=is_selected.clone()
+                class=row_class(
+                    is_dir,
+                    selected.read_untracked().contains(&path),
+                    editor.active.read_untracked().as_deref() == Some(path.as_str()),
+                )
                 role="treeitem"
-                aria-selected=move || is_selected().to_string()
-                aria-expanded=move || is_dir.then(|| is_open.get().to_string())
+                aria-selected=selected.read_untracked().contains(&path).to_string()
+                aria-expanded=is_dir.then(|| open_now.to_string())
                 data-path=path.clone()
                 style=format!("--depth: {depth}")
-                hidden=hidden
                 draggable="true"
-                on:dragstart=move |event: leptos::ev::DragEvent| {
-                    #[cfg(feature = "hydrate")]
-                    if let Some(transfer) = event.data_transfer() {
-                        let _ = transfer.set_data(DRAG_TYPE, &targets(&drag_path).join("\n"));
-                    }
-                    #[cfg(not(feature = "hydrate"))]
-                    let _ = (event, &drag_path);
-                }
-                on:dragover=move |event| {
-                    if is_dir {
-                        allow_drop(event);
-                    }
-                }
-                on:drop=move |event| {
-                    if is_dir {
-                        dropped(event, drop_folder.clone());
-                    }
-                }
-                on:contextmenu=move |event: leptos::ev::MouseEvent| {
-                    event.prevent_default();
-                    event.stop_propagation();
-                    if !selected.read_untracked().contains(&menu_path) {
-                        select_only(&menu_path);
-                    }
-                    focused.set(Some(menu_path.clone()));
-                    open_menu(
-                        f64::from(event.client_x()),
-                        f64::from(event.client_y()),
-                        menu_path.clone(),
-                        is_dir,
-                    );
-                }
             >
                 <Show
                     when=is_renaming
                     fallback={
-                        let (title, name, clicked) = (path.clone(), name.clone(), clicked.clone());
-                        let (icon, is_focused) = (icon.clone(), is_focused.clone());
+                        let (title, name) = (path.clone(), name.clone());
                         move || {
-                            let (clicked, icon, is_focused) = (clicked.clone(), icon.clone(), is_focused.clone());
+                            let open = is_dir && !collapsed.read_untracked().contains(&title);
+                            let focused_now = focused.read_untracked().as_deref() == Some(title.as_str());
                             view! {
                                 <button
                                     type="button"
                                     class="tree-item"
                                     title=title.clone()
-                                    tabindex=move || if is_focused() { "0" } else { "-1" }
-                                    on:click=clicked
-                                    on:focus={
-                                        let title = title.clone();
-                                        move |_| {
-                                            if focused.get_untracked().as_deref() != Some(title.as_str()) {
-                                                focused.set(Some(title.clone()));
-                                            }
-                                        }
-                                    }
+                                    tabindex=if focused_now { "0" } else { "-1" }
                                 >
-                                    <span
-                                        class=move || match (is_dir, is_open.get()) {
-                                            (true, true) => "tree-twisty icon icon-chevron-down",
-                                            (true, false) => "tree-twisty icon icon-chevron-right",
-                                            _ => "tree-twisty",
-                                        }
-                                        aria-hidden="true"
-                                    ></span>
-                                    <span class=icon aria-hidden="true"></span>
+                                    <span class=twisty_class(is_dir, open) aria-hidden="true"></span>
+                                    <span class=icon_class(&name, is_dir, open) aria-hidden="true"></span>
                                     <span class="tree-name">{name.clone()}</span>
                                 </button>
                             }
@@ -681,46 +627,87 @@ pub fn FileTree(
                 <span class="tree-actions">
                     <button
                         type="button"
-                        class="tree-rename"
+                        class="tree-rename icon icon-edit"
                         title="Rename or move (F2)"
                         aria-label="Rename or move"
                         tabindex="-1"
-                        on:click={
-                            let path = path.clone();
-                            move |_| renaming.set(Some(path.clone()))
-                        }
-                    >
-                        <span class="icon icon-edit" aria-hidden="true"></span>
-                    </button>
+                    ></button>
                     {(!is_dir)
                         .then(|| {
                             view! {
                                 <a
-                                    class="tree-download"
+                                    class="tree-download icon icon-desktop-download"
                                     title="Download"
                                     aria-label="Download"
                                     tabindex="-1"
                                     href=download_url(workspace, &path)
                                     download=name_of(&path)
                                     rel="external"
-                                >
-                                    <span class="icon icon-desktop-download" aria-hidden="true"></span>
-                                </a>
+                                ></a>
                             }
                         })}
                     <button
                         type="button"
-                        class="tree-delete"
+                        class="tree-delete icon icon-trash"
                         title="Delete (Delete)"
                         aria-label="Delete"
                         tabindex="-1"
-                        on:click=move |_| confirm_delete(targets(&delete_path_))
-                    >
-                        <span class="icon icon-trash" aria-hidden="true"></span>
-                    </button>
+                    ></button>
                 </span>
             </li>
         }
+    };
+
+    // The list's handlers, for every row: which row an event came from, and whether it is a
+    // folder.
+    let on_list_click = move |event: leptos::ev::MouseEvent| {
+        let Some((path, is_dir, part)) = event_row(&event) else {
+            return;
+        };
+        match part {
+            RowPart::Item => clicked(&event, path, is_dir),
+            RowPart::Rename => renaming.set(Some(path)),
+            RowPart::Delete => confirm_delete(targets(&path)),
+            RowPart::Other => {}
+        }
+    };
+    let on_list_focus = move |event: leptos::ev::FocusEvent| {
+        if let Some((path, _, RowPart::Item)) = event_row(&event)
+            && focused.get_untracked().as_deref() != Some(path.as_str())
+        {
+            focused.set(Some(path));
+        }
+    };
+    let on_list_menu = move |event: leptos::ev::MouseEvent| {
+        event.prevent_default();
+        let (x, y) = (f64::from(event.client_x()), f64::from(event.client_y()));
+        match event_row(&event) {
+            Some((path, is_dir, _)) => {
+                if !selected.read_untracked().contains(&path) {
+                    select_only(&path);
+                }
+                focused.set(Some(path.clone()));
+                open_menu(x, y, path, is_dir);
+            }
+            None => open_menu(x, y, String::new(), true),
+        }
+    };
+    let on_drag_start = move |event: leptos::ev::DragEvent| {
+        #[cfg(feature = "hydrate")]
+        if let Some((path, _, _)) = event_row(&event)
+            && let Some(transfer) = event.data_transfer()
+        {
+            let _ = transfer.set_data(DRAG_TYPE, &targets(&path).join("\n"));
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = event;
+    };
+    // Dropped on a folder: into it; on a file: beside it; elsewhere: the root.
+    let on_drop = move |event: leptos::ev::DragEvent| {
+        let folder = event_row(&event)
+            .map(|(path, is_dir, _)| folder_of(&path, is_dir))
+            .unwrap_or_default();
+        dropped(event, folder);
     };
 
     // The context menu's entries act on the menu's entry, then close it.
@@ -881,7 +868,7 @@ pub fn FileTree(
                     }));
                 }
             >
-                <span class="icon icon-chevron-right" aria-hidden="true"></span>
+                <span class="icon icon-collapse-all" aria-hidden="true"></span>
             </button>
         </div>
         <Transition fallback=|| view! { <p class="muted">"Loading files…"</p> }>
@@ -904,29 +891,38 @@ pub fn FileTree(
                                     role="tree"
                                     aria-label="Files"
                                     aria-multiselectable="true"
+                                    tabindex="0"
                                     node_ref=list
                                     on:keydown=on_key
+                                    on:click=on_list_click
+                                    on:focusin=on_list_focus
+                                    on:contextmenu=on_list_menu
+                                    on:dragstart=on_drag_start
                                     on:dragover=allow_drop
-                                    on:drop=move |event| dropped(event, String::new())
-                                    on:contextmenu=move |event: leptos::ev::MouseEvent| {
-                                        event.prevent_default();
-                                        open_menu(
-                                            f64::from(event.client_x()),
-                                            f64::from(event.client_y()),
-                                            String::new(),
-                                            true,
-                                        );
-                                    }
+                                    on:drop=on_drop
                                 >
                                     <For
                                         each=move || {
-                                            let list = entries
-                                                .get()
-                                                .and_then(Result::ok)
-                                                .map(display_order)
-                                                .unwrap_or_default();
-                                            drawn.set_value(list.clone());
-                                            list
+                                            let list = entries.with(|loaded| {
+                                                loaded
+                                                    .as_ref()
+                                                    .and_then(|result| result.as_ref().ok())
+                                                    .map(|list| display_order(list.clone()))
+                                                    .unwrap_or_default()
+                                            });
+                                            // What is under a collapsed folder is not drawn.
+                                            let folders = collapsed.read();
+                                            let shown = list
+                                                .iter()
+                                                .filter(|entry| {
+                                                    folders.is_empty()
+                                                        || !ancestors(entry.path.as_str())
+                                                            .any(|folder| folders.contains(folder))
+                                                })
+                                                .cloned()
+                                                .collect::<Vec<_>>();
+                                            drawn.set_value(list);
+                                            shown
                                         }
                                         key=|entry| (entry.path.clone(), entry.kind)
                                         children=row
@@ -1131,21 +1127,169 @@ fn js_encode(value: &str) -> String {
     out
 }
 
+/// Which part of a row an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+enum RowPart {
+    Item,
+    Rename,
+    Delete,
+    Other,
+}
+
+/// The row an event in the list came from: its path, whether it is a folder, which part.
+#[cfg(feature = "hydrate")]
+fn event_row(event: &web_sys::Event) -> Option<(String, bool, RowPart)> {
+    use wasm_bindgen::JsCast;
+    let target = event.target()?.dyn_into::<web_sys::Element>().ok()?;
+    let row = target.closest(".tree-row").ok()??;
+    let path = row.get_attribute("data-path")?;
+    let is_dir = row.class_list().contains("folder");
+    let inside = |selector: &str| target.closest(selector).ok().flatten().is_some();
+    let part = if inside(".tree-rename-input") {
+        RowPart::Other
+    } else if inside(".tree-item") {
+        RowPart::Item
+    } else if inside(".tree-rename") {
+        RowPart::Rename
+    } else if inside(".tree-delete") {
+        RowPart::Delete
+    } else {
+        RowPart::Other
+    };
+    Some((path, is_dir, part))
+}
+
+/// On the server no event ever comes.
+#[cfg(not(feature = "hydrate"))]
+fn event_row<E>(_event: &E) -> Option<(String, bool, RowPart)> {
+    None
+}
+
+/// A row's classes as it is made.
+fn row_class(is_dir: bool, selected: bool, active: bool) -> String {
+    let mut class = String::from("tree-row");
+    for (on, name) in [
+        (is_dir, " folder"),
+        (selected, " selected"),
+        (active, " active"),
+    ] {
+        if on {
+            class.push_str(name);
+        }
+    }
+    class
+}
+
+/// The chevron of a folder (open or closed); nothing for a file.
+fn twisty_class(is_dir: bool, open: bool) -> &'static str {
+    match (is_dir, open) {
+        (true, true) => "tree-twisty icon icon-chevron-down",
+        (true, false) => "tree-twisty icon icon-chevron-right",
+        _ => "tree-twisty",
+    }
+}
+
+/// The entry's icon's classes.
+fn icon_class(name: &str, is_dir: bool, open: bool) -> String {
+    format!("tree-icon icon icon-{}", icon_for(name, is_dir, open))
+}
+
+/// What the rows show besides their names, applied to the page's rows.
+#[cfg(feature = "hydrate")]
+struct Marks {
+    selected: BTreeSet<String>,
+    focused: Option<String>,
+    active: Option<String>,
+    collapsed: HashSet<String>,
+}
+
+#[cfg(feature = "hydrate")]
+impl Marks {
+    fn apply(&self, list: &web_sys::HtmlUListElement) {
+        use wasm_bindgen::JsCast;
+        let rows = |selector: &str| -> Vec<web_sys::Element> {
+            list.query_selector_all(selector)
+                .map(|nodes| {
+                    (0..nodes.length())
+                        .filter_map(|i| nodes.get(i))
+                        .filter_map(|node| node.dyn_into::<web_sys::Element>().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let row = |path: &str| {
+            list.query_selector(&format!(".tree-row[data-path=\"{}\"]", css_string(path)))
+                .ok()
+                .flatten()
+        };
+        let path_of =
+            |element: &web_sys::Element| element.get_attribute("data-path").unwrap_or_default();
+        // The selection.
+        for element in rows(".tree-row.selected") {
+            if !self.selected.contains(&path_of(&element)) {
+                let _ = element.class_list().remove_1("selected");
+                let _ = element.set_attribute("aria-selected", "false");
+            }
+        }
+        for path in &self.selected {
+            if let Some(element) = row(path) {
+                let _ = element.class_list().add_1("selected");
+                let _ = element.set_attribute("aria-selected", "true");
+            }
+        }
+        // The open file.
+        for element in rows(".tree-row.active") {
+            if self.active.as_deref() != Some(path_of(&element).as_str()) {
+                let _ = element.class_list().remove_1("active");
+            }
+        }
+        if let Some(element) = self.active.as_deref().and_then(row) {
+            let _ = element.class_list().add_1("active");
+        }
+        // The keyboard focus: one row in the tab order.
+        for element in rows(".tree-item[tabindex=\"0\"]") {
+            let _ = element.set_attribute("tabindex", "-1");
+        }
+        if let Some(item) = self
+            .focused
+            .as_deref()
+            .and_then(row)
+            .and_then(|element| element.query_selector(".tree-item").ok().flatten())
+        {
+            let _ = item.set_attribute("tabindex", "0");
+        }
+        // Folders open or closed.
+        for element in rows(".tree-row.folder") {
+            let path = path_of(&element);
+            let open = !self.collapsed.contains(&path);
+            let _ = element.set_attribute("aria-expanded", if open { "true" } else { "false" });
+            if let Ok(Some(twisty)) = element.query_selector(".tree-twisty") {
+                twisty.set_class_name(twisty_class(true, open));
+            }
+            if let Ok(Some(icon)) = element.query_selector(".tree-icon") {
+                icon.set_class_name(&icon_class(name_of(&path).as_str(), true, open));
+            }
+        }
+    }
+}
+
 /// The entries in display order: at every level folders first, then files, each by name
-/// (case-insensitively), every folder followed by what it holds.
+/// (case-insensitively; equal names keep their given order), every folder followed by what
+/// it holds. One key string per entry (cheap enough for 20,000 of them on every reload).
 pub fn display_order(mut entries: Vec<FileEntry>) -> Vec<FileEntry> {
-    fn key(entry: &FileEntry) -> Vec<(bool, String, String)> {
+    fn key(entry: &FileEntry) -> String {
         let path = entry.path.as_str();
-        let parts: Vec<&str> = path.split('/').collect();
-        let last = parts.len() - 1;
-        parts
-            .iter()
-            .enumerate()
-            .map(|(i, part)| {
-                let is_file = i == last && entry.kind != FileKind::Dir;
-                (is_file, part.to_lowercase(), (*part).to_owned())
-            })
-            .collect()
+        let mut key = String::with_capacity(path.len() + 8);
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            // Below every character: a shorter name sorts first ("a" before "ab").
+            let is_file = parts.peek().is_none() && entry.kind != FileKind::Dir;
+            key.push(if is_file { '\u{1}' } else { '\u{0}' });
+            key.extend(part.chars().flat_map(char::to_lowercase));
+            key.push('\u{0}');
+        }
+        key
     }
     entries.sort_by_cached_key(key);
     entries
