@@ -506,6 +506,14 @@ fn viewer_view(
     }
 }
 
+fn human_size(bytes: i64) -> String {
+    match bytes {
+        bytes if bytes >= 1024 * 1024 => format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+        bytes if bytes >= 1024 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        bytes => format!("{bytes} bytes"),
+    }
+}
+
 #[cfg(test)]
 mod tab_tests {
     use super::{EditorTab, next_tab};
@@ -527,13 +535,5 @@ mod tab_tests {
         );
         assert_eq!(next_tab(&tabs, None, true).as_deref(), Some("a.py"));
         assert_eq!(next_tab(&[], Some("a.py"), true), None);
-    }
-}
-
-fn human_size(bytes: i64) -> String {
-    match bytes {
-        bytes if bytes >= 1024 * 1024 => format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
-        bytes if bytes >= 1024 => format!("{:.1} KiB", bytes as f64 / 1024.0),
-        bytes => format!("{bytes} bytes"),
     }
 }
