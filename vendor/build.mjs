@@ -53,9 +53,11 @@ await writeFile(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2)
 // text colour), appended to the app's stylesheet by scripts/build.sh — no font, nothing in
 // the wasm, and they render where an emoji or a missing glyph would not.
 const ICONS = [
-  'folder', 'file', 'file-code', 'python', 'json', 'markdown', 'file-media', 'file-pdf',
-  'file-zip', 'file-binary', 'table', 'file-text', 'new-file', 'new-folder', 'cloud-upload',
-  'desktop-download', 'edit', 'trash', 'debug-stop', 'warning', 'loading',
+  'chevron-right', 'chevron-down', 'folder', 'folder-opened', 'file', 'file-code', 'python',
+  'json', 'markdown', 'file-media', 'file-pdf', 'file-zip', 'file-binary', 'table', 'file-text',
+  'terminal', 'new-file', 'new-folder', 'cloud-upload', 'desktop-download', 'edit', 'trash',
+  'copy', 'play', 'ellipsis', 'close', 'debug-stop', 'three-bars', 'settings-gear', 'warning', 'collapse-all',
+  'loading',
 ];
 const iconDir = join(here, 'node_modules/@vscode/codicons/src/icons');
 let iconCss =

@@ -71,6 +71,14 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     let editor = EditorHandle::new();
     let generation = RwSignal::new(0u64);
     let run = RwSignal::new(None::<String>);
+    // A folder the tree asks a terminal to `cd` into ("Open in Terminal").
+    let reveal = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if reveal.read().is_some() {
+            set_terminal_open.set(true);
+            drawer_open.set(false);
+        }
+    });
     // A file opened from the drawer closes it.
     Effect::new(move |before: Option<Option<String>>| {
         let active = editor.active.get();
@@ -486,7 +494,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             </header>
             <div class="drawer-backdrop" on:click=move |_| drawer_open.set(false)></div>
             <aside class="sidebar" id="sidebar" aria-label="Files">
-                <FileTree workspace generation editor />
+                <FileTree workspace generation editor reveal />
                 <div
                     class="resize-handle vertical"
                     role="separator"
@@ -549,7 +557,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                             }
                         })
                 }}
-                <TerminalPanel workspace link on_files run activity plots on_open=open_at />
+                <TerminalPanel workspace link on_files run activity plots on_open=open_at reveal />
             </section>
             <QuickOpen open=quick_open generation workspace editor />
             <footer class="statusbar">

@@ -41,8 +41,8 @@ async function expectNoHorizontalOverflow(page) {
   expect(widths[0], 'page width at most the viewport').toBeLessThanOrEqual(widths[1]);
 }
 
-test('the tree: icons that render without an emoji font, a rename field that has the focus with the name selected, drops into a folder', async ({ page }) => {
-  test.setTimeout(120_000);
+test('the tree: folders collapse and stay so, a context menu, the keyboard, multi-select, uploads into a folder', async ({ page }) => {
+  test.setTimeout(180_000);
   const errors = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => {
@@ -50,42 +50,105 @@ test('the tree: icons that render without an emoji font, a rename field that has
   });
   await page.setViewportSize({ width: 1440, height: 900 });
   await signUp(page, 'explorer-user');
-  await createWorkspace(page, 'tree');
+  const id = await createWorkspace(page, 'tree');
   await terminalReady(page);
-  await runInTerminal(page, 'mkdir -p src data && touch src/app.py data/a.csv notes.md && echo ok');
+  await runInTerminal(page, 'mkdir -p src/pkg data && touch src/app.py src/pkg/util.py data/a.csv data/b.csv notes.md && echo ok');
   await expectTerminalLine(page, 'ok');
-  await expect(row(page, 'data/a.csv')).toBeVisible({ timeout: 10_000 });
+  await expect(row(page, 'src/pkg/util.py')).toBeVisible({ timeout: 10_000 });
 
-  // Icons are drawn (CSS masks of codicons' SVGs), not glyphs a font may lack.
+  // Icons are drawn (CSS masks), not glyphs that may be missing: the delete action is an SVG icon.
   await row(page, 'main.py').hover();
   const trash = row(page, 'main.py').locator('.tree-delete.icon-trash');
   await expect(trash).toBeVisible();
   const mask = await trash.evaluate((element) => getComputedStyle(element).maskImage || getComputedStyle(element).webkitMaskImage);
   expect(mask).toContain('data:image/svg+xml');
-  expect(await trash.textContent()).toBe('');
   await expect(row(page, 'main.py').locator('.icon-python')).toBeVisible();
   await expect(row(page, 'data/a.csv').locator('.icon-table')).toBeVisible();
-  await expect(row(page, 'src').locator('.icon-folder')).toBeVisible();
-  await expect(page.locator('#new-file .icon-new-file')).toBeVisible();
+  await expect(row(page, 'src').locator('.icon-folder-opened')).toBeVisible();
+  // Folders come first.
+  const order = await page.locator('.tree-row').evaluateAll((rows) => rows.map((r) => r.dataset.path));
+  expect(order.indexOf('src')).toBeLessThan(order.indexOf('main.py'));
 
-  // Rename: the field has the focus, the name without its extension selected; typing replaces it.
-  await row(page, 'notes.md').hover();
-  await row(page, 'notes.md').locator('.tree-rename').click();
+  // Collapse a folder by clicking it: its contents go; after a reload it is still collapsed.
+  await row(page, 'src').locator('.tree-item').click();
+  await expect(row(page, 'src')).toHaveAttribute('aria-expanded', 'false');
+  await expect(row(page, 'src/app.py')).toBeHidden();
+  await expect(row(page, 'src/pkg/util.py')).toBeHidden();
+  await page.reload();
+  await expect(page.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
+  await expect(row(page, 'src')).toHaveAttribute('aria-expanded', 'false');
+  await expect(row(page, 'src/app.py')).toBeHidden();
+  await expect(row(page, 'data/a.csv')).toBeVisible();
+  await terminalReady(page); // the terminal takes the focus when it connects
+
+  // The keyboard: focus a row, arrows move, Home/End, type-to-find, Right opens a folder
+  // and goes in, Enter opens a file. (Folders first: data, data/a.csv, data/b.csv, src, …)
+  await row(page, 'data').locator('.tree-item').focus();
+  await page.keyboard.press('ArrowDown');
+  await expect(row(page, 'data/a.csv')).toHaveClass(/selected/);
+  await expect(row(page, 'data/a.csv').locator('.tree-item')).toBeFocused();
+  await page.keyboard.press('End');
+  await expect(row(page, 'notes.md')).toHaveClass(/selected/);
+  await page.keyboard.press('Home');
+  await expect(row(page, 'data')).toHaveClass(/selected/);
+  await page.keyboard.press('s');
+  await expect(row(page, 'src')).toHaveClass(/selected/);
+  await page.keyboard.press('ArrowRight');
+  await expect(row(page, 'src/app.py')).toBeVisible();
+  await page.keyboard.press('ArrowRight'); // into the folder: its first entry (pkg, a folder)
+  await expect(row(page, 'src/pkg')).toHaveClass(/selected/);
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await expect(row(page, 'src/app.py')).toHaveClass(/selected/);
+  await page.keyboard.press('Enter');
+  await expect(page.locator('.editor-tab.active[data-path="src/app.py"]')).toBeVisible();
+  // Left goes to the parent, Left again collapses it.
+  await row(page, 'src/app.py').locator('.tree-item').focus();
+  await page.keyboard.press('ArrowLeft');
+  await expect(row(page, 'src')).toHaveClass(/selected/);
+  await page.keyboard.press('ArrowLeft');
+  await expect(row(page, 'src/app.py')).toBeHidden();
+  await page.keyboard.press('ArrowRight');
+  await expect(row(page, 'src/app.py')).toBeVisible();
+  // Type-to-find: "n" jumps to notes.md.
+  await page.keyboard.press('n');
+  await expect(row(page, 'notes.md')).toHaveClass(/selected/);
+
+  // F2: the rename field has the focus and the name without its extension selected.
+  await page.keyboard.press('F2');
   const rename = row(page, 'notes.md').locator('.tree-rename-input');
   await expect(rename).toBeFocused();
-  expect(await rename.evaluate((input) => [input.selectionStart, input.selectionEnd])).toEqual([0, 5]);
+  const selection = await rename.evaluate((input) => [input.selectionStart, input.selectionEnd]);
+  expect(selection).toEqual([0, 5]);
   await page.keyboard.type('readme');
   await page.keyboard.press('Enter');
   await expect(row(page, 'readme.md')).toBeVisible();
   await expect(row(page, 'notes.md')).toHaveCount(0);
-  // Escape leaves the name as it was.
-  await row(page, 'readme.md').hover();
-  await row(page, 'readme.md').locator('.tree-rename').click();
-  await expect(row(page, 'readme.md').locator('.tree-rename-input')).toBeFocused();
-  await page.keyboard.type('other');
-  await page.keyboard.press('Escape');
-  await expect(row(page, 'readme.md').locator('.tree-item')).toBeVisible();
 
+  // The context menu on a folder: New File here (the prompt starts in the folder).
+  await row(page, 'data').locator('.tree-item').click({ button: 'right' });
+  const menu = page.locator('.context-menu');
+  await expect(menu).toBeVisible();
+  await expect(menu.locator('.menu-item').first()).toBeFocused();
+  await page.screenshot({ path: `${artifacts}workbench-context-menu.png` });
+  page.once('dialog', async (dialog) => {
+    expect(dialog.defaultValue()).toBe('data/');
+    await dialog.accept('data/new.py');
+  });
+  await menu.locator('[data-action="new-file"]').click();
+  await expect(row(page, 'data/new.py')).toBeVisible();
+  await expect(page.locator('.editor-tab.active[data-path="data/new.py"]')).toBeVisible();
+  // Copy Path puts the path on the clipboard.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await row(page, 'data/a.csv').locator('.tree-item').click({ button: 'right' });
+  await menu.locator('[data-action="copy-path"]').click();
+  await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe('data/a.csv');
+  // Upload into a chosen folder (the menu's Upload Files… on the folder).
+  await row(page, 'src/pkg').locator('.tree-item').click({ button: 'right' });
+  const chooser = page.waitForEvent('filechooser');
+  await menu.locator('[data-action="upload-files"]').click();
+  await (await chooser).setFiles({ name: 'up.txt', mimeType: 'text/plain', buffer: Buffer.from('uploaded here\n') });
+  await expect(row(page, 'src/pkg/up.txt')).toBeVisible();
   // Files dropped on a folder row go into that folder.
   await page.evaluate(() => {
     const transfer = new DataTransfer();
@@ -95,12 +158,84 @@ test('the tree: icons that render without an emoji font, a rename field that has
       .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
   });
   await expect(row(page, 'data/drop.txt')).toBeVisible();
-  await runInTerminal(page, 'cat data/drop.txt');
-  await expectTerminalLine(page, 'dropped in data');
+  // Open in Terminal: a shell cd's into the folder.
+  await row(page, 'src/pkg').locator('.tree-item').click({ button: 'right' });
+  await menu.locator('[data-action="reveal"]').click();
+  await expect(menu).toBeHidden();
+  await runInTerminal(page, 'pwd');
+  await expectTerminalLine(page, '/workspace/src/pkg');
+  await runInTerminal(page, 'cat up.txt');
+  await expectTerminalLine(page, 'uploaded here');
+
+  // Multi-select: Ctrl+click two files, drag them into a folder: both move.
+  await row(page, 'data/a.csv').locator('.tree-item').click();
+  await row(page, 'data/b.csv').locator('.tree-item').click({ modifiers: ['ControlOrMeta'] });
+  await expect(page.locator('.tree-row.selected')).toHaveCount(2);
+  await page.dragAndDrop('.tree-row[data-path="data/b.csv"]', '.tree-row[data-path="src"]');
+  await expect(row(page, 'src/a.csv')).toBeVisible();
+  await expect(row(page, 'src/b.csv')).toBeVisible();
+  await expect(row(page, 'data/a.csv')).toHaveCount(0);
+  // Shift+click selects a range; Delete deletes them all after one confirmation.
+  await row(page, 'src/a.csv').locator('.tree-item').click();
+  await row(page, 'src/b.csv').locator('.tree-item').click({ modifiers: ['Shift'] });
+  // a.csv, app.py, b.csv (files by name); Ctrl+click takes app.py out again.
+  await expect(page.locator('.tree-row.selected')).toHaveCount(3);
+  await row(page, 'src/app.py').locator('.tree-item').click({ modifiers: ['ControlOrMeta'] });
+  await expect(page.locator('.tree-row.selected')).toHaveCount(2);
+  await expect(row(page, 'src/app.py')).not.toHaveClass(/selected/);
+  page.once('dialog', (dialog) => {
+    expect(dialog.message()).toContain('Delete these 2 items?');
+    return dialog.accept();
+  });
+  await page.keyboard.press('Delete');
+  await expect(row(page, 'src/a.csv')).toHaveCount(0);
+  await expect(row(page, 'src/b.csv')).toHaveCount(0);
+  await runInTerminal(page, 'ls /workspace/src');
+  await expectTerminalLine(page, /^app\.py\s+pkg$/);
 
   await row(page, 'readme.md').hover();
   await shoot(page, 'workbench-tree-1440');
   expect(errors).toEqual([]);
+  void id;
+});
+
+test('a big folder: only the rows in view are drawn; the keyboard and scrolling reach every one', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await signUp(page, 'big-folder-user');
+  await createWorkspace(page, 'big');
+  await terminalReady(page);
+  await runInTerminal(page, 'mkdir many && for i in $(seq -w 0 399); do : > many/f$i.txt; done && echo made');
+  await expectTerminalLine(page, 'made');
+  // Every row says its place: the folder's first file is 1 of 400.
+  await expect(row(page, 'many/f000.txt')).toHaveAttribute('aria-setsize', '400', { timeout: 30_000 });
+  await expect(row(page, 'many/f000.txt')).toHaveAttribute('aria-posinset', '1');
+  expect(await page.locator('.tree-row').count()).toBeLessThan(120);
+  await expect(row(page, 'main.py')).toHaveCount(0); // far below, not drawn
+
+  // End goes to the last row (scrolled to and drawn), Home back to the first.
+  await row(page, 'many').locator('.tree-item').focus();
+  await page.keyboard.press('End');
+  await expect(row(page, 'main.py').locator('.tree-item')).toBeFocused();
+  await expect(row(page, 'main.py')).toBeInViewport();
+  await expect(row(page, 'many/f000.txt')).toHaveCount(0);
+  await page.keyboard.press('Home');
+  await expect(row(page, 'many').locator('.tree-item')).toBeFocused();
+  // Down a few hundred rows by keyboard: each focused row is on screen.
+  for (let i = 0; i < 250; i += 1) await page.keyboard.press('ArrowDown');
+  await expect(row(page, 'many/f249.txt').locator('.tree-item')).toBeFocused();
+  await expect(row(page, 'many/f249.txt')).toBeInViewport();
+  // The mouse wheel reaches the end too.
+  await page.locator('.tree-scroll').hover();
+  for (let i = 0; i < 40; i += 1) await page.mouse.wheel(0, 600);
+  await expect(row(page, 'main.py')).toBeInViewport();
+  // Collapsed, the folder's rows go and the list is short again.
+  await page.keyboard.press('Home');
+  await page.keyboard.press('ArrowLeft');
+  await expect(row(page, 'many')).toHaveAttribute('aria-expanded', 'false');
+  await expect(row(page, 'main.py')).toBeInViewport();
+  expect(await page.locator('.tree-row').count()).toBeLessThan(10);
+  await shoot(page, 'workbench-big-folder-1440');
 });
 
 test('tabs come back after a reload with the active one, the cursor and the scroll; Ctrl+Tab, middle-click, a dirty close asks', async ({ page }) => {

@@ -102,6 +102,8 @@ pub struct Client {
     replacing: RefCell<HashMap<String, usize>>,
     /// Set when keys are typed while the sandbox is down (the banner offers a start).
     typed_while_down: RwSignal<bool>,
+    /// Input for the next shell that opens (a `cd` for "Open in Terminal").
+    pending_input: RefCell<Option<String>>,
     this: Weak<Client>,
 }
 
@@ -172,6 +174,7 @@ impl Client {
             on_open,
             replacing: RefCell::default(),
             typed_while_down,
+            pending_input: RefCell::default(),
             this: this.clone(),
         })
     }
@@ -222,6 +225,33 @@ impl Client {
                 self.connect();
             }
             Command::Activity => self.send(&ClientMessage::Activity),
+            Command::Reveal(folder) => {
+                let path = if folder.is_empty() {
+                    "/workspace".to_owned()
+                } else {
+                    format!("/workspace/{folder}")
+                };
+                // Ctrl+U first: whatever was half-typed at the prompt goes.
+                let line = format!("\x15cd '{}'\r", path.replace('\'', "'\\''"));
+                let live = |tab: &Tab| tab.command.is_none() && tab.exited.is_none();
+                let active = self.active.get_untracked();
+                let shell = self.tabs.with_untracked(|tabs| {
+                    tabs.iter()
+                        .find(|tab| Some(tab.terminal) == active && live(tab))
+                        .or_else(|| tabs.iter().find(|tab| live(tab)))
+                        .map(|tab| tab.terminal)
+                });
+                match shell {
+                    Some(terminal) => {
+                        self.select(terminal);
+                        self.send_input(terminal, &line);
+                    }
+                    None => {
+                        *self.pending_input.borrow_mut() = Some(line);
+                        self.open();
+                    }
+                }
+            }
             Command::Run(ref command) => {
                 // One tab per command (per file): the last run of it makes way.
                 let previous = self.tabs.with_untracked(|tabs| {
@@ -431,6 +461,11 @@ impl Client {
                 self.add(terminal, command.as_deref(), None);
                 self.attach(terminal);
                 self.select(terminal);
+                if command.is_none()
+                    && let Some(line) = self.pending_input.borrow_mut().take()
+                {
+                    self.send_input(terminal, &line);
+                }
             }
             ServerMessage::Attached { terminal } => self.replayed(terminal),
             ServerMessage::Exited { terminal, status } => {

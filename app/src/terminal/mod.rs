@@ -114,6 +114,9 @@ pub enum Command {
     Run(String),
     /// The user is working (typing in the editor): keeps the sandbox from the idle stop.
     Activity,
+    /// `cd` a shell into a folder of the workspace (`""`: its root): the active shell, or
+    /// the first live one, or a new one.
+    Reveal(String),
 }
 
 type Dispatch = Rc<dyn Fn(Command)>;
@@ -154,6 +157,7 @@ pub fn TerminalPanel(
     activity: RwSignal<u64>,
     plots: crate::plots::PlotsState,
     on_open: Callback<(String, u32)>,
+    reveal: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let tabs = RwSignal::new(Vec::<Tab>::new());
     // Keys typed into a terminal while the sandbox was down (the banner then says so).
@@ -206,6 +210,13 @@ pub fn TerminalPanel(
         if let Some(command) = run.get() {
             run.set(None);
             run_command(Command::Run(command));
+        }
+    });
+    // The tree's "Open in Terminal".
+    Effect::new(move |_| {
+        if let Some(folder) = reveal.get() {
+            reveal.set(None);
+            run_command(Command::Reveal(folder));
         }
     });
     // A fresh start forgets that keys were typed.
