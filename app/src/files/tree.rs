@@ -74,9 +74,9 @@ pub fn FileTree(
         tree(workspace)
     });
     let reload = move || generation.update(|n| *n += 1);
-    // The entries as the tree last drew them (folders first, then files, by name, at every
-    // level), for the event handlers.
-    let drawn = StoredValue::new(Vec::<FileEntry>::new());
+    // Every entry in display order (folders first, then files, by name, at every level; those
+    // under collapsed folders too), for the event handlers.
+    let ordered = StoredValue::new(Vec::<FileEntry>::new());
     let collapsed = RwSignal::new(HashSet::<String>::new());
     let selected = RwSignal::new(BTreeSet::<String>::new());
     let focused = RwSignal::new(None::<String>);
@@ -135,7 +135,7 @@ pub fn FileTree(
                 .unwrap_or_default()
         });
         let rows = Rows::new(&list, &collapsed.read());
-        drawn.set_value(list);
+        ordered.set_value(list);
         rows
     });
     // Read in event handlers: nothing to track.
@@ -251,7 +251,7 @@ pub fn FileTree(
         entries.track();
         request_animation_frame(move || {
             if let Some(path) = refocus.get_value()
-                && drawn.with_value(|list| list.iter().any(|entry| entry.path.as_str() == path))
+                && ordered.with_value(|list| list.iter().any(|entry| entry.path.as_str() == path))
             {
                 refocus.set_value(None);
                 focus_row(path);
@@ -407,7 +407,7 @@ pub fn FileTree(
     // The folder the toolbar's New/Upload act in: the focused folder, or the focused file's.
     let current_folder = move || {
         let focus = focused.get_untracked()?;
-        let is_dir = drawn.with_value(|list| {
+        let is_dir = ordered.with_value(|list| {
             list.iter()
                 .find(|entry| entry.path.as_str() == focus)
                 .map(|entry| entry.kind == FileKind::Dir)
@@ -1029,7 +1029,7 @@ pub fn FileTree(
                 title="Collapse all folders"
                 aria-label="Collapse all folders"
                 on:click=move |_| {
-                    collapsed.set(drawn.with_value(|list| {
+                    collapsed.set(ordered.with_value(|list| {
                         list.iter()
                             .filter(|entry| entry.kind == FileKind::Dir)
                             .map(|entry| entry.path.to_string())
