@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" --run
 "$ROOT/scripts/build.sh" --release
 cd "$ROOT"
 export CODEPOD_SITE_DIR="${CODEPOD_SITE_DIR:-$SITE_DIR}"

@@ -2,6 +2,8 @@
 # Installs whatever the project needs and is missing; fast when everything is present.
 #
 #   scripts/setup.sh          what building, running and testing need
+#   scripts/setup.sh --run    only what building and running the app need (`./x run`): no
+#                             Chromium, PostgreSQL, fuzzer, VM, manifest or API-contract tools
 #   scripts/setup.sh --dev    also cargo-leptos, for `cargo leptos watch` (a ~35 min compile)
 #
 # Every tool comes from a package registry (Debian, crates.io, npm); nothing downloads a
@@ -10,22 +12,28 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 want_dev=false
-[[ "${1:-}" == "--dev" ]] && want_dev=true
+want_tests=true
+case "${1:-}" in
+  --dev) want_dev=true ;;
+  --run) want_tests=false ;;
+esac
 
 # --- Debian packages -------------------------------------------------------------------
 apt_missing=()
 command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
-[[ -x /usr/bin/chromium ]] || apt_missing+=(chromium)
 command -v node >/dev/null || apt_missing+=(nodejs)
 command -v npm >/dev/null || apt_missing+=(npm)
-command -v pg_ctlcluster >/dev/null || apt_missing+=(postgresql)
+if $want_tests; then
+  [[ -x /usr/bin/chromium ]] || apt_missing+=(chromium)
+  command -v pg_ctlcluster >/dev/null || apt_missing+=(postgresql)
+fi
 [[ -x /usr/bin/python3 ]] || apt_missing+=(python3)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || apt_missing+=(python3-venv)
 # An editor in the sandboxes' terminals (bound in from /usr), and the program whose
 # terminal queries the end-to-end tests replay.
 command -v vim >/dev/null || apt_missing+=(vim)
 # The cgroup v2 VM tests (scripts/vm-test.sh), where this machine can run a VM guest.
-if [[ -e /dev/kvm ]]; then
+if $want_tests && [[ -e /dev/kvm ]]; then
   command -v qemu-system-x86_64 >/dev/null || apt_missing+=(qemu-system-x86)
   [[ -x /bin/busybox ]] && /bin/busybox --list | grep -qx switch_root || apt_missing+=(busybox-static)
 fi
@@ -56,8 +64,8 @@ fi
 # The fuzzer (scripts/fuzz.sh): cargo-afl builds AFL++ from the sources it ships, for
 # this rustc, when it is installed. Its version is the `afl` crate's in fuzz/Cargo.toml.
 afl_version=$(awk -F'"' '/^afl = / { sub(/^=/, "", $2); print $2 }' "$ROOT/fuzz/Cargo.toml")
-if [[ "$(cargo afl --version 2>/dev/null | awk '{print $2}')" != "$afl_version" ]] \
-  || ! compgen -G "$HOME/.local/share/afl.rs/rustc-$(rustc --version | awk '{print $2}')-*/afl.rs-$afl_version/afl/bin/afl-fuzz" >/dev/null; then
+if $want_tests && { [[ "$(cargo afl --version 2>/dev/null | awk '{print $2}')" != "$afl_version" ]] \
+  || ! compgen -G "$HOME/.local/share/afl.rs/rustc-$(rustc --version | awk '{print $2}')-*/afl.rs-$afl_version/afl/bin/afl-fuzz" >/dev/null; }; then
   say "installing cargo-afl $afl_version with AFL++ (about 3 minutes)"
   cargo install cargo-afl --version "=$afl_version" --locked --force --quiet
 fi
@@ -96,7 +104,7 @@ fi
 # need no internet, so they are fetched here, from PyPI, for the sandboxes' Python.
 wheels="${CODEPOD_TEST_WHEELS:-/opt/codepod/wheels}"
 want_wheels=$(cat "$ROOT/server/tests/wheels.txt" | sha256sum | cut -d' ' -f1)
-if [[ "$(cat "$wheels/.codepod-stamp" 2>/dev/null)" != "$want_wheels" ]]; then
+if $want_tests && [[ "$(cat "$wheels/.codepod-stamp" 2>/dev/null)" != "$want_wheels" ]]; then
   say "downloading the test wheels into $wheels"
   rm -rf "$wheels"
   mkdir -p "$wheels"
@@ -110,7 +118,7 @@ fi
 # Debian's kubernetes-client unpacked into k8s/.tools (not installed: it would clash with
 # another kubectl package). kubernetes-validate (PyPI, pinned) checks them against the
 # Kubernetes schemas it bundles, from a venv in k8s/.venv.
-if ! command -v kubectl >/dev/null && [[ ! -x "$ROOT/k8s/.tools/bin/kubectl" ]]; then
+if $want_tests && ! command -v kubectl >/dev/null && [[ ! -x "$ROOT/k8s/.tools/bin/kubectl" ]]; then
   say "unpacking Debian's kubectl (kubernetes-client) into k8s/.tools"
   unpack=$(mktemp -d)
   if ! (cd "$unpack" && apt-get download kubernetes-client >/dev/null 2>&1); then
@@ -135,11 +143,15 @@ pinned_venv() {
     cp "$dir/requirements.txt" "$dir/.venv/requirements.txt"
   fi
 }
-pinned_venv k8s kubernetes-validate
+if $want_tests; then
+  pinned_venv k8s kubernetes-validate
+fi
 
 # --- API contract (scripts/api-contract.sh) ---------------------------------------------
 # Schemathesis (PyPI, pinned with its dependencies) in api-contract/.venv.
-pinned_venv api-contract Schemathesis
+if $want_tests; then
+  pinned_venv api-contract Schemathesis
+fi
 
 # --- npm -------------------------------------------------------------------------------
 # `npm ci` from each lockfile, skipped when node_modules already matches it.
@@ -155,4 +167,6 @@ npm_ci() {
   fi
 }
 npm_ci "$ROOT/vendor"
-npm_ci "$ROOT/end2end"
+if $want_tests; then
+  npm_ci "$ROOT/end2end"
+fi
