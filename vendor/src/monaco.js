@@ -172,6 +172,13 @@ globalThis.codepodLsp = (send, root) => {
         }
         const { method, uri } = lsp.inFlight.get(message.id) ?? {};
         lsp.inFlight.delete(message.id);
+        // A request the server dropped because the document changed meanwhile (ContentModified,
+        // -32801) or that was cancelled (-32800) has no result; Monaco's client would throw the
+        // error at the page (an outline asked for mid-typing, say). Every request but a pull of
+        // diagnostics (whose client asks again on that error) takes null as "nothing".
+        if ((message.error?.code === -32801 || message.error?.code === -32800) && method !== 'textDocument/diagnostic') {
+          message = { jsonrpc: '2.0', id: message.id, result: null };
+        }
         if (method === 'textDocument/diagnostic' && Array.isArray(message.result?.items)) lsp.diagnostics.set(uri, message.result.items);
         if (LOCATIONS.has(method) && message.result) {
           // Library files are fetched before Monaco sees the locations, so that its peek
