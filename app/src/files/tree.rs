@@ -206,6 +206,8 @@ pub fn FileTree(
                 }
             }
         };
+        // The other half of `on_list_blur`: a browser that removes a focused row without a
+        // `focusout` leaves the focus on nothing; after each redraw the list takes it back.
         let keep_focus = move || {
             if has_focus.get_value()
                 && focus_lost()
