@@ -9,16 +9,26 @@
 #   4. brotli + gzip twins of the js, wasm and css
 #   5. public/ copied into the site root, vendor bundles under /vendor
 #
-#   scripts/build.sh [--release] [--site-only]
+#   scripts/build.sh [--setup] [--release] [--site-only | --server-only]
+#
+# --setup first installs what building and running need (scripts/setup.sh --run).
+# The server's build is the longest step and needs only cargo. With --release it runs in the
+# background from the start, while setup (downloads, and compiling wasm-bindgen-cli on a new
+# machine) and the site build (the wasm's single-threaded LTO, wasm-bindgen, wasm-opt, the
+# vendor bundles) fill the gaps it leaves on two cores.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 release=false
 site_only=false
+server_only=false
+setup=false
 for arg in "$@"; do
   case "$arg" in
+    --setup) setup=true ;;
     --release) release=true ;;
     --site-only) site_only=true ;;
+    --server-only) server_only=true ;;
     *) die "unknown option $arg" ;;
   esac
 done
@@ -35,9 +45,28 @@ else
   wasm_dir="$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug"
 fi
 
-if ! $site_only; then
-  say "building the server and the sandbox agent"
+build_server() {
   cargo build -p server --bin codepod -p agent --bin codepod-agent "${server_profile[@]}"
+}
+server_pid=
+if $release && ! $site_only && ! $server_only; then
+  # Another profile's directory than the wasm's, so cargo does not make the two wait.
+  server_log="$CARGO_TARGET_DIR/server-build.log"
+  mkdir -p "$CARGO_TARGET_DIR"
+  say "building the server and the sandbox agent in the background (log: $server_log)"
+  build_server >"$server_log" 2>&1 &
+  server_pid=$!
+  trap 'kill "$server_pid" 2>/dev/null || true' EXIT
+fi
+if $setup; then
+  "$ROOT/scripts/setup.sh" --run
+fi
+if ! $site_only && [[ -z "$server_pid" ]]; then
+  say "building the server and the sandbox agent"
+  build_server
+fi
+if $server_only; then
+  exit 0
 fi
 
 say "building the hydrate bundle"
@@ -83,3 +112,14 @@ cp -R "$ROOT/public/." "$SITE_DIR/"
 
 wasm_file="$SITE_DIR/pkg/codepod.$wasm_hash.wasm"
 say "site ready in $SITE_DIR: wasm $(stat -c %s "$wasm_file") B raw, $(stat -c %s "$wasm_file.br") B brotli"
+
+if [[ -n "$server_pid" ]]; then
+  say "waiting for the server build"
+  if ! wait "$server_pid"; then
+    trap - EXIT
+    tail -n 40 "$server_log" >&2
+    die "the server build failed (whole log: $server_log)"
+  fi
+  trap - EXIT
+  say "server and sandbox agent built"
+fi

@@ -5,8 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-"$ROOT/scripts/setup.sh" --run
-"$ROOT/scripts/build.sh" --release
+# Sets up what running needs while the release server builds (scripts/build.sh).
+"$ROOT/scripts/build.sh" --setup --release
 cd "$ROOT"
 export CODEPOD_SITE_DIR="${CODEPOD_SITE_DIR:-$SITE_DIR}"
 say "Codepod at http://${CODEPOD_LISTEN:-127.0.0.1:3000} (Ctrl-C stops it)"

@@ -7,7 +7,7 @@ cmd="${1:-help}"
 shift || true
 case "$cmd" in
   setup) exec "$ROOT/scripts/setup.sh" "$@" ;;
-  build) "$ROOT/scripts/setup.sh" --run; exec "$ROOT/scripts/build.sh" "$@" ;;
+  build) exec "$ROOT/scripts/build.sh" --setup "$@" ;;
   run) exec "$ROOT/scripts/run.sh" "$@" ;;
   test) exec "$ROOT/scripts/test.sh" "$@" ;;
   dev)
