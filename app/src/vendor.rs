@@ -110,11 +110,42 @@ pub fn url(name: &str) -> Option<String> {
         .map(|file| format!("/vendor/{file}"))
 }
 
+const LIGHT: &str = "(prefers-color-scheme: light)";
+
 /// Whether the OS asks for a dark theme (the stylesheet follows the same media query).
 pub fn prefers_dark() -> bool {
     leptos::prelude::window()
-        .match_media("(prefers-color-scheme: light)")
+        .match_media(LIGHT)
         .ok()
         .flatten()
         .is_none_or(|query| !query.matches())
+}
+
+/// Calls `on_change(dark)` when the OS switches between light and dark (at sunset, say),
+/// until dropped. The stylesheet follows by itself; xterm.js and Monaco are told.
+pub struct SchemeWatch {
+    query: web_sys::MediaQueryList,
+    callback: Closure<dyn FnMut()>,
+}
+
+impl SchemeWatch {
+    pub fn new(on_change: impl Fn(bool) + 'static) -> Option<Self> {
+        let query = leptos::prelude::window()
+            .match_media(LIGHT)
+            .ok()
+            .flatten()?;
+        let callback = Closure::<dyn FnMut()>::new(move || on_change(prefers_dark()));
+        query
+            .add_event_listener_with_callback("change", callback.as_ref().unchecked_ref())
+            .ok()?;
+        Some(Self { query, callback })
+    }
+}
+
+impl Drop for SchemeWatch {
+    fn drop(&mut self) {
+        let _ = self
+            .query
+            .remove_event_listener_with_callback("change", self.callback.as_ref().unchecked_ref());
+    }
 }

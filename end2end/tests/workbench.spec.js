@@ -327,6 +327,35 @@ test('a stopped sandbox is a banner with one action; typing into the dead termin
   await expectTerminalLine(page, 'back');
 });
 
+test('the terminal and the editor follow the OS switching between light and dark while open', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await signUp(page, 'scheme-user');
+  await createWorkspace(page, 'scheme');
+  await terminalReady(page);
+  await openFile(page, 'main.py');
+  const editor = page.locator('.monaco-host .monaco-editor').first();
+  // xterm.js 6 paints its theme's background on the scrollable element.
+  const terminal = page.locator('.xterm-host.active .xterm-scrollable-element');
+  const background = (locator) => locator.evaluate((element) => getComputedStyle(element).backgroundColor);
+  // The page's own colours (style/main.css): light #f6f7f9, dark #1e1f24.
+  await expect(editor).toHaveClass(/\bvs\b/);
+  await expect.poll(() => background(terminal)).toBe('rgb(246, 247, 249)');
+  // Sunset: the OS turns dark with the page open.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await expect(editor).toHaveClass(/\bvs-dark\b/);
+  await expect.poll(() => background(terminal)).toBe('rgb(30, 31, 36)');
+  // A terminal opened now starts dark too.
+  await page.locator('button.new-terminal').click();
+  await expect(page.locator('.xterm-host')).toHaveCount(2);
+  await expect.poll(() => background(page.locator('.xterm-host.active .xterm-scrollable-element'))).toBe('rgb(30, 31, 36)');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await expect(editor).toHaveClass(/\bvs\b/);
+  await expect.poll(() => background(page.locator('.xterm-host .xterm-scrollable-element').first())).toBe('rgb(246, 247, 249)');
+  await expect.poll(() => background(page.locator('.xterm-host .xterm-scrollable-element').last())).toBe('rgb(246, 247, 249)');
+});
+
 test('the dashboard shows each workspace live and starts and stops it', async ({ page }) => {
   test.setTimeout(120_000);
   await page.setViewportSize({ width: 1440, height: 900 });

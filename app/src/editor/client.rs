@@ -122,6 +122,11 @@ struct Session {
     views: HashMap<String, String>,
 }
 
+/// Monaco's built-in theme matching the page's scheme.
+fn monaco_theme(dark: bool) -> &'static str {
+    if dark { "vs-dark" } else { "vs" }
+}
+
 impl Editor {
     pub fn new(
         workspace: WorkspaceId,
@@ -170,15 +175,7 @@ impl Editor {
                 crate::vendor::object(&[("enabled", false.into())]).into(),
             ),
             ("scrollBeyondLastLine", false.into()),
-            (
-                "theme",
-                (if crate::vendor::prefers_dark() {
-                    "vs-dark"
-                } else {
-                    "vs"
-                })
-                .into(),
-            ),
+            ("theme", monaco_theme(crate::vendor::prefers_dark()).into()),
             ("tabSize", 4.into()),
         ]);
         let editor = monaco::create_editor(&self.host, &options);
@@ -211,6 +208,14 @@ impl Editor {
             registered.dispose();
             drop(open_code_editor);
         }));
+        // Monaco's theme is global: every editor follows the OS's light or dark.
+        if let Some(watch) =
+            crate::vendor::SchemeWatch::new(|dark| monaco::set_theme(monaco_theme(dark)))
+        {
+            self.listeners
+                .borrow_mut()
+                .push(Box::new(move || drop(watch)));
+        }
         let _ = self.host.set_attribute("data-ready", "true");
         mark("codepod-editor-ready");
         *self.monaco.borrow_mut() = Some(editor);

@@ -32,6 +32,24 @@ use model::ws::close;
 const BACKOFF_MS: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
 
 /// One terminal: its xterm.js, the element it draws in, and its listeners.
+/// The terminal's colours, matching the page's (style/main.css) in either scheme.
+fn theme(dark: bool) -> js_sys::Object {
+    if dark {
+        xterm::object(&[
+            ("background", "#1e1f24".into()),
+            ("foreground", "#e4e6eb".into()),
+            ("cursor", "#8ab4f8".into()),
+        ])
+    } else {
+        xterm::object(&[
+            ("background", "#f6f7f9".into()),
+            ("foreground", "#1f2328".into()),
+            ("cursor", "#1a73e8".into()),
+            ("selectionBackground", "#b3d4fc".into()),
+        ])
+    }
+}
+
 struct Term {
     xterm: xterm::Terminal,
     fit: xterm::FitAddon,
@@ -93,6 +111,8 @@ pub struct Client {
     attaches: Cell<u64>,
     disposed: Cell<bool>,
     observer: RefCell<Option<Observer>>,
+    /// Recolours every terminal when the OS switches between light and dark.
+    scheme: RefCell<Option<crate::vendor::SchemeWatch>>,
     /// Where figures shown in the sandbox go.
     plots: crate::plots::PlotsState,
     /// Opens a workspace file at a line (a traceback's link).
@@ -170,6 +190,7 @@ impl Client {
             attaches: Cell::new(0),
             disposed: Cell::new(false),
             observer: RefCell::default(),
+            scheme: RefCell::default(),
             plots,
             on_open,
             replacing: RefCell::default(),
@@ -198,6 +219,14 @@ impl Client {
             observer.observe(&self.body);
             *self.observer.borrow_mut() = Some((observer, on_resize));
         }
+        let weak = self.this.clone();
+        *self.scheme.borrow_mut() = crate::vendor::SchemeWatch::new(move |dark| {
+            if let Some(client) = weak.upgrade() {
+                for term in client.terms.borrow().values() {
+                    term.xterm.set_theme(&theme(dark));
+                }
+            }
+        });
         self.connect();
     }
 
@@ -207,6 +236,7 @@ impl Client {
         if let Some((observer, _)) = self.observer.borrow_mut().take() {
             observer.disconnect();
         }
+        self.scheme.borrow_mut().take();
         self.connection.borrow_mut().take();
         crate::editor::lsp::socket_closed();
         self.terms.borrow_mut().clear();
@@ -644,20 +674,6 @@ impl Client {
         let _ = element.set_attribute("data-terminal", &terminal.to_string());
         let _ = self.body.append_child(&element);
 
-        let theme = if crate::vendor::prefers_dark() {
-            xterm::object(&[
-                ("background", "#1e1f24".into()),
-                ("foreground", "#e4e6eb".into()),
-                ("cursor", "#8ab4f8".into()),
-            ])
-        } else {
-            xterm::object(&[
-                ("background", "#f6f7f9".into()),
-                ("foreground", "#1f2328".into()),
-                ("cursor", "#1a73e8".into()),
-                ("selectionBackground", "#b3d4fc".into()),
-            ])
-        };
         let options = xterm::object(&[
             ("cursorBlink", true.into()),
             ("fontSize", 13.into()),
@@ -667,7 +683,7 @@ impl Client {
                     .into(),
             ),
             ("scrollback", 5000.into()),
-            ("theme", theme.into()),
+            ("theme", theme(crate::vendor::prefers_dark()).into()),
         ]);
         let xterm = xterm::Terminal::new(&options);
         let fit = xterm::FitAddon::new();

@@ -37,6 +37,10 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn focus(this: &Terminal);
 
+    /// The live options object: setting a property on it applies it.
+    #[wasm_bindgen(method, getter)]
+    pub fn options(this: &Terminal) -> Object;
+
     #[wasm_bindgen(method)]
     pub fn dispose(this: &Terminal);
 
@@ -99,6 +103,13 @@ extern "C" {
 
     #[wasm_bindgen(constructor, js_namespace = CodepodXterm)]
     pub fn new() -> WebLinksAddon;
+}
+
+impl Terminal {
+    /// Recolours the terminal (`terminal.options.theme = theme`).
+    pub fn set_theme(&self, theme: &Object) {
+        let _ = Reflect::set(&self.options(), &JsValue::from_str("theme"), theme);
+    }
 }
 
 /// Reads a numeric property (the `{ cols, rows }` of a resize event).
