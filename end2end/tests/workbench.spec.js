@@ -411,6 +411,19 @@ test('a phone: no sideways scrolling, the tree is a drawer, editor, terminal and
     expect(box.height).toBeGreaterThanOrEqual(40);
     expect(box.width).toBeGreaterThanOrEqual(40);
   }
+  // The status bar's buttons (Packages, Keep alive, Autosave) are 40 px too; the bar scrolls
+  // sideways on its own when they do not all fit, and each can be scrolled into view.
+  const statusButtons = page.locator('.statusbar button:visible');
+  expect(await statusButtons.count()).toBeGreaterThanOrEqual(2);
+  for (const button of await statusButtons.all()) {
+    await button.scrollIntoViewIfNeeded();
+    const box = await button.boundingBox();
+    expect(box.height, await button.textContent()).toBeGreaterThanOrEqual(40);
+    // Scrolled into view: on screen, give or take the sub-pixel widths of text.
+    expect(box.x).toBeGreaterThanOrEqual(-1);
+    expect(box.x + box.width).toBeLessThanOrEqual(391);
+  }
+  await expectNoHorizontalOverflow(page);
   await page.click('#toggle-sidebar');
   await expect(sidebar).toBeVisible();
   await expect(page.locator('#toggle-sidebar')).toHaveAttribute('aria-pressed', 'true');
