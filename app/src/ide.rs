@@ -97,7 +97,8 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     // editor would take them first.
     let on_key = move |event: leptos::ev::KeyboardEvent| {
         let command = event.ctrl_key() || event.meta_key();
-        if command && event.key() == "Enter" && !in_terminal(&event) {
+        if command && event.key() == "Enter" && !crate::dom::event_within(&event, ".terminal-panel")
+        {
             event.prevent_default();
             event.stop_propagation();
             run_requested.update(|n| *n += 1);
@@ -631,24 +632,6 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
                 </span>
             </footer>
         </div>
-    }
-}
-
-/// Whether a key went to the terminal panel (where Ctrl+Enter stays the terminal's).
-fn in_terminal(event: &leptos::ev::KeyboardEvent) -> bool {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        event
-            .target()
-            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            .and_then(|element| element.closest(".terminal-panel").ok().flatten())
-            .is_some()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = event;
-        false
     }
 }
 

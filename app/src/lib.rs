@@ -13,6 +13,7 @@ mod auth;
 mod browser_slot;
 pub mod csp;
 mod dashboard;
+mod dom;
 pub mod editor;
 pub mod error;
 pub mod files;

@@ -76,6 +76,13 @@ test('run reads like one: Ctrl+Enter, failure marked, traceback links, one tab p
   await expect(runTab).toHaveCount(1);
   await expect(runTab).not.toHaveClass(/failed/);
   await page.screenshot({ path: `${artifacts}run-finished.png` });
+  // In the terminal, Ctrl+Enter stays the terminal's: no run starts.
+  const finished = async () => (await terminalLines(page)).filter((line) => /✓ finished/.test(line)).length;
+  const before = await finished();
+  await page.locator('.xterm-host.active .xterm-helper-textarea').focus();
+  await page.keyboard.press('ControlOrMeta+Enter');
+  await page.waitForTimeout(1500);
+  expect(await finished()).toBe(before);
 
   // Arguments: asked once, kept for the file, still one tab.
   await replaceText(page, 'import sys\n\nprint("args", sys.argv[1:])\n');

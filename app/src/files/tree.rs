@@ -513,7 +513,7 @@ pub fn FileTree(
     };
     let close_menu = move || menu.set(None);
     let closes = window_event_listener(leptos::ev::pointerdown, move |event| {
-        if menu.get_untracked().is_some() && !in_menu(&event) {
+        if menu.get_untracked().is_some() && !crate::dom::event_within(&event, ".context-menu") {
             menu.set(None);
         }
     });
@@ -1760,24 +1760,6 @@ fn row_corner(list: NodeRef<leptos::html::Ul>, path: &str) -> (f64, f64) {
         return (rect.left() + 24.0, rect.bottom());
     }
     (0.0, 0.0)
-}
-
-/// Whether a pointer event happened inside the context menu.
-fn in_menu(event: &leptos::ev::PointerEvent) -> bool {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        event
-            .target()
-            .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            .and_then(|element| element.closest(".context-menu").ok().flatten())
-            .is_some()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = event;
-        false
-    }
 }
 
 /// Up/Down (and Home/End) move between a menu's entries.
