@@ -9,7 +9,7 @@
 #   4. brotli + gzip twins of the js, wasm and css
 #   5. public/ copied into the site root, vendor bundles under /vendor
 #
-#   scripts/build.sh [--setup] [--release] [--site-only | --server-only]
+#   scripts/build.sh [--setup] [--release] [--site-only]
 #
 # --setup first installs what building and running need (scripts/setup.sh --run).
 # The server's build is the longest step and needs only cargo. With --release it runs in the
@@ -21,14 +21,12 @@ source "$(dirname "$0")/lib.sh"
 
 release=false
 site_only=false
-server_only=false
 setup=false
 for arg in "$@"; do
   case "$arg" in
     --setup) setup=true ;;
     --release) release=true ;;
     --site-only) site_only=true ;;
-    --server-only) server_only=true ;;
     *) die "unknown option $arg" ;;
   esac
 done
@@ -49,7 +47,7 @@ build_server() {
   cargo build -p server --bin codepod -p agent --bin codepod-agent "${server_profile[@]}"
 }
 server_pid=
-if $release && ! $site_only && ! $server_only; then
+if $release && ! $site_only; then
   # Another profile's directory than the wasm's, so cargo does not make the two wait.
   server_log="$CARGO_TARGET_DIR/server-build.log"
   mkdir -p "$CARGO_TARGET_DIR"
@@ -64,9 +62,6 @@ fi
 if ! $site_only && [[ -z "$server_pid" ]]; then
   say "building the server and the sandbox agent"
   build_server
-fi
-if $server_only; then
-  exit 0
 fi
 
 say "building the hydrate bundle"
