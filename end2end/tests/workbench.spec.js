@@ -428,6 +428,15 @@ test('a phone: no sideways scrolling, the tree is a drawer, editor, terminal and
     expect(box.x).toBeGreaterThanOrEqual(-1);
     expect(box.x + box.width).toBeLessThanOrEqual(391);
   }
+  // It does not fit at 390 px; a fade pinned to its right edge says there is more.
+  const bar = await page.locator('.statusbar').evaluate((element) => {
+    const fade = getComputedStyle(element, '::after');
+    return { more: element.scrollWidth > element.clientWidth, position: fade.position, image: fade.backgroundImage };
+  });
+  expect(bar.more).toBe(true);
+  expect(bar.position).toBe('sticky');
+  expect(bar.image).toContain('linear-gradient');
+  await page.locator('.statusbar').evaluate((element) => element.scrollTo({ left: 0 }));
   await expectNoHorizontalOverflow(page);
   await page.click('#toggle-sidebar');
   await expect(sidebar).toBeVisible();
