@@ -75,7 +75,18 @@ test('edit main.py in Monaco, save, run it; terminal changes reach the tree; Run
   await page.click('#keep-alive');
   await expect(page.locator('#idle-countdown')).toHaveText(/^idle stop in (4:00|3:59|3:58)$/);
 
+  // No file open yet: the editor says how to open one and lists the keys, in the middle of
+  // the editor rather than under an empty editor body.
+  const empty = page.locator('.editor-empty');
+  await expect(empty).toBeVisible();
+  await expect(empty).toContainText('Ctrl+P');
+  await expect(empty.locator('dd')).toContainText(['Open a file by name', 'Run the Python file', 'Save', 'Show or hide the terminal']);
+  const area = await page.locator('main.editor').boundingBox();
+  const tabs = await page.locator('.editor-tabs').boundingBox();
+  const hint = await empty.boundingBox();
+  expect(hint.height).toBeGreaterThanOrEqual(area.height - tabs.height - 2);
   await openFile(page, 'main.py');
+  await expect(empty).toBeHidden();
   await replaceText(page, 'print("edited", 6 * 7)\n');
   await expect(page.locator('.editor-tab.active .dirty-dot')).toBeVisible();
   await page.keyboard.press('ControlOrMeta+s');

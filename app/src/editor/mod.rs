@@ -414,9 +414,19 @@ pub fn EditorArea(
                     })
             }}
         </div>
-        <p class="editor-empty muted" hidden=move || active.get().is_some()>
-            "Open a file from the tree to edit it. Ctrl+S saves."
-        </p>
+        <div class="editor-empty muted" hidden=move || active.get().is_some()>
+            <p>"Open a file from the tree to edit it."</p>
+            <dl>
+                <dt><kbd>"Ctrl+P"</kbd></dt>
+                <dd>"Open a file by name"</dd>
+                <dt><kbd>"Ctrl+Enter"</kbd></dt>
+                <dd>"Run the Python file"</dd>
+                <dt><kbd>"Ctrl+S"</kbd></dt>
+                <dd>"Save"</dd>
+                <dt><kbd>"Ctrl+`"</kbd></dt>
+                <dd>"Show or hide the terminal"</dd>
+            </dl>
+        </div>
     }
 }
 
