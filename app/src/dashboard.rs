@@ -31,7 +31,7 @@ pub fn AccountBar() -> impl IntoView {
                 <span>"Codepod"</span>
             </a>
             <nav class="topbar-actions" aria-label="Account">
-                <a class="username" href="/account">
+                <a class="username" href="/account" title="Your account: password and sessions">
                     <Suspense fallback=|| "">
                         {move || user.get().and_then(Result::ok).map(|user| user.username)}
                     </Suspense>

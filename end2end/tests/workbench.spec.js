@@ -393,6 +393,17 @@ test('the dashboard shows each workspace live and starts and stops it', async ({
   // Started elsewhere: the state follows without a reload (the list refreshes itself).
   await api(dashboard, '/api/workspaces/stop', { id });
   await expect(item.locator('.badge')).toHaveText('stopped', { timeout: 15_000 });
+  // The user's name (a link to the account page) sits on the line of the Sign out button.
+  const name = await dashboard.locator('.topbar .username').evaluate((link) => {
+    // Where the text is drawn (the link's own box may be stretched to the bar's height).
+    const range = document.createRange();
+    range.selectNodeContents(link);
+    const { y, height } = range.getBoundingClientRect();
+    return { y, height };
+  });
+  expect(name.height).toBeGreaterThan(0);
+  const signOut = await dashboard.locator('#sign-out').boundingBox();
+  expect(Math.abs(name.y + name.height / 2 - (signOut.y + signOut.height / 2))).toBeLessThanOrEqual(2);
   await dashboard.setViewportSize({ width: 390, height: 844 });
   await expectNoHorizontalOverflow(dashboard);
   await shoot(dashboard, 'workbench-dashboard-390');
