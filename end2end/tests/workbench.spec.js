@@ -490,3 +490,25 @@ test('screenshots of the changed pages at 1440×900', async ({ page }) => {
   await expectNoHorizontalOverflow(page);
   await shoot(page, 'workbench-signin-390');
 });
+
+test('the account page: each card starts with its heading; buttons are their own size', async ({ page }) => {
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await signUp(page, 'account_look');
+  await page.goto('/account');
+  for (const card of await page.locator('.account .card').all()) {
+    const box = await card.boundingBox();
+    const heading = await card.locator('h2').boundingBox();
+    // Within the card's padding (28 px), not pushed down by the heading's default margin.
+    expect(heading.y - box.y).toBeLessThanOrEqual(30);
+    for (const button of await card.locator('button').all()) {
+      expect((await button.boundingBox()).width).toBeLessThan(box.width / 2);
+    }
+  }
+  await shoot(page, 'workbench-account-1440');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expectNoHorizontalOverflow(page);
+  for (const target of await page.locator('.account .card button, .account .card input').all()) {
+    expect((await target.boundingBox()).height).toBeGreaterThanOrEqual(40);
+  }
+  await shoot(page, 'workbench-account-390');
+});
