@@ -298,7 +298,7 @@ pub fn DashboardPage() -> impl IntoView {
                     {
                         // Only a change between empty, a list and an error re-renders the list;
                         // a refreshed list is diffed row by row.
-                        let shape = Memo::new(move |_| {
+                        let shape = crate::reactive::memo(move || {
                             workspaces
                                 .get()
                                 .map(|result| result.map(|list| list.is_empty()).map_err(|error| error.message))

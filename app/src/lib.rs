@@ -21,6 +21,7 @@ mod ide;
 pub mod meta;
 mod not_found;
 pub mod plots;
+mod reactive;
 mod shell;
 pub mod terminal;
 #[cfg(feature = "hydrate")]

@@ -126,7 +126,7 @@ pub fn FileTree(
     }
 
     // The rows under open folders, in order; the drawn rows are a window of these.
-    let shown = Memo::new(move |_| {
+    let shown = crate::reactive::memo(move || {
         let list = entries.with(|loaded| {
             loaded
                 .as_ref()
@@ -173,7 +173,7 @@ pub fn FileTree(
     };
     // The drawn rows: those in the scroller's view and a few either side, and how many
     // there are in all (the list is as tall as all of them).
-    let span = Memo::new(move |_| {
+    let span = crate::reactive::memo(move || {
         let height = row_height.get().max(1.0);
         let total = shown.with(Rows::len);
         let top = scrolled.get().max(0.0);
@@ -1056,7 +1056,7 @@ pub fn FileTree(
                 // Only a change between a list and an error re-renders the whole tree; a new
                 // list is diffed row by row (a burst of 20,000 files, then one more, adds one).
                 // Made here, inside the transition, which so waits for the resource it reads.
-                let loaded = Memo::new(move |_| {
+                let loaded = crate::reactive::memo(move || {
                     entries
                         .get()
                         .map(|result| result.map(|_| ()).map_err(|error| error.message))
