@@ -11,6 +11,8 @@ pub mod accounts;
 pub mod api_context;
 mod auth;
 mod browser_slot;
+#[cfg(feature = "hydrate")]
+pub mod crashed;
 pub mod csp;
 mod dashboard;
 mod dom;

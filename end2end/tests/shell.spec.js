@@ -82,3 +82,35 @@ test('a newcomer can register, create a workspace and start its sandbox', async 
   const stopped = await (await request.post('/api/workspaces/stop', { headers, data: { id: workspace.id } })).json();
   expect(stopped.state).toBe('stopped');
 });
+
+test.describe('a failure in the page', () => {
+  // page.route sees no request a service worker answers: keep the worker out of this one.
+  test.use({ serviceWorkers: 'block' });
+
+test("when the page's code fails, the page says so and offers a reload", async ({ page }) => {
+  await signUp(page, 'crash_user');
+  await expect(page.locator('.dashboard')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.crashed')).toHaveCount(0);
+  // The dashboard's HTML with its heading reduced to bare text: the browser's code,
+  // hydrating, finds text where it expects the <h1> element and panics.
+  await page.route(/\/$/, async (route) => {
+    const response = await route.fetch();
+    const html = (await response.text()).replace('<h1>Workspaces</h1>', 'Workspaces');
+    await route.fulfill({ response, body: html });
+  });
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.reload();
+  const banner = page.locator('.crashed[role=alert]');
+  await expect(banner).toBeVisible({ timeout: 15_000 });
+  await expect(banner).toHaveCount(1);
+  await expect(banner).toContainText('Codepod stopped working in this tab');
+  expect(errors.length).toBeGreaterThan(0);
+  await page.screenshot({ path: `${artifacts}crashed.png` });
+  // Reload fetches the page again; unmodified, it works.
+  await page.unroute(/\/$/);
+  await banner.getByRole('link', { name: 'Reload' }).click();
+  await expect(page.locator('.dashboard')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.crashed')).toHaveCount(0);
+});
+});

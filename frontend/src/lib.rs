@@ -5,6 +5,10 @@ use wasm_bindgen::prelude::wasm_bindgen;
 /// Called by the hydration script the server embeds in every page.
 #[wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
+    // A panic stops the wasm for good: say so on the page too, not only in the console.
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        app::crashed::show();
+    }));
     leptos::mount::hydrate_body(app::App);
 }
