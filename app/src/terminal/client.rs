@@ -31,7 +31,6 @@ use model::ws::close;
 /// Reconnect delays, then the last one forever.
 const BACKOFF_MS: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
 
-/// One terminal: its xterm.js, the element it draws in, and its listeners.
 /// The terminal's colours, matching the page's (style/main.css) in either scheme.
 fn theme(dark: bool) -> js_sys::Object {
     if dark {
@@ -50,6 +49,7 @@ fn theme(dark: bool) -> js_sys::Object {
     }
 }
 
+/// One terminal: its xterm.js, the element it draws in, and its listeners.
 struct Term {
     xterm: xterm::Terminal,
     fit: xterm::FitAddon,
