@@ -12,7 +12,7 @@ use crate::{
 /// `/account`.
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let user = Resource::new(|| (), |_| me());
+    let user = crate::json::resource(|| (), |_| me());
     let (current, set_current) = signal(String::new());
     let (new, set_new) = signal(String::new());
     let (confirm_delete, set_confirm_delete) = signal(String::new());

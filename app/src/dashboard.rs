@@ -23,7 +23,7 @@ const REFRESH_MS: u64 = 5_000;
 /// The top bar of the signed-in pages: brand, account link, sign out (a plain form).
 #[component]
 pub fn AccountBar() -> impl IntoView {
-    let user = Resource::new(|| (), |_| me());
+    let user = crate::json::resource(|| (), |_| me());
     view! {
         <header class="topbar">
             <a class="brand" href="/">
@@ -71,7 +71,7 @@ fn js_now_ms() -> i64 {
 /// `/`.
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let workspaces = Resource::new(|| (), |_| list_workspaces());
+    let workspaces = crate::json::resource(|| (), |_| list_workspaces());
     let (name, set_name) = signal(String::new());
     let (error, set_error) = signal(None::<String>);
     let navigate = leptos_router::hooks::use_navigate();

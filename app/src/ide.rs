@@ -415,8 +415,8 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
     };
     let warn = move || idle_left().is_some_and(|left| left < IDLE_WARNING_MS);
 
-    let info = Resource::new(|| (), |_| server_info());
-    let name = Resource::new(move || workspace, get_workspace);
+    let info = crate::json::resource(|| (), |_| server_info());
+    let name = crate::json::resource(move || workspace, get_workspace);
 
     view! {
         // "Codepod" until the workspace's name has loaded.
@@ -668,7 +668,7 @@ impl Layout {
     fn load(username: &str) -> Option<Self> {
         let storage = window().local_storage().ok()??;
         let text = storage.get_item(&Self::key(username)).ok()??;
-        serde_json::from_str(&text).ok()
+        crate::json::from_str(&text).ok()
     }
 
     #[cfg(feature = "hydrate")]
@@ -702,7 +702,7 @@ impl Settings {
             .ok()
             .flatten()
             .and_then(|storage| storage.get_item(&Self::key(username)).ok().flatten())
-            && let Ok(settings) = serde_json::from_str(&text)
+            && let Ok(settings) = crate::json::from_str(&text)
         {
             return settings;
         }

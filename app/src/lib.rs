@@ -20,6 +20,7 @@ pub mod editor;
 pub mod error;
 pub mod files;
 mod ide;
+mod json;
 pub mod meta;
 mod not_found;
 pub mod plots;

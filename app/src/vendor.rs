@@ -16,7 +16,7 @@ fn manifest() -> Result<HashMap<String, String>, String> {
         .flatten()
         .and_then(|element| element.dyn_into::<web_sys::HtmlMetaElement>().ok())
         .ok_or("the page has no vendor manifest")?;
-    serde_json::from_str(&meta.content()).map_err(|error| format!("vendor manifest: {error}"))
+    crate::json::from_str(&meta.content()).map_err(|error| format!("vendor manifest: {error}"))
 }
 
 /// Adds a `<script>` or stylesheet `<link>` for `/vendor/<file>` once, and waits until it

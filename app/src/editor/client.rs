@@ -252,7 +252,7 @@ impl Editor {
     fn session(&self) -> Session {
         storage()
             .and_then(|storage| storage.get_item(&self.session_key()).ok().flatten())
-            .and_then(|json| serde_json::from_str(&json).ok())
+            .and_then(|json| crate::json::from_str(&json).ok())
             .unwrap_or_default()
     }
 
@@ -1098,7 +1098,7 @@ impl Editor {
 
     fn backup(&self, path: &str) -> Option<Backup> {
         let json = storage()?.get_item(&self.backup_key(path)).ok()??;
-        serde_json::from_str(&json).ok()
+        crate::json::from_str(&json).ok()
     }
 
     fn forget_backup(&self, path: &str) {

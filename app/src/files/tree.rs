@@ -110,7 +110,7 @@ pub fn FileTree(
             if first.is_none() {
                 if let Some(saved) = storage()
                     .and_then(|storage| storage.get_item(&key).ok().flatten())
-                    .and_then(|text| serde_json::from_str::<HashSet<String>>(&text).ok())
+                    .and_then(|text| crate::json::from_str::<HashSet<String>>(&text).ok())
                 {
                     collapsed.set(saved);
                 }
@@ -1170,7 +1170,7 @@ async fn upload(workspace: WorkspaceId, files: Vec<(String, web_sys::File)>) -> 
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    Err(serde_json::from_str::<crate::ApiError>(&text)
+    Err(crate::json::from_str::<crate::ApiError>(&text)
         .map(|error| error.message)
         .unwrap_or_else(|_| format!("the upload failed ({})", response.status())))
 }

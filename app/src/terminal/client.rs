@@ -457,7 +457,7 @@ impl Client {
                 (None, None) => {}
             }
         } else if let Some(text) = data.as_string() {
-            match serde_json::from_str::<ServerMessage>(&text) {
+            match crate::json::from_str::<ServerMessage>(&text) {
                 Ok(message) => self.handle(message),
                 Err(error) => leptos::logging::warn!("unreadable control message: {error}"),
             }
