@@ -25,6 +25,8 @@
 #                           ./x test runs them 30 s each)
 #   bench/run.sh contract   the API contract with CODEPOD_CONTRACT_EXAMPLES Schemathesis
 #                           examples per operation (default 1000; ./x test runs 30)
+#   bench/run.sh floor      a minimal Leptos app (bench/leptos-floor) built as the hydrate
+#                           bundle is: what the framework costs before Codepod's own code
 #   bench/run.sh kube       the kube runtime's exec hop (through the tests' fake API server)
 #                           against the agent's Unix socket: connect, echo, output, memory
 #
@@ -44,6 +46,25 @@ machine() {
 }
 
 kib() { awk -v bytes="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", bytes / 1024 }'; }
+
+# Bytes of a file compressed as the site's precompression does (brotli, quality 11).
+brotli_bytes() {
+  node -e 'const z = require("zlib"); const b = require("fs").readFileSync(process.argv[1]);
+    console.log(z.brotliCompressSync(b, { params: { [z.constants.BROTLI_PARAM_QUALITY]: 11 } }).length)' "$1"
+}
+
+floor() {
+  local dir="$ROOT/bench/leptos-floor" out="$CARGO_TARGET_DIR/leptos-floor"
+  say "building the minimal Leptos app (bench/leptos-floor) as the hydrate bundle is built"
+  (cd "$dir" && CARGO_TARGET_DIR="$out" cargo build --release --locked --quiet --target wasm32-unknown-unknown)
+  rm -rf "$out/pkg"
+  wasm-bindgen --target web --no-typescript --out-dir "$out/pkg" "$out/wasm32-unknown-unknown/release/leptos_floor.wasm"
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$out/pkg/floor.wasm" "$out/pkg/leptos_floor_bg.wasm"
+  awk -v raw="$(stat -c %s "$out/pkg/floor.wasm")" -v br="$(brotli_bytes "$out/pkg/floor.wasm")" \
+    'BEGIN { printf "minimal Leptos app: %d B raw, %.1f KiB brotli\n", raw, br / 1024 }'
+}
 
 bundle() {
   local hash wasm js css
@@ -220,6 +241,7 @@ sync() {
 machine
 case "$what" in
   bundle) bundle ;;
+  floor) floor ;;
   ssr) ssr ;;
   api) api ;;
   sandbox) sandbox ;;
@@ -232,6 +254,6 @@ case "$what" in
   fuzz) CODEPOD_FUZZ_SECONDS="${CODEPOD_FUZZ_SECONDS:-600}" "$ROOT/scripts/fuzz.sh" ;;
   contract) CODEPOD_CONTRACT_EXAMPLES="${CODEPOD_CONTRACT_EXAMPLES:-1000}" "$ROOT/scripts/api-contract.sh" ;;
   kube) kube ;;
-  all) bundle; ssr; api; sandbox; terminal; browser; lsp; packages; plots; sync; kube ;;
+  all) bundle; floor; ssr; api; sandbox; terminal; browser; lsp; packages; plots; sync; kube ;;
   *) die "unknown benchmark $what" ;;
 esac
