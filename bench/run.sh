@@ -47,23 +47,16 @@ machine() {
 
 kib() { awk -v bytes="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", bytes / 1024 }'; }
 
-# Bytes of a file compressed as the site's precompression does (brotli, quality 11).
-brotli_bytes() {
-  node -e 'const z = require("zlib"); const b = require("fs").readFileSync(process.argv[1]);
-    console.log(z.brotliCompressSync(b, { params: { [z.constants.BROTLI_PARAM_QUALITY]: 11 } }).length)' "$1"
-}
-
 floor() {
   local dir="$ROOT/bench/leptos-floor" out="$CARGO_TARGET_DIR/leptos-floor"
   say "building the minimal Leptos app (bench/leptos-floor) as the hydrate bundle is built"
   (cd "$dir" && CARGO_TARGET_DIR="$out" cargo build --release --locked --quiet --target wasm32-unknown-unknown)
   rm -rf "$out/pkg"
   wasm-bindgen --target web --no-typescript --out-dir "$out/pkg" "$out/wasm32-unknown-unknown/release/leptos_floor.wasm"
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    -o "$out/pkg/floor.wasm" "$out/pkg/leptos_floor_bg.wasm"
-  awk -v raw="$(stat -c %s "$out/pkg/floor.wasm")" -v br="$(brotli_bytes "$out/pkg/floor.wasm")" \
-    'BEGIN { printf "minimal Leptos app: %d B raw, %.1f KiB brotli\n", raw, br / 1024 }'
+  optimise_wasm "$out/pkg/leptos_floor_bg.wasm" "$out/pkg/floor.wasm"
+  rm "$out/pkg/leptos_floor_bg.wasm"
+  node "$ROOT/scripts/precompress.mjs" "$out/pkg"
+  echo "minimal Leptos app: $(stat -c %s "$out/pkg/floor.wasm") B raw, $(kib "$out/pkg/floor.wasm.br") KiB brotli"
 }
 
 bundle() {

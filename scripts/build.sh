@@ -74,10 +74,7 @@ wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name codepod 
 mv "$stage/codepod_bg.wasm" "$stage/codepod.wasm"
 if $release; then
   say "optimising the wasm with wasm-opt"
-  # The features rustc's wasm32 output uses by default; wasm-opt must be told to keep them.
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    -o "$stage/codepod.opt.wasm" "$stage/codepod.wasm"
+  optimise_wasm "$stage/codepod.wasm" "$stage/codepod.opt.wasm"
   mv "$stage/codepod.opt.wasm" "$stage/codepod.wasm"
 fi
 # The vendor bundles first: their icons' stylesheet goes into the app's.

@@ -11,6 +11,14 @@ SITE_DIR="$CARGO_TARGET_DIR/site"
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# `wasm-opt -Oz` from $1 to $2, keeping the features rustc's wasm32 output uses by default
+# (wasm-opt must be told). The site's build and the bundle benchmarks optimise the same way.
+optimise_wasm() {
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$2" "$1"
+}
+
 # Runs a command and prints how long it took, for docs/benchmarks.md.
 timed() {
   local label="$1"; shift

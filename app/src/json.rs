@@ -6,7 +6,7 @@
 //! page reads — resources' data from the server's HTML, local storage, the terminal's
 //! control messages — goes through [`from_str`] here, which reads the text's bytes, and
 //! resources are made with [`resource`], whose codec does the same
-//! (−27 KB of code, docs/benchmarks.md).
+//! (−26 KB of code, docs/benchmarks.md).
 
 use leptos::{prelude::*, server::codee};
 use serde::{Serialize, de::DeserializeOwned};
