@@ -31,8 +31,13 @@ impl Services {
         let _guard = lock.lock().await;
         if sandboxes.is_ready(ws) {
             // Ready by the registry, and its agent still answers: reused. One that died (its
-            // agent killed, its pod gone) is stopped here and a new one filled below.
-            if sandboxes.control(ws).await.is_ok() {
+            // agent killed, its pod gone) is stopped here and a new one filled below. Asked,
+            // not assumed: the held connection can be a moment from noticing its agent died.
+            let answers = match sandboxes.control(ws).await {
+                Ok(control) => control.ping().await.is_ok(),
+                Err(_) => false,
+            };
+            if answers {
                 sandboxes.touch(ws);
                 return Ok(sandboxes.status(ws).await);
             }
