@@ -59,12 +59,56 @@ pub struct Preview {
 }
 
 /// A file with its content: the entry's fields plus `encoding` and `data`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+///
+/// Read field by field ([`FlatFileView`]): serde reads flattened fields by buffering the
+/// whole object into a generic value first, and that machinery was most of the browser's
+/// code for reading JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FileView {
     #[serde(flatten)]
     pub entry: FileEntry,
     #[serde(flatten)]
     pub content: Content,
+}
+
+impl<'de> Deserialize<'de> for FileView {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let flat = FlatFileView::deserialize(deserializer)?;
+        Ok(Self {
+            entry: FileEntry {
+                path: flat.path,
+                kind: flat.kind,
+                size: flat.size,
+                version: flat.version,
+                hash: flat.hash,
+                updated_at: flat.updated_at,
+            },
+            content: match flat.encoding {
+                Encoding::Utf8 => Content::Utf8(flat.data),
+                Encoding::Base64 => Content::Base64(flat.data),
+            },
+        })
+    }
+}
+
+/// [`FileView`]'s JSON, as it is read.
+#[derive(Deserialize)]
+struct FlatFileView {
+    path: WorkspacePath,
+    kind: FileKind,
+    size: i64,
+    version: i64,
+    hash: String,
+    updated_at: i64,
+    encoding: Encoding,
+    data: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Encoding {
+    Utf8,
+    Base64,
 }
 
 /// Configurable limits. Exceeding a size limit is a 413; a count limit a 422.
@@ -117,6 +161,25 @@ mod tests {
         assert_eq!(json["version"], 2);
         let back: FileView = serde_json::from_value(json).unwrap();
         assert_eq!(back, view);
+        let binary = FileView {
+            content: Content::Base64("AAE=".into()),
+            ..view
+        };
+        let json = serde_json::to_string(&binary).unwrap();
+        assert_eq!(serde_json::from_str::<FileView>(&json).unwrap(), binary);
+        for (field, refused) in [
+            ("data", "missing field `data`"),
+            ("encoding", "missing field `encoding`"),
+            ("version", "missing field `version`"),
+        ] {
+            let mut json = serde_json::to_value(&binary).unwrap();
+            json.as_object_mut().unwrap().remove(field);
+            let error = serde_json::from_value::<FileView>(json).unwrap_err();
+            assert!(error.to_string().contains(refused), "{error}");
+        }
+        let mut json = serde_json::to_value(&binary).unwrap();
+        json["encoding"] = "hex".into();
+        assert!(serde_json::from_value::<FileView>(json).is_err());
     }
 
     #[test]
