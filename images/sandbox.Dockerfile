@@ -9,7 +9,9 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p agent --bin codepod-agent
+# scripts/lib.sh first makes the patched crates the workspace names (docs/development.md).
+RUN bash -c 'source scripts/lib.sh' \
+ && cargo build --release --locked -p agent --bin codepod-agent
 
 FROM debian:bookworm-slim
 RUN apt-get update \

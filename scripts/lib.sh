@@ -37,3 +37,46 @@ kubectl_bin() {
     echo "$ROOT/k8s/.tools/bin/kubectl"
   fi
 }
+
+# Dependencies Codepod builds with a patch (patches/<name>.patch says why): the crate as
+# crates.io publishes it (from cargo's cache, fetched there first if need be), checked
+# against its SHA-256, patched into vendor/crates/<name>, which Cargo.toml's
+# [patch.crates-io] names. Cargo cannot read the workspace without them, so every script
+# makes them first (this file does, below); fast when they are already there.
+patched_crate() {
+  local name="$1" version="$2" sha256="$3"
+  local patch="$ROOT/patches/$name.patch" dir="$ROOT/vendor/crates/$name"
+  local stamp
+  stamp="$name $version $(sha256sum <"$patch" | cut -d' ' -f1)"
+  [[ "$(cat "$dir/.patched" 2>/dev/null)" == "$stamp" ]] && return 0
+  mkdir -p "$ROOT/vendor/crates"
+  (
+    flock 9
+    [[ "$(cat "$dir/.patched" 2>/dev/null)" == "$stamp" ]] && exit 0
+    say "patching $name $version (patches/$name.patch)"
+    local tmp crate
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$name-$version.crate" 2>/dev/null | head -n 1 || true)
+    if [[ -z "$crate" ]]; then
+      # Into cargo's cache, by cargo (which checks it against the registry's index).
+      mkdir -p "$tmp/fetch/src"
+      touch "$tmp/fetch/src/lib.rs"
+      printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n%s = "=%s"\n\n[workspace]\n' \
+        "$name" "$version" >"$tmp/fetch/Cargo.toml"
+      (cd "$tmp/fetch" && cargo fetch --quiet) || die "could not download $name $version from crates.io"
+      crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$name-$version.crate" | head -n 1)
+    fi
+    echo "$sha256  $crate" | sha256sum --check --quiet >/dev/null \
+      || die "$name-$version.crate does not have the checksum Codepod expects"
+    tar -xzf "$crate" -C "$tmp"
+    # Outside any git repository, so that paths in the patch are the crate's.
+    GIT_CEILING_DIRECTORIES="$tmp" git -C "$tmp/$name-$version" apply -p1 "$patch" \
+      || die "patches/$name.patch does not apply to $name $version"
+    echo "$stamp" >"$tmp/$name-$version/.patched"
+    rm -rf "$dir"
+    mv "$tmp/$name-$version" "$dir"
+  ) 9>"$ROOT/vendor/crates/.lock"
+}
+
+patched_crate tachys 0.2.19 e47e2220bb9d2a3be976a22a0fb7685a0b84499bb11ea5cb3bbc82907675ac68

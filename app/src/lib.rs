@@ -33,3 +33,25 @@ pub mod workspaces;
 
 pub use error::ApiError;
 pub use shell::{App, SiteAssets, shell};
+
+#[cfg(test)]
+mod tests {
+    /// Leptos's renderer is built from `patches/tachys.patch` (no async hydration path:
+    /// 18.7 KiB brotli of the bundle). Should a Leptos update need another tachys, cargo
+    /// would quietly build the published one instead, with only a warning that the patch
+    /// went unused: this fails then.
+    #[test]
+    fn the_renderer_is_the_patched_tachys() {
+        let lock = include_str!("../../Cargo.lock");
+        let tachys = lock
+            .split("[[package]]")
+            .filter(|entry| entry.contains("\nname = \"tachys\"\n"))
+            .collect::<Vec<_>>();
+        assert_eq!(tachys.len(), 1, "one tachys in Cargo.lock");
+        assert!(
+            !tachys[0].contains("\nsource = "),
+            "tachys comes from a registry, not vendor/crates/tachys: update patches/tachys.patch \
+             and its version in scripts/lib.sh, or drop the patch (Leptos 0.9 has the change)"
+        );
+    }
+}
