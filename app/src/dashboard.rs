@@ -31,7 +31,13 @@ pub fn AccountBar() -> impl IntoView {
                 <span>"Codepod"</span>
             </a>
             <nav class="topbar-actions" aria-label="Account">
-                <a class="username" href="/account" title="Your account: password and sessions">
+                // A page without wasm (`shell::without_wasm`): loaded, not routed to.
+                <a
+                    class="username"
+                    href="/account"
+                    rel="external"
+                    title="Your account: password and sessions"
+                >
                     <Suspense fallback=|| "">
                         {move || user.get().and_then(Result::ok).map(|user| user.username)}
                     </Suspense>

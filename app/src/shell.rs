@@ -37,10 +37,11 @@ impl Default for SiteAssets {
 }
 
 /// Pages that are plain HTML forms, whole without the wasm bundle: they get none (a first
-/// visit downloads no wasm; the bundle and the service worker come with the signed-in pages).
+/// visit downloads no wasm; the bundle and the service worker come with the dashboard and
+/// the IDE). Their components are compiled into the server only.
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 pub fn without_wasm(path: &str) -> bool {
-    matches!(path, "/signin" | "/signup")
+    matches!(path, "/signin" | "/signup" | "/account")
 }
 
 /// The whole HTML document, rendered on the server for every page request.
@@ -100,7 +101,9 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=DashboardPage />
                 <Route path=StaticSegment("signin") view=SignInPage />
                 <Route path=StaticSegment("signup") view=SignUpPage />
-                <Route path=StaticSegment("account") view=AccountPage />
+                // Whole before sending, like the IDE: without wasm, nothing could fill in a
+                // streamed part later but an inline script; this way the page needs none.
+                <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async />
                 // Rendered whole before sending (not streamed out of order): the page is small,
                 // its data is a few local queries, and the stream could stall under load.
                 <Route

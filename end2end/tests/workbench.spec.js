@@ -494,7 +494,19 @@ test('screenshots of the changed pages at 1440×900', async ({ page }) => {
 test('the account page: each card starts with its heading; buttons are their own size', async ({ page }) => {
   await page.setViewportSize({ width: 1440, height: 900 });
   await signUp(page, 'account_look');
-  await page.goto('/account');
+  // A plain page: the link from the dashboard loads it, and it loads no wasm.
+  const wasm = [];
+  page.on('request', (request) => { if (request.url().endsWith('.wasm')) wasm.push(request.url()); });
+  await page.click('a.username');
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.locator('h1')).toHaveText('Account');
+  expect(wasm).toEqual([]);
+  // Its forms work as forms: a wrong current password is said inline, deleting needs the box.
+  await page.fill('input[name=current_password]', 'not my password');
+  await page.fill('input[name=new_password]', 'a new password here');
+  await page.click('text=Change password >> nth=-1');
+  await expect(page.locator('.card').first().locator('.form-error')).toHaveText('The current password is wrong.');
+  await expect(page.locator('input[name=confirm]')).toHaveAttribute('required', '');
   for (const card of await page.locator('.account .card').all()) {
     const box = await card.boundingBox();
     const heading = await card.locator('h2').boundingBox();
@@ -507,7 +519,8 @@ test('the account page: each card starts with its heading; buttons are their own
   await shoot(page, 'workbench-account-1440');
   await page.setViewportSize({ width: 390, height: 844 });
   await expectNoHorizontalOverflow(page);
-  for (const target of await page.locator('.account .card button, .account .card input').all()) {
+  // A checkbox's target is its label.
+  for (const target of await page.locator('.account .card button, .account .card input:not([type=checkbox]), .account .card label.check').all()) {
     expect((await target.boundingBox()).height).toBeGreaterThanOrEqual(40);
   }
   await shoot(page, 'workbench-account-390');

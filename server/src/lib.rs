@@ -513,6 +513,9 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/signin", post(pages::sign_in))
         .route("/signup", post(pages::sign_up))
         .route("/signout", post(pages::sign_out))
+        .route("/account/password", post(pages::change_password))
+        .route("/account/sessions", post(pages::sign_out_others))
+        .route("/account/delete", post(pages::delete_account))
         // Pages, and every server function at its `/api/…` path.
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .merge(file_routes)

@@ -7,7 +7,18 @@
 //! `POST /signup`  `username`, `email`, `password` → cookie, 303 to `/`
 //! `POST /signout` → session ended, cookie cleared, 303 to `/signin`
 //!
-//! Cross-site posts to these three are refused (403) by `security::origin_guard`, like
+//! The account page (`/account`, also without wasm) posts its three forms here; each needs
+//! a session (303 to sign in otherwise) and answers 303 to `/account` with what happened:
+//!
+//! `POST /account/password`  `current_password`, `new_password` → `?done=password`; every
+//!                           other session is signed out
+//! `POST /account/sessions`  → `?done=sessions&count=N`: every other session signed out
+//! `POST /account/delete`    `password`, `confirm` → account deleted, cookie cleared, 303 to
+//!                           `/signin`
+//!
+//! A failure answers `?failed=<form>&error=<code>`.
+//!
+//! Cross-site posts to all of these are refused (403) by `security::origin_guard`, like
 //! every mutating `/api` request.
 //!
 //! A failure redirects back to the form with `error` (an error code: the page shows a fixed
@@ -198,6 +209,101 @@ pub async fn sign_out(State(api): State<ApiContext>, headers: HeaderMap) -> Resp
         tracing::warn!(error = %error, "could not end a session at sign-out");
     }
     with_cookie(see_other("/signin"), &api.cookie.clear())
+}
+
+/// Where a form of the account page goes back to: what happened, or which form failed why.
+fn back_to_account(form: &str, outcome: Result<Vec<(&str, String)>, ErrorCode>) -> Response {
+    match outcome {
+        Ok(details) => {
+            let mut pairs = vec![("done", form)];
+            pairs.extend(details.iter().map(|(key, value)| (*key, value.as_str())));
+            see_other(&format!("/account{}", query(&pairs)))
+        }
+        Err(code) => see_other(&format!(
+            "/account{}",
+            query(&[("failed", form), ("error", code.as_str())])
+        )),
+    }
+}
+
+/// The signed-in user of a form post, or where to send a visitor who is not.
+async fn account_user(
+    api: &ApiContext,
+    headers: &HeaderMap,
+) -> Result<services::accounts::CurrentUser, Response> {
+    AuthUser::from_headers(api, headers)
+        .await
+        .map(|AuthUser(user)| user)
+        .map_err(|_| see_other("/signin?next=%2Faccount"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /account/password`.
+pub async fn change_password(
+    State(api): State<ApiContext>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let user = match account_user(&api, &headers).await {
+        Ok(user) => user,
+        Err(sign_in) => return sign_in,
+    };
+    let outcome = match model::Password::try_from(form.new_password) {
+        Ok(new) => api
+            .services
+            .change_password(&user, &form.current_password, new)
+            .await
+            .map(|()| Vec::new())
+            .map_err(|error| ApiError::from(error).code),
+        Err(_) => Err(ErrorCode::InvalidPassword),
+    };
+    back_to_account("password", outcome)
+}
+
+/// `POST /account/sessions`: signs out every other session.
+pub async fn sign_out_others(State(api): State<ApiContext>, headers: HeaderMap) -> Response {
+    let user = match account_user(&api, &headers).await {
+        Ok(user) => user,
+        Err(sign_in) => return sign_in,
+    };
+    let outcome = api
+        .services
+        .logout_others(&user)
+        .await
+        .map(|count| vec![("count", count.to_string())])
+        .map_err(|error| ApiError::from(error).code);
+    back_to_account("sessions", outcome)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    password: String,
+    /// The "I understand" box: absent unless ticked.
+    confirm: Option<String>,
+}
+
+/// `POST /account/delete`.
+pub async fn delete_account(
+    State(api): State<ApiContext>,
+    headers: HeaderMap,
+    Form(form): Form<DeleteForm>,
+) -> Response {
+    let user = match account_user(&api, &headers).await {
+        Ok(user) => user,
+        Err(sign_in) => return sign_in,
+    };
+    if form.confirm.is_none() {
+        return back_to_account("delete", Err(ErrorCode::InvalidInput));
+    }
+    match api.services.delete_account(&user, &form.password).await {
+        Ok(()) => with_cookie(see_other("/signin"), &api.cookie.clear()),
+        Err(error) => back_to_account("delete", Err(ApiError::from(error).code)),
+    }
 }
 
 /// Middleware for the app's pages: `/`, `/account` and `/w/{id}` need a session (303 to

@@ -147,7 +147,9 @@ pub async fn origin_guard(
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let path = request.uri().path();
-    let guarded = path.starts_with("/api/") || matches!(path, "/signin" | "/signup" | "/signout");
+    let guarded = path.starts_with("/api/")
+        || path.starts_with("/account/")
+        || matches!(path, "/signin" | "/signup" | "/signout");
     if !safe_method && guarded && !same_origin(request.headers(), &security.public_origin) {
         tracing::warn!(path = %request.uri().path(), "cross-site request refused");
         return error_response(app::ApiError::new(

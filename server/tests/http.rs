@@ -90,16 +90,16 @@ async fn the_ide_page_is_server_rendered_with_the_shell_and_the_hydration_script
 }
 
 #[tokio::test]
-async fn the_sign_in_and_sign_up_pages_are_plain_forms_without_script_or_wasm() {
+async fn the_sign_in_sign_up_and_account_pages_are_plain_forms_without_script_or_wasm() {
     let app = spawn_app().await;
     let anonymous = app.browser();
-    for path in ["/signin", "/signup"] {
-        let response = anonymous
-            .http
-            .get(anonymous.url(path))
-            .send()
-            .await
-            .unwrap();
+    let ada = app.signed_up("ada").await;
+    for (browser, path) in [
+        (&anonymous, "/signin"),
+        (&anonymous, "/signup"),
+        (&ada, "/account"),
+    ] {
+        let response = browser.http.get(browser.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let html = response.text().await.unwrap();
         assert!(html.contains(r#"method="post""#), "{path}: {html}");
@@ -119,12 +119,23 @@ async fn the_sign_in_and_sign_up_pages_are_plain_forms_without_script_or_wasm() 
             !html.contains(".js\""),
             "{path} links a script file:\n{html}"
         );
+        // Rendered whole: nothing streamed in later by an inline script.
+        assert!(!html.contains("<template"), "{path} streams:\n{html}");
     }
-    // Signed in, pages hydrate as before.
-    let ada = app.signed_up("ada").await;
-    let html = ada
+    let account = ada
         .http
         .get(ada.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("Signed in as ada (ada@"), "{account}");
+    // The dashboard hydrates.
+    let html = ada
+        .http
+        .get(ada.url("/"))
         .send()
         .await
         .unwrap()

@@ -1,5 +1,5 @@
-//! The HTML side of accounts: the sign-in, sign-up and sign-out forms (plain form posts),
-//! and the guard in front of the app's pages.
+//! The HTML side of accounts: the sign-in, sign-up, sign-out and account forms (plain form
+//! posts), and the guard in front of the app's pages.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod common;
@@ -203,18 +203,31 @@ async fn sign_in_messages_come_from_a_fixed_set_and_reflections_are_bounded() {
 async fn forms_posted_from_another_site_are_refused_and_redirects_stay_local() {
     let app = spawn_app().await;
     let browser = app.signed_up("ada").await;
-    for path in ["/signin", "/signup", "/signout"] {
+    for path in [
+        "/signin",
+        "/signup",
+        "/signout",
+        "/account/password",
+        "/account/sessions",
+        "/account/delete",
+    ] {
         let response = browser
             .http
             .post(app.url(path))
             .header(header::ORIGIN, "https://evil.example")
-            .form(&[("login", "ada"), ("password", PASSWORD)])
+            .form(&[
+                ("login", "ada"),
+                ("password", PASSWORD),
+                ("current_password", PASSWORD),
+                ("new_password", "a new password here"),
+                ("confirm", "on"),
+            ])
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
     }
-    // Still signed in: the cross-site sign-out did nothing.
+    // Still signed in, with the same password: the cross-site posts did nothing.
     assert_eq!(
         browser
             .http
@@ -225,6 +238,14 @@ async fn forms_posted_from_another_site_are_refused_and_redirects_stay_local() {
             .status(),
         StatusCode::OK
     );
+    let password_unchanged = account_form(
+        &app,
+        &app.browser(),
+        "/signin",
+        &[("login", "ada"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(password_unchanged, "/");
     for next in ["https://evil.example/", "//evil.example", "/\\evil.example"] {
         let response = app
             .client
@@ -261,4 +282,188 @@ async fn another_users_workspace_page_is_the_404_page() {
         .await
         .unwrap();
     assert_eq!(own.status(), StatusCode::OK);
+}
+
+/// Posts an account form as the page does (same origin); returns where it sends the browser.
+async fn account_form(
+    app: &common::TestApp,
+    browser: &common::Browser,
+    path: &str,
+    form: &[(&str, &str)],
+) -> String {
+    let response = browser
+        .http
+        .post(app.url(path))
+        .header(header::ORIGIN, app.url(""))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+    location(&response)
+}
+
+async fn page_text(browser: &common::Browser, path: &str) -> String {
+    browser
+        .http
+        .get(browser.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_account_forms_change_the_password_and_end_other_sessions_without_javascript() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let elsewhere = app.browser();
+    let signed_in = account_form(
+        &app,
+        &elsewhere,
+        "/signin",
+        &[("login", "ada"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(signed_in, "/");
+
+    // A wrong current password, then a new one too short: the form says why, nothing changes.
+    let wrong = account_form(
+        &app,
+        &ada,
+        "/account/password",
+        &[
+            ("current_password", "not my password"),
+            ("new_password", "a new password here"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong, "/account?failed=password&error=wrong_password");
+    assert!(
+        page_text(&ada, &wrong)
+            .await
+            .contains("The current password is wrong.")
+    );
+    let short = account_form(
+        &app,
+        &ada,
+        "/account/password",
+        &[("current_password", PASSWORD), ("new_password", "short")],
+    )
+    .await;
+    assert_eq!(short, "/account?failed=password&error=invalid_password");
+    // Text in the query is never shown: only the code's own sentence.
+    let forged = page_text(&ada, "/account?failed=password&error=<b>pwned</b>").await;
+    assert!(
+        !forged.contains("<b>pwned") && !forged.contains("pwned"),
+        "{forged}"
+    );
+    assert!(page_text(&elsewhere, "/").await.contains("Workspaces"));
+
+    // Changed: the other browser is signed out, this one is not; the new password signs in.
+    let done = account_form(
+        &app,
+        &ada,
+        "/account/password",
+        &[
+            ("current_password", PASSWORD),
+            ("new_password", "a new password here"),
+        ],
+    )
+    .await;
+    assert_eq!(done, "/account?done=password");
+    assert!(page_text(&ada, &done).await.contains("Password changed"));
+    let gone = elsewhere.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER);
+    let again = account_form(
+        &app,
+        &elsewhere,
+        "/signin",
+        &[("login", "ada"), ("password", "a new password here")],
+    )
+    .await;
+    assert_eq!(again, "/");
+
+    // Sign out everywhere else: the other browser is out again, the count says so.
+    let ended = account_form(&app, &ada, "/account/sessions", &[]).await;
+    assert_eq!(ended, "/account?done=sessions&count=1");
+    assert!(
+        page_text(&ada, &ended)
+            .await
+            .contains("Signed out 1 other session(s).")
+    );
+    let gone = elsewhere.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ada.http.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Signed out, every form sends to sign in and does nothing.
+    for path in ["/account/password", "/account/sessions", "/account/delete"] {
+        let back = account_form(
+            &app,
+            &elsewhere,
+            path,
+            &[
+                ("current_password", "a new password here"),
+                ("new_password", "x"),
+                ("password", "x"),
+                ("confirm", "on"),
+            ],
+        )
+        .await;
+        assert_eq!(back, "/signin?next=%2Faccount", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_the_account_from_its_page_needs_the_box_and_the_password() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let unticked = account_form(&app, &ada, "/account/delete", &[("password", PASSWORD)]).await;
+    assert_eq!(unticked, "/account?failed=delete&error=invalid_input");
+    assert!(page_text(&ada, &unticked).await.contains("Tick the box"));
+    let wrong = account_form(
+        &app,
+        &ada,
+        "/account/delete",
+        &[("password", "not my password"), ("confirm", "on")],
+    )
+    .await;
+    assert_eq!(wrong, "/account?failed=delete&error=wrong_password");
+    assert_eq!(
+        ada.http.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let response = ada
+        .http
+        .post(app.url("/account/delete"))
+        .header(header::ORIGIN, app.url(""))
+        .form(&[("password", PASSWORD), ("confirm", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/signin");
+    assert!(
+        response.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    // Gone: the name cannot sign in.
+    let login = account_form(
+        &app,
+        &app.browser(),
+        "/signin",
+        &[("login", "ada"), ("password", PASSWORD)],
+    )
+    .await;
+    assert!(
+        login.starts_with("/signin?error=bad_credentials"),
+        "{login}"
+    );
 }
