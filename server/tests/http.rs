@@ -122,26 +122,10 @@ async fn the_sign_in_sign_up_and_account_pages_are_plain_forms_without_script_or
         // Rendered whole: nothing streamed in later by an inline script.
         assert!(!html.contains("<template"), "{path} streams:\n{html}");
     }
-    let account = ada
-        .http
-        .get(ada.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let account = ada.page("/account").await;
     assert!(account.contains("Signed in as ada (ada@"), "{account}");
     // The dashboard hydrates.
-    let html = ada
-        .http
-        .get(ada.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = ada.page("/").await;
     assert!(html.contains("hydrate") && html.contains(".wasm"), "{html}");
 }
 

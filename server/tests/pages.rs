@@ -303,18 +303,6 @@ async fn account_form(
     location(&response)
 }
 
-async fn page_text(browser: &common::Browser, path: &str) -> String {
-    browser
-        .http
-        .get(browser.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_account_forms_change_the_password_and_end_other_sessions_without_javascript() {
     let app = spawn_app().await;
@@ -342,7 +330,7 @@ async fn the_account_forms_change_the_password_and_end_other_sessions_without_ja
     .await;
     assert_eq!(wrong, "/account?failed=password&error=wrong_password");
     assert!(
-        page_text(&ada, &wrong)
+        ada.page(&wrong)
             .await
             .contains("The current password is wrong.")
     );
@@ -355,12 +343,14 @@ async fn the_account_forms_change_the_password_and_end_other_sessions_without_ja
     .await;
     assert_eq!(short, "/account?failed=password&error=invalid_password");
     // Text in the query is never shown: only the code's own sentence.
-    let forged = page_text(&ada, "/account?failed=password&error=<b>pwned</b>").await;
+    let forged = ada
+        .page("/account?failed=password&error=<b>pwned</b>")
+        .await;
     assert!(
         !forged.contains("<b>pwned") && !forged.contains("pwned"),
         "{forged}"
     );
-    assert!(page_text(&elsewhere, "/").await.contains("Workspaces"));
+    assert!(elsewhere.page("/").await.contains("Workspaces"));
 
     // Changed: the other browser is signed out, this one is not; the new password signs in.
     let done = account_form(
@@ -374,7 +364,7 @@ async fn the_account_forms_change_the_password_and_end_other_sessions_without_ja
     )
     .await;
     assert_eq!(done, "/account?done=password");
-    assert!(page_text(&ada, &done).await.contains("Password changed"));
+    assert!(ada.page(&done).await.contains("Password changed"));
     let gone = elsewhere.http.get(app.url("/")).send().await.unwrap();
     assert_eq!(gone.status(), StatusCode::SEE_OTHER);
     let again = account_form(
@@ -390,7 +380,7 @@ async fn the_account_forms_change_the_password_and_end_other_sessions_without_ja
     let ended = account_form(&app, &ada, "/account/sessions", &[]).await;
     assert_eq!(ended, "/account?done=sessions&count=1");
     assert!(
-        page_text(&ada, &ended)
+        ada.page(&ended)
             .await
             .contains("Signed out 1 other session(s).")
     );
@@ -425,7 +415,7 @@ async fn deleting_the_account_from_its_page_needs_the_box_and_the_password() {
     let ada = app.signed_up("ada").await;
     let unticked = account_form(&app, &ada, "/account/delete", &[("password", PASSWORD)]).await;
     assert_eq!(unticked, "/account?failed=delete&error=invalid_input");
-    assert!(page_text(&ada, &unticked).await.contains("Tick the box"));
+    assert!(ada.page(&unticked).await.contains("Tick the box"));
     let wrong = account_form(
         &app,
         &ada,

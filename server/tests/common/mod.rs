@@ -223,6 +223,18 @@ impl Browser {
             .unwrap()
     }
 
+    /// A page's HTML (redirects not followed).
+    pub async fn page(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Creates a workspace and returns its id.
     pub async fn workspace(&self, name: &str) -> String {
         let (status, body) = self
