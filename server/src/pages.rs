@@ -226,15 +226,26 @@ fn back_to_account(form: &str, outcome: Result<Vec<(&str, String)>, ErrorCode>) 
     }
 }
 
-/// The signed-in user of a form post, or where to send a visitor who is not.
-async fn account_user(
-    api: &ApiContext,
-    headers: &HeaderMap,
-) -> Result<services::accounts::CurrentUser, Response> {
-    AuthUser::from_headers(api, headers)
-        .await
-        .map(|AuthUser(user)| user)
-        .map_err(|_| see_other("/signin?next=%2Faccount"))
+/// The signed-in user of an account form post; a visitor without a session is sent to sign
+/// in (and back to the account page), not answered with the API's JSON error.
+pub struct FormUser(services::accounts::CurrentUser);
+
+impl<S> axum::extract::FromRequestParts<S> for FormUser
+where
+    ApiContext: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        AuthUser::from_request_parts(parts, state)
+            .await
+            .map(|AuthUser(user)| Self(user))
+            .map_err(|_| see_other("/signin?next=%2Faccount"))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,13 +257,9 @@ pub struct PasswordForm {
 /// `POST /account/password`.
 pub async fn change_password(
     State(api): State<ApiContext>,
-    headers: HeaderMap,
+    FormUser(user): FormUser,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let user = match account_user(&api, &headers).await {
-        Ok(user) => user,
-        Err(sign_in) => return sign_in,
-    };
     let outcome = match model::Password::try_from(form.new_password) {
         Ok(new) => api
             .services
@@ -266,11 +273,7 @@ pub async fn change_password(
 }
 
 /// `POST /account/sessions`: signs out every other session.
-pub async fn sign_out_others(State(api): State<ApiContext>, headers: HeaderMap) -> Response {
-    let user = match account_user(&api, &headers).await {
-        Ok(user) => user,
-        Err(sign_in) => return sign_in,
-    };
+pub async fn sign_out_others(State(api): State<ApiContext>, FormUser(user): FormUser) -> Response {
     let outcome = api
         .services
         .logout_others(&user)
@@ -290,13 +293,9 @@ pub struct DeleteForm {
 /// `POST /account/delete`.
 pub async fn delete_account(
     State(api): State<ApiContext>,
-    headers: HeaderMap,
+    FormUser(user): FormUser,
     Form(form): Form<DeleteForm>,
 ) -> Response {
-    let user = match account_user(&api, &headers).await {
-        Ok(user) => user,
-        Err(sign_in) => return sign_in,
-    };
     if form.confirm.is_none() {
         return back_to_account("delete", Err(ErrorCode::InvalidInput));
     }
