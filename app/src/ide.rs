@@ -431,7 +431,8 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             style=move || layout.get().css()
         >
             <header class="topbar">
-                <a class="brand" href="/" title="All workspaces">
+                // The dashboard is never routed to in the browser (it has no view there).
+                <a class="brand" href="/" rel="external" title="All workspaces">
                     <img src="/icons/icon-192.png" alt="" width="22" height="22" />
                     <span>"Codepod"</span>
                 </a>

@@ -34,6 +34,15 @@ pub mod workspaces;
 pub use error::ApiError;
 pub use shell::{App, SiteAssets, shell};
 
+/// The browser's start, once the wasm has loaded: the dashboard (plain forms) is kept
+/// current in place; every other page with the bundle is hydrated.
+#[cfg(feature = "hydrate")]
+pub fn start() {
+    if !dashboard::live::start() {
+        leptos::mount::hydrate_body(App);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Leptos's renderer is built from `patches/tachys.patch` (no async hydration path:

@@ -10,11 +10,11 @@ use leptos::prelude::*;
 /// `<Suspense>`/`<Transition>` waiting for it (possibly on another of the runtime's threads)
 /// before it marks its subscribers dirty (reactive_graph 0.2, `ArcAsyncDerived::notify_subs`).
 /// A memo read in that moment still holds what it computed while the resource was loading, so
-/// the server could stream, say, a dashboard with no list — and the browser, hydrating from
+/// the server could stream, say, a page without its list — and the browser, hydrating from
 /// the loaded value, then finds no element where it expects the list and stops. The server
 /// renders a page once, so a memo saves little there: the cost is a recomputation per read.
-/// That is small: the dashboard's list shape is a few workspaces, and the tree's rows come
-/// from a `LocalResource`, which never loads on the server (its rows are empty there).
+/// That is small: the tree's rows come from a `LocalResource`, which never loads on the
+/// server (its rows are empty there).
 pub fn memo<T>(compute: impl Fn() -> T + Send + Sync + 'static) -> Signal<T>
 where
     T: Clone + PartialEq + Send + Sync + 'static,

@@ -78,15 +78,19 @@ pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
     }
 }
 
+/// The service worker (offline page, cached bundles): registered once the page has its wasm
+/// (hydrated, or the dashboard enhanced).
+#[cfg(feature = "hydrate")]
+pub(crate) fn register_service_worker() {
+    let _ = window().navigator().service_worker().register("/sw.js");
+}
+
 /// The root component: head metadata and the routes.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // The service worker (offline page, cached bundles): registered once hydrated.
     #[cfg(feature = "hydrate")]
-    Effect::new(|_| {
-        let _ = window().navigator().service_worker().register("/sw.js");
-    });
+    Effect::new(|_| register_service_worker());
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() {
@@ -98,7 +102,9 @@ pub fn App() -> impl IntoView {
         <Meta name="description" content="Codepod: a Python IDE in your browser, with a real terminal in an isolated sandbox." />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=StaticSegment("") view=DashboardPage />
+                // Plain forms, rendered whole (like the account page): `dashboard::live`
+                // keeps it current in the browser, which has no code for its view.
+                <Route path=StaticSegment("") view=DashboardPage ssr=SsrMode::Async />
                 <Route path=StaticSegment("signin") view=SignInPage />
                 <Route path=StaticSegment("signup") view=SignUpPage />
                 // Whole before sending, like the IDE: without wasm, nothing could fill in a

@@ -262,13 +262,19 @@ test("another user opening a workspace's address gets the 404 page", async ({ pa
   await expect(row).toHaveCount(1);
   await expect(row.locator('.badge')).toHaveText('running');
   await page.screenshot({ path: `${artifacts}dashboard.png` });
-  await expect(page.locator('.dashboard')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.dashboard')).toHaveAttribute('data-live', 'true');
   await row.locator('.rename').click();
   await row.locator('.rename-input').fill('renamed');
   await row.locator('.rename-input').press('Enter');
   await expect(row.locator('.workspace-name')).toHaveText('renamed');
-  page.once('dialog', (dialog) => dialog.accept());
+  // Delete asks first, in the row; Cancel keeps the workspace.
   await row.locator('.delete').click();
+  await expect(row.locator('.delete-confirm')).toContainText('Delete the workspace \u201crenamed\u201d and all its files?');
+  await page.screenshot({ path: `${artifacts}dashboard-delete.png` });
+  await row.locator('.delete-confirm a', { hasText: 'Cancel' }).click();
+  await expect(row.locator('.delete-confirm')).toHaveCount(0);
+  await row.locator('.delete').click();
+  await row.locator('.delete-confirm button').click();
   await expect(page.locator('.workspace-row')).toHaveCount(0);
   await expect(page.locator('.empty')).toBeVisible();
 });

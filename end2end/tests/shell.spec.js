@@ -89,13 +89,14 @@ test.describe('a failure in the page', () => {
 
 test("when the page's code fails, the page says so and offers a reload", async ({ page }) => {
   await signUp(page, 'crash_user');
-  await expect(page.locator('.dashboard')).toHaveAttribute('data-hydrated', 'true');
+  await createWorkspace(page, 'crash');
   await expect(page.locator('.crashed')).toHaveCount(0);
-  // The dashboard's HTML with its heading reduced to bare text: the browser's code,
-  // hydrating, finds text where it expects the <h1> element and panics.
-  await page.route(/\/$/, async (route) => {
+  // The IDE's HTML without one of its elements: the browser's code, hydrating, finds the
+  // next one where it expects it, and then nothing where it expects the last, and panics.
+  const ide = /\/w\/[0-9a-f-]{36}$/;
+  await page.route(ide, async (route) => {
     const response = await route.fetch();
-    const html = (await response.text()).replace('<h1>Workspaces</h1>', 'Workspaces');
+    const html = (await response.text()).replace('<div class="drawer-backdrop"></div>', '');
     await route.fulfill({ response, body: html });
   });
   const errors = [];
@@ -108,9 +109,9 @@ test("when the page's code fails, the page says so and offers a reload", async (
   expect(errors.length).toBeGreaterThan(0);
   await page.screenshot({ path: `${artifacts}crashed.png` });
   // Reload fetches the page again; unmodified, it works.
-  await page.unroute(/\/$/);
+  await page.unroute(ide);
   await banner.getByRole('link', { name: 'Reload' }).click();
-  await expect(page.locator('.dashboard')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.ide')).toHaveAttribute('data-hydrated', 'true');
   await expect(page.locator('.crashed')).toHaveCount(0);
 });
 });

@@ -374,10 +374,16 @@ test('the dashboard shows each workspace live and starts and stops it', async ({
   const item = dashboard.locator(`.workspace-row[data-workspace="${id}"]`);
   await expect(item.locator('.badge')).toHaveText('running');
   await expect(item.locator('.activity')).toHaveText('active just now');
-  // Rename: the field has the focus and the whole name selected.
-  await item.locator('button.rename').click();
+  // Rename: the field has the focus and the whole name selected; Escape puts it away.
+  await item.locator('.rename').click();
   await expect(item.locator('.rename-input')).toBeFocused();
+  await expect(dashboard.locator('.dashboard')).toHaveAttribute('data-live', 'true');
   expect(await item.locator('.rename-input').evaluate((input) => [input.selectionStart, input.selectionEnd])).toEqual([0, 4]);
+  await dashboard.keyboard.press('Escape');
+  await expect(item.locator('.workspace-name')).toHaveText('live');
+  await item.locator('.rename').click();
+  await expect(item.locator('.rename-input')).toBeFocused();
+  await expect(dashboard.locator('.dashboard')).toHaveAttribute('data-live', 'true');
   await dashboard.keyboard.type('renamed live');
   await dashboard.keyboard.press('Enter');
   await expect(item.locator('.workspace-name')).toHaveText('renamed live');
@@ -390,9 +396,15 @@ test('the dashboard shows each workspace live and starts and stops it', async ({
   await item.locator('button.power').click();
   await expect(item.locator('.badge')).toHaveText('running', { timeout: 30_000 });
   await expect(item.locator('button.power')).toHaveText('Stop');
-  // Started elsewhere: the state follows without a reload (the list refreshes itself).
+  // Stopped elsewhere: the state follows without a reload (the rows refresh themselves).
+  await dashboard.evaluate(() => { window.notReloaded = true; });
   await api(dashboard, '/api/workspaces/stop', { id });
   await expect(item.locator('.badge')).toHaveText('stopped', { timeout: 15_000 });
+  await expect(item.locator('button.power')).toHaveText('Start');
+  expect(await dashboard.evaluate(() => window.notReloaded)).toBe(true);
+  // A workspace made elsewhere shows up.
+  await api(dashboard, '/api/workspaces/create', { name: 'made elsewhere' });
+  await expect(dashboard.locator('.workspace-row')).toHaveCount(2, { timeout: 15_000 });
   // The user's name (a link to the account page) sits on the line of the Sign out button.
   const name = await dashboard.locator('.topbar .username').evaluate((link) => {
     // Where the text is drawn (the link's own box may be stretched to the bar's height).

@@ -1,4 +1,5 @@
-//! The browser entry point. `hydrate()` attaches the Leptos app to the server-rendered page.
+//! The browser entry point. `hydrate()` attaches the Leptos app to the server-rendered page
+//! (or, on the dashboard, keeps its plain HTML current: `app::start`).
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -10,5 +11,5 @@ pub fn hydrate() {
         console_error_panic_hook::hook(info);
         app::crashed::show();
     }));
-    leptos::mount::hydrate_body(app::App);
+    app::start();
 }

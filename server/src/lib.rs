@@ -516,6 +516,11 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/account/password", post(pages::change_password))
         .route("/account/sessions", post(pages::sign_out_others))
         .route("/account/delete", post(pages::delete_account))
+        .route("/workspaces/new", post(pages::create_workspace))
+        .route("/workspaces/{id}/rename", post(pages::rename_workspace))
+        .route("/workspaces/{id}/start", post(pages::start_workspace))
+        .route("/workspaces/{id}/stop", post(pages::stop_workspace))
+        .route("/workspaces/{id}/delete", post(pages::delete_workspace))
         // Pages, and every server function at its `/api/…` path.
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .merge(file_routes)

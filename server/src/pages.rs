@@ -18,6 +18,18 @@
 //!
 //! A failure answers `?failed=<form>&error=<code>`.
 //!
+//! The dashboard (`/`) posts its forms here too; each needs a session and answers 303 to
+//! `/` (or to the new workspace's IDE):
+//!
+//! `POST /workspaces/new`          `name` → 303 to `/w/{id}`
+//! `POST /workspaces/{id}/rename`  `name`
+//! `POST /workspaces/{id}/start`   answers once the sandbox is ready (or failed)
+//! `POST /workspaces/{id}/stop`
+//! `POST /workspaces/{id}/delete`  the workspace and all its files
+//!
+//! A failure answers `/?failed=<form>&error=<code>&workspace=<id>` (and `name`, what was
+//! typed into a name field, to fill it again).
+//!
 //! Cross-site posts to all of these are refused (403) by `security::origin_guard`, like
 //! every mutating `/api` request.
 //!
@@ -226,8 +238,9 @@ fn back_to_account(form: &str, outcome: Result<Vec<(&str, String)>, ErrorCode>) 
     }
 }
 
-/// The signed-in user of an account form post; a visitor without a session is sent to sign
-/// in (and back to the account page), not answered with the API's JSON error.
+/// The signed-in user of a form post (the account page's, the dashboard's); a visitor without
+/// a session is sent to sign in (and back to that page), not answered with the API's JSON
+/// error.
 pub struct FormUser(services::accounts::CurrentUser);
 
 impl<S> axum::extract::FromRequestParts<S> for FormUser
@@ -244,7 +257,13 @@ where
         AuthUser::from_request_parts(parts, state)
             .await
             .map(|AuthUser(user)| Self(user))
-            .map_err(|_| see_other("/signin?next=%2Faccount"))
+            .map_err(|_| {
+                see_other(if parts.uri.path().starts_with("/account/") {
+                    "/signin?next=%2Faccount"
+                } else {
+                    "/signin"
+                })
+            })
     }
 }
 
@@ -302,6 +321,142 @@ pub async fn delete_account(
     match api.services.delete_account(&user, &form.password).await {
         Ok(()) => with_cookie(see_other("/signin"), &api.cookie.clear()),
         Err(error) => back_to_account("delete", Err(ApiError::from(error).code)),
+    }
+}
+
+/// Where a dashboard form goes back to when it failed: which form, why, for which workspace,
+/// and the name that was typed (to fill the field again).
+fn back_to_dashboard(
+    form: &str,
+    code: ErrorCode,
+    workspace: Option<WorkspaceId>,
+    name: &str,
+) -> Response {
+    let workspace = workspace.map(|id| id.to_string()).unwrap_or_default();
+    see_other(&format!(
+        "/{}",
+        query(&[
+            ("failed", form),
+            ("error", code.as_str()),
+            ("workspace", &workspace),
+            ("name", reflected(name)),
+        ])
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NameForm {
+    name: String,
+}
+
+/// `POST /workspaces/new`: creates a workspace and opens its IDE.
+pub async fn create_workspace(
+    State(api): State<ApiContext>,
+    FormUser(user): FormUser,
+    Form(form): Form<NameForm>,
+) -> Response {
+    let Ok(name) = model::WorkspaceName::try_from(form.name.clone()) else {
+        return back_to_dashboard("create", ErrorCode::InvalidInput, None, &form.name);
+    };
+    match api
+        .services
+        .create_workspace(&user, name, model::Language::default())
+        .await
+    {
+        Ok(workspace) => see_other(&format!("/w/{}", workspace.id)),
+        Err(error) => back_to_dashboard("create", ApiError::from(error).code, None, &form.name),
+    }
+}
+
+/// The workspace a dashboard form's path names; a malformed id is one that does not exist.
+fn workspace_id(id: &str) -> Result<WorkspaceId, ErrorCode> {
+    id.parse().map_err(|_| ErrorCode::NotFound)
+}
+
+/// `POST /workspaces/{id}/rename`.
+pub async fn rename_workspace(
+    State(api): State<ApiContext>,
+    FormUser(user): FormUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    let id = match workspace_id(&id) {
+        Ok(id) => id,
+        Err(code) => return back_to_dashboard("rename", code, None, ""),
+    };
+    let Ok(name) = model::WorkspaceName::try_from(form.name.clone()) else {
+        return back_to_dashboard("rename", ErrorCode::InvalidInput, Some(id), &form.name);
+    };
+    match api.services.rename_workspace(&user, id, name).await {
+        Ok(_) => see_other("/"),
+        Err(error) => back_to_dashboard("rename", ApiError::from(error).code, Some(id), &form.name),
+    }
+}
+
+/// What the dashboard's per-workspace buttons do.
+#[derive(Debug, Clone, Copy)]
+enum WorkspaceAction {
+    Start,
+    Stop,
+    Delete,
+}
+
+impl WorkspaceAction {
+    fn form(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// `POST /workspaces/{id}/start`: answers once the sandbox is ready (or failed).
+pub async fn start_workspace(
+    api: State<ApiContext>,
+    user: FormUser,
+    id: axum::extract::Path<String>,
+) -> Response {
+    workspace_action(WorkspaceAction::Start, api, user, id).await
+}
+
+/// `POST /workspaces/{id}/stop`.
+pub async fn stop_workspace(
+    api: State<ApiContext>,
+    user: FormUser,
+    id: axum::extract::Path<String>,
+) -> Response {
+    workspace_action(WorkspaceAction::Stop, api, user, id).await
+}
+
+/// `POST /workspaces/{id}/delete`: the workspace and all its files.
+pub async fn delete_workspace(
+    api: State<ApiContext>,
+    user: FormUser,
+    id: axum::extract::Path<String>,
+) -> Response {
+    workspace_action(WorkspaceAction::Delete, api, user, id).await
+}
+
+async fn workspace_action(
+    action: WorkspaceAction,
+    State(api): State<ApiContext>,
+    FormUser(user): FormUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let id = match workspace_id(&id) {
+        Ok(id) => id,
+        Err(code) => return back_to_dashboard(action.form(), code, None, ""),
+    };
+    let services = &api.services;
+    let outcome = match action {
+        WorkspaceAction::Start => services.start_workspace(&user, id).await.map(drop),
+        WorkspaceAction::Stop => services.stop_workspace(&user, id).await.map(drop),
+        WorkspaceAction::Delete => services.delete_workspace(&user, id).await,
+    };
+    match outcome {
+        Ok(()) => see_other("/"),
+        Err(error) => back_to_dashboard(action.form(), ApiError::from(error).code, Some(id), ""),
     }
 }
 

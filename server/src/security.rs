@@ -136,7 +136,8 @@ pub fn same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
 }
 
 /// Middleware: rejects cross-site requests that could change state (403): non-GET `/api/…`
-/// and the sign-in, sign-up and sign-out form posts.
+/// and the HTML forms' posts (sign-in, sign-up, sign-out, the account page's, the
+/// dashboard's).
 pub async fn origin_guard(
     State(security): State<Security>,
     request: Request,
@@ -149,6 +150,7 @@ pub async fn origin_guard(
     let path = request.uri().path();
     let guarded = path.starts_with("/api/")
         || path.starts_with("/account/")
+        || path.starts_with("/workspaces/")
         || matches!(path, "/signin" | "/signup" | "/signout");
     if !safe_method && guarded && !same_origin(request.headers(), &security.public_origin) {
         tracing::warn!(path = %request.uri().path(), "cross-site request refused");

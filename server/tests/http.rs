@@ -124,9 +124,15 @@ async fn the_sign_in_sign_up_and_account_pages_are_plain_forms_without_script_or
     }
     let account = ada.page("/account").await;
     assert!(account.contains("Signed in as ada (ada@"), "{account}");
-    // The dashboard hydrates.
+    // The dashboard loads the bundle (which keeps it current), and is rendered whole: its
+    // forms are all there before any script runs.
     let html = ada.page("/").await;
     assert!(html.contains("hydrate") && html.contains(".wasm"), "{html}");
+    assert!(html.contains(r#"action="/workspaces/new""#), "{html}");
+    assert!(
+        !html.contains("<template"),
+        "the dashboard streams:\n{html}"
+    );
 }
 
 #[tokio::test]

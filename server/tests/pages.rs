@@ -1,5 +1,5 @@
-//! The HTML side of accounts: the sign-in, sign-up, sign-out and account forms (plain form
-//! posts), and the guard in front of the app's pages.
+//! The HTML side of accounts and workspaces: the sign-in, sign-up, sign-out, account and
+//! dashboard forms (plain form posts), and the guard in front of the app's pages.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod common;
@@ -456,4 +456,171 @@ async fn deleting_the_account_from_its_page_needs_the_box_and_the_password() {
         login.starts_with("/signin?error=bad_credentials"),
         "{login}"
     );
+}
+
+/// The dashboard's workspaces as the JSON API lists them: (name, sandbox state).
+async fn listed(browser: &common::Browser) -> Vec<(String, String)> {
+    let (status, list) = browser
+        .post("/api/workspaces/list", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|workspace| {
+            (
+                workspace["name"].as_str().unwrap().to_owned(),
+                workspace["sandbox"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_forms_create_rename_start_stop_and_delete_without_javascript() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let page = ada.page("/").await;
+    assert!(page.contains(r#"action="/workspaces/new""#), "{page}");
+    assert!(page.contains("No workspaces yet"), "{page}");
+
+    // Create: straight into the new workspace's IDE.
+    let created = account_form(&app, &ada, "/workspaces/new", &[("name", "demo")]).await;
+    let id = created.strip_prefix("/w/").unwrap().to_owned();
+    assert_eq!(
+        listed(&ada).await,
+        [("demo".to_owned(), "stopped".to_owned())]
+    );
+    let page = ada.page("/").await;
+    for part in [
+        format!(r#"data-workspace="{id}""#),
+        format!(r#"action="/workspaces/{id}/start""#),
+        "active just now".to_owned(),
+        r#"class="badge stopped""#.to_owned(),
+    ] {
+        assert!(page.contains(&part), "{part} in {page}");
+    }
+
+    // A taken name and a bad one: back to the dashboard with a fixed sentence and the typed
+    // name in the field; nothing is made.
+    let taken = account_form(&app, &ada, "/workspaces/new", &[("name", "demo")]).await;
+    assert_eq!(
+        taken,
+        "/?failed=create&error=workspace_name_taken&name=demo"
+    );
+    let page = ada.page(&taken).await;
+    assert!(
+        page.contains("You already have a workspace of that name."),
+        "{page}"
+    );
+    let bad = account_form(&app, &ada, "/workspaces/new", &[("name", "a/b")]).await;
+    assert_eq!(bad, "/?failed=create&error=invalid_input&name=a%2Fb");
+    assert!(
+        ada.page(&bad)
+            .await
+            .contains("A workspace name has 1 to 64 characters")
+    );
+    assert_eq!(listed(&ada).await.len(), 1);
+
+    // Rename: the link shows the field with the name in it; a bad name comes back to it.
+    let page = ada.page(&format!("/?rename={id}")).await;
+    assert!(
+        page.contains(&format!(r#"action="/workspaces/{id}/rename""#)),
+        "{page}"
+    );
+    assert!(page.contains(r#"value="demo""#), "{page}");
+    let rename = format!("/workspaces/{id}/rename");
+    let bad = account_form(&app, &ada, &rename, &[("name", "")]).await;
+    assert_eq!(
+        bad,
+        format!("/?failed=rename&error=invalid_input&workspace={id}")
+    );
+    assert!(ada.page(&bad).await.contains("rename-input"));
+    assert_eq!(
+        account_form(&app, &ada, &rename, &[("name", "renamed")]).await,
+        "/"
+    );
+
+    // Start answers once the sandbox is ready; the button then stops it.
+    let start = format!("/workspaces/{id}/start");
+    assert_eq!(account_form(&app, &ada, &start, &[]).await, "/");
+    assert_eq!(
+        listed(&ada).await,
+        [("renamed".to_owned(), "ready".to_owned())]
+    );
+    let page = ada.page("/").await;
+    assert!(
+        page.contains(&format!(r#"action="/workspaces/{id}/stop""#)),
+        "{page}"
+    );
+    assert!(page.contains(r#"class="badge running""#), "{page}");
+    let stop = format!("/workspaces/{id}/stop");
+    assert_eq!(account_form(&app, &ada, &stop, &[]).await, "/");
+    assert_eq!(listed(&ada).await[0].1, "stopped");
+
+    // Delete: the link asks first; the form deletes.
+    let page = ada.page(&format!("/?delete={id}")).await;
+    assert!(
+        page.contains("and all its files? This cannot be undone."),
+        "{page}"
+    );
+    let delete = format!("/workspaces/{id}/delete");
+    assert!(page.contains(&format!(r#"action="{delete}""#)), "{page}");
+    assert_eq!(account_form(&app, &ada, &delete, &[]).await, "/");
+    assert!(listed(&ada).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_dashboard_forms_touch_only_the_users_own_workspaces_from_this_site() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let ws = ada.workspace("mine").await;
+    let bob = app.signed_up("bob").await;
+    // Another user's workspace, a missing one and a malformed id: the same answer, and
+    // Ada's workspace is untouched.
+    for id in [
+        ws.as_str(),
+        "00000000-0000-4000-8000-000000000000",
+        "not-a-uuid",
+    ] {
+        for action in ["rename", "start", "stop", "delete"] {
+            let path = format!("/workspaces/{id}/{action}");
+            let back = account_form(&app, &bob, &path, &[("name", "stolen")]).await;
+            assert!(
+                back.starts_with(&format!("/?failed={action}&error=not_found")),
+                "{path}: {back}"
+            );
+        }
+    }
+    assert_eq!(
+        listed(&ada).await,
+        [("mine".to_owned(), "stopped".to_owned())]
+    );
+    // Cross-site posts are refused before they do anything.
+    for path in [
+        "/workspaces/new".to_owned(),
+        format!("/workspaces/{ws}/rename"),
+        format!("/workspaces/{ws}/delete"),
+    ] {
+        let response = ada
+            .http
+            .post(app.url(&path))
+            .header(header::ORIGIN, "https://evil.example")
+            .form(&[("name", "evil")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        listed(&ada).await,
+        [("mine".to_owned(), "stopped".to_owned())]
+    );
+    // Signed out: sent to sign in, nothing made.
+    let stranger = app.browser();
+    let back = account_form(&app, &stranger, "/workspaces/new", &[("name", "x")]).await;
+    assert_eq!(back, "/signin");
+    let back = account_form(&app, &stranger, &format!("/workspaces/{ws}/delete"), &[]).await;
+    assert_eq!(back, "/signin");
+    assert_eq!(listed(&ada).await.len(), 1);
 }

@@ -1,16 +1,12 @@
-//! An inline rename box (the file tree, the dashboard): focused when it appears, with the
-//! part a user usually changes selected — a file's name without its extension, or all.
+//! The file tree's inline rename box: focused when it appears, with the part a user usually
+//! changes selected — a file's name without its extension.
 
 use leptos::prelude::*;
 
 /// The range of `value` (in UTF-16 units, as the DOM counts) a rename selects: the last path
-/// segment without its extension (`src/app.py` → `app`; `.env` and `Makefile` whole), or
-/// everything with `select_all`.
-pub fn selection(value: &str, select_all: bool) -> (u32, u32) {
+/// segment without its extension (`src/app.py` → `app`; `.env` and `Makefile` whole).
+pub fn selection(value: &str) -> (u32, u32) {
     let units = |text: &str| text.encode_utf16().count() as u32;
-    if select_all {
-        return (0, units(value));
-    }
     let start = value.rfind('/').map_or(0, |slash| slash + 1);
     let name = &value[start..];
     let end = match name.rfind('.') {
@@ -37,7 +33,6 @@ pub fn RenameField(
     #[prop(into)] input_class: String,
     #[prop(into)] label: String,
     value: String,
-    #[prop(optional)] select_all: bool,
     on_done: Callback<Done>,
 ) -> impl IntoView {
     let input = NodeRef::<leptos::html::Input>::new();
@@ -49,7 +44,7 @@ pub fn RenameField(
             let _ = on_done.try_run(answer);
         }
     };
-    let (start, end) = selection(&value, select_all);
+    let (start, end) = selection(&value);
     Effect::new(move |_| {
         if let Some(input) = input.get() {
             // After the element is in the page: focus and selection need it attached.
@@ -98,14 +93,13 @@ mod tests {
 
     #[test]
     fn a_rename_selects_the_name_without_its_extension() {
-        assert_eq!(selection("main.py", false), (0, 4));
-        assert_eq!(selection("src/app.test.py", false), (4, 12));
-        assert_eq!(selection("notes/.env", false), (6, 10));
-        assert_eq!(selection("Makefile", false), (0, 8));
-        assert_eq!(selection("dir.d/file", false), (6, 10));
-        assert_eq!(selection("my workspace", true), (0, 12));
+        assert_eq!(selection("main.py"), (0, 4));
+        assert_eq!(selection("src/app.test.py"), (4, 12));
+        assert_eq!(selection("notes/.env"), (6, 10));
+        assert_eq!(selection("Makefile"), (0, 8));
+        assert_eq!(selection("dir.d/file"), (6, 10));
         // UTF-16 units, as the DOM counts them.
-        assert_eq!(selection("ü/ä.py", false), (2, 3));
-        assert_eq!(selection("😀.py", false), (0, 2));
+        assert_eq!(selection("ü/ä.py"), (2, 3));
+        assert_eq!(selection("😀.py"), (0, 2));
     }
 }
