@@ -94,7 +94,7 @@ bundle() {
     for name in $names; do total=$((total + $(stat -c %s "$SITE_DIR$name.br"))); done
     printf '  %-10s %8s KiB  %s\n' "$page" "$(awk -v b="$total" 'BEGIN { printf "%.1f", b / 1024 }')" "${names:-(no wasm named by the page)}"
   done
-  printf '  %-10s %8s KiB  %s\n' "signed in" "$(kib "$wasm.br")" "${wasm#"$SITE_DIR"} (/ and /w/{id}; /account, like these two, has none)"
+  printf '  %-10s %8s KiB  %s\n' "signed in" "$(kib "$wasm.br")" "${wasm#"$SITE_DIR"} (/ and /w/{id}; /account and the 404 page, like these two, have none)"
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$data"

@@ -2,7 +2,7 @@
 //!
 //! Plain HTML forms posting to `/account/…` (handled by the server, `server/src/pages.rs`),
 //! like sign-in and sign-up: the page works without the wasm bundle, gets none
-//! (`shell::without_wasm`), and so is compiled into the server only. Each form comes back
+//! (`shell::with_wasm`), and so is compiled into the server only. Each form comes back
 //! here with what happened, or why it failed, in the query string.
 
 use leptos::prelude::*;
@@ -10,16 +10,9 @@ use leptos::prelude::*;
 /// `/account`.
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    {
-        page::view()
-    }
-    // Never hydrated: the browser has no code for it (links here are `rel="external"`).
-    #[cfg(not(feature = "ssr"))]
-    {}
+    page::view()
 }
 
-#[cfg(feature = "ssr")]
 mod page {
     use leptos::prelude::*;
     use leptos_meta::Title;

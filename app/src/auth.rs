@@ -1,17 +1,14 @@
 //! Sign in and sign up: plain HTML forms posting to `/signin` and `/signup` (handled by the
-//! server), so they work without the wasm bundle; they get none (`shell::without_wasm`) and
+//! server), so they work without the wasm bundle; they get none (`shell::with_wasm`) and
 //! are compiled into the server only. A failed attempt comes back here with the error in the
 //! query string, shown inline; the password is never echoed.
 
 use leptos::prelude::*;
-#[cfg(feature = "ssr")]
 use leptos_meta::Title;
-#[cfg(feature = "ssr")]
 use leptos_router::hooks::use_query_map;
 
 /// The sentence to show for an error code the server sent back: the code's own fixed
 /// sentence. The query string is anybody's to write, so no text from it is ever shown.
-#[cfg(feature = "ssr")]
 fn message_for(code: &str) -> &'static str {
     if code.is_empty() {
         return "";
@@ -22,7 +19,6 @@ fn message_for(code: &str) -> &'static str {
 }
 
 /// The frame of both forms: a plain POST to `action`, the brand, the title, the error.
-#[cfg(feature = "ssr")]
 #[component]
 fn AuthCard(
     action: &'static str,
@@ -48,16 +44,9 @@ fn AuthCard(
 /// `/signin`.
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    {
-        sign_in()
-    }
-    // Never hydrated: the browser has no code for it (links here are `rel="external"`).
-    #[cfg(not(feature = "ssr"))]
-    {}
+    sign_in()
 }
 
-#[cfg(feature = "ssr")]
 fn sign_in() -> impl IntoView {
     let query = use_query_map();
     let get = move |key: &str| query.read_untracked().get(key).unwrap_or_default();
@@ -98,15 +87,9 @@ fn sign_in() -> impl IntoView {
 /// `/signup`.
 #[component]
 pub fn SignUpPage() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    {
-        sign_up()
-    }
-    #[cfg(not(feature = "ssr"))]
-    {}
+    sign_up()
 }
 
-#[cfg(feature = "ssr")]
 fn sign_up() -> impl IntoView {
     let query = use_query_map();
     let get = move |key: &str| query.read_untracked().get(key).unwrap_or_default();

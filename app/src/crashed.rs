@@ -4,9 +4,8 @@
 //! offers a reload. Written with the DOM alone: the reactive runtime may be what failed.
 
 /// The banner's markup: a plain link reloads the page (no script, which the CSP would refuse
-/// inline anyway); `rel="external"` keeps the router, which runs in the stopped wasm, from
-/// taking the click.
-const BANNER: &str = r#"<div class="crashed" role="alert"><span>Codepod stopped working in this tab because of an error. Saved files are safe.</span><a class="button primary" href="" rel="external">Reload</a></div>"#;
+/// inline anyway).
+const BANNER: &str = r#"<div class="crashed" role="alert"><span>Codepod stopped working in this tab because of an error. Saved files are safe.</span><a class="button primary" href="">Reload</a></div>"#;
 
 /// Shows the banner, once however many panics follow.
 pub fn show() {

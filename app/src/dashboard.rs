@@ -10,6 +10,7 @@
 //! hydrate this page: `live` keeps its rows current in place (state, activity, the Start/Stop
 //! button) and puts the focus in a rename field.
 
+#[cfg(feature = "ssr")]
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use model::WorkspaceView;
@@ -31,13 +32,7 @@ pub fn AccountBar() -> impl IntoView {
                 <span>"Codepod"</span>
             </a>
             <nav class="topbar-actions" aria-label="Account">
-                // A page without wasm (`shell::without_wasm`): loaded, not routed to.
-                <a
-                    class="username"
-                    href="/account"
-                    rel="external"
-                    title="Your account: password and sessions"
-                >
+                <a class="username" href="/account" title="Your account: password and sessions">
                     <Suspense fallback=|| "">
                         {move || user.get().and_then(Result::ok).map(|user| user.username)}
                     </Suspense>
@@ -103,14 +98,10 @@ impl Power {
 }
 
 /// `/`. Never hydrated: the browser has no code for its view (`live` enhances it instead).
+#[cfg(feature = "ssr")]
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    {
-        page::view()
-    }
-    #[cfg(not(feature = "ssr"))]
-    {}
+    page::view()
 }
 
 #[cfg(feature = "ssr")]

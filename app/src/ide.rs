@@ -5,7 +5,6 @@
 
 use leptos::{ev, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 use model::{NotKept, SandboxStatus, WorkspaceId};
 
 use model::ws::ServerMessage;
@@ -21,14 +20,13 @@ use crate::{
 };
 
 /// The IDE of one workspace (`/w/{id}`): file tree, editor, terminals, status bar. The
-/// server has checked the session and the owner before this renders.
+/// server has checked the session and the owner before this renders. Rendered without the
+/// router (`shell::IdeApp`), so the workspace comes from the page's own path.
 #[component]
 pub fn IdePage() -> impl IntoView {
-    let params = use_params_map();
     let workspace = move || {
-        params
-            .read()
-            .get("id")
+        page_path()
+            .strip_prefix("/w/")
             .and_then(|id| id.parse::<WorkspaceId>().ok())
     };
     view! {
@@ -431,8 +429,7 @@ fn Ide(workspace: WorkspaceId) -> impl IntoView {
             style=move || layout.get().css()
         >
             <header class="topbar">
-                // The dashboard is never routed to in the browser (it has no view there).
-                <a class="brand" href="/" rel="external" title="All workspaces">
+                <a class="brand" href="/" title="All workspaces">
                     <img src="/icons/icon-192.png" alt="" width="22" height="22" />
                     <span>"Codepod"</span>
                 </a>
@@ -860,6 +857,20 @@ fn rank(path: &str, query: &str) -> Option<u8> {
             .chars()
             .all(|wanted| letters.any(|c| c == wanted))
             .then_some(3)
+    }
+}
+
+/// The path of the page being rendered (on the server) or shown (in the browser).
+fn page_path() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .map(|parts| parts.uri.path().to_owned())
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        window().location().pathname().unwrap_or_default()
     }
 }
 

@@ -1,14 +1,17 @@
 //! The Leptos application: the HTML shell, the router, pages and components, and the server
 //! functions that form Codepod's public JSON API under `/api/…`.
 //!
-//! Compiled twice: with `ssr` into the server (rendering, server functions) and with
-//! `hydrate` into the browser's wasm bundle. Nothing server-only may be reachable without the
-//! `ssr` feature.
+//! Compiled twice: with `ssr` into the server (rendering, the router, server functions) and
+//! with `hydrate` into the browser's wasm bundle (the IDE page, the dashboard's live rows,
+//! the server functions' client side). Nothing server-only may be reachable without the `ssr`
+//! feature.
 
+#[cfg(feature = "ssr")]
 mod account;
 pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod api_context;
+#[cfg(feature = "ssr")]
 mod auth;
 mod browser_slot;
 #[cfg(feature = "hydrate")]
@@ -32,14 +35,17 @@ mod vendor;
 pub mod workspaces;
 
 pub use error::ApiError;
-pub use shell::{App, SiteAssets, shell};
+#[cfg(feature = "ssr")]
+pub use shell::{App, shell};
+pub use shell::{IdeApp, SiteAssets};
 
-/// The browser's start, once the wasm has loaded: the dashboard (plain forms) is kept
-/// current in place; every other page with the bundle is hydrated.
+/// The browser's start, once the wasm has loaded on one of the two pages that load it
+/// (`shell::with_wasm`): the dashboard (plain forms) is kept current in place; the IDE is
+/// hydrated.
 #[cfg(feature = "hydrate")]
 pub fn start() {
     if !dashboard::live::start() {
-        leptos::mount::hydrate_body(App);
+        leptos::mount::hydrate_body(IdeApp);
     }
 }
 

@@ -18,7 +18,7 @@ pub fn NotFound() -> impl IntoView {
             <h1>"404 · Not found"</h1>
             <p>"There is nothing at this address."</p>
             <p>
-                <a href="/" rel="external">"Back to Codepod"</a>
+                <a href="/">"Back to Codepod"</a>
             </p>
         </main>
     }

@@ -1,17 +1,26 @@
 //! The HTML document, head tags and the router.
+//!
+//! The router runs on the server only. The browser hydrates one page, the IDE, which the
+//! server renders without the router for that reason (`IdeApp`): the router's own code was
+//! 34 KiB brotli of the bundle. Every other page is plain HTML forms, and the dashboard,
+//! which loads the bundle too, is kept current without hydrating (`dashboard::live`).
 
 use leptos::prelude::*;
-use leptos_meta::{Meta, MetaTags, Title, provide_meta_context};
+#[cfg(feature = "ssr")]
+use leptos_meta::MetaTags;
+use leptos_meta::{Meta, Title, provide_meta_context};
+#[cfg(feature = "ssr")]
 use leptos_router::{
     ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
+use crate::ide::IdePage;
+#[cfg(feature = "ssr")]
 use crate::{
     account::AccountPage,
     auth::{SignInPage, SignUpPage},
     dashboard::DashboardPage,
-    ide::IdePage,
     not_found::NotFound,
 };
 
@@ -36,23 +45,35 @@ impl Default for SiteAssets {
     }
 }
 
-/// Pages that are plain HTML forms, whole without the wasm bundle: they get none (a first
-/// visit downloads no wasm; the bundle and the service worker come with the dashboard and
-/// the IDE). Their components are compiled into the server only.
-#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
-pub fn without_wasm(path: &str) -> bool {
-    matches!(path, "/signin" | "/signup" | "/account")
+/// The pages that load the wasm bundle: the IDE (`/w/{id}`, hydrated) and the dashboard
+/// (`/`, kept current). Every other page — sign-in, sign-up, account, 404 — is plain HTML
+/// whole without it, so a first visit downloads no wasm; their components are compiled into
+/// the server only. (`pages::guard` has sent every `/w/…` that is not the user's workspace to
+/// the 404 page's path before this is asked.)
+#[cfg(feature = "ssr")]
+pub fn with_wasm(path: &str) -> bool {
+    path == "/" || is_ide(path)
+}
+
+#[cfg(feature = "ssr")]
+fn is_ide(path: &str) -> bool {
+    path.starts_with("/w/")
 }
 
 /// The whole HTML document, rendered on the server for every page request.
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
-    #[cfg(feature = "ssr")]
     crate::csp::send_with_page();
-    #[cfg(feature = "ssr")]
-    let hydrate =
-        use_context::<http::request::Parts>().is_none_or(|parts| !without_wasm(parts.uri.path()));
-    #[cfg(not(feature = "ssr"))]
-    let hydrate = true;
+    let path = use_context::<http::request::Parts>()
+        .map(|parts| parts.uri.path().to_owned())
+        .unwrap_or_default();
+    let hydrate = with_wasm(&path);
+    // The IDE as the browser hydrates it: without the router.
+    let body = if is_ide(&path) {
+        view! { <IdeApp /> }.into_any()
+    } else {
+        view! { <App /> }.into_any()
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -71,9 +92,7 @@ pub fn shell(options: LeptosOptions, assets: SiteAssets) -> impl IntoView {
                 {hydrate.then(|| view! { <HydrationScripts options /> })}
                 <MetaTags />
             </head>
-            <body>
-                <App />
-            </body>
+            <body>{body}</body>
         </html>
     }
 }
@@ -85,12 +104,9 @@ pub(crate) fn register_service_worker() {
     let _ = window().navigator().service_worker().register("/sw.js");
 }
 
-/// The root component: head metadata and the routes.
+/// Every page's title ("<page> · Codepod") and description.
 #[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
-    #[cfg(feature = "hydrate")]
-    Effect::new(|_| register_service_worker());
+fn DocumentMeta() -> impl IntoView {
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() {
@@ -100,6 +116,30 @@ pub fn App() -> impl IntoView {
             }
         } />
         <Meta name="description" content="Codepod: a Python IDE in your browser, with a real terminal in an isolated sandbox." />
+    }
+}
+
+/// The IDE page's root, the one the browser hydrates: head metadata and the IDE, no router.
+#[component]
+pub fn IdeApp() -> impl IntoView {
+    provide_meta_context();
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| register_service_worker());
+    view! {
+        <DocumentMeta />
+        <IdePage />
+    }
+}
+
+/// The root of every other page, rendered on the server only: head metadata and the routes.
+/// (The IDE's route is here too, for its path and its rendering mode; `shell` renders the
+/// IDE page as `IdeApp`.)
+#[cfg(feature = "ssr")]
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <DocumentMeta />
         <Router>
             <Routes fallback=NotFound>
                 // Plain forms, rendered whole (like the account page): `dashboard::live`

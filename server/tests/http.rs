@@ -90,19 +90,30 @@ async fn the_ide_page_is_server_rendered_with_the_shell_and_the_hydration_script
 }
 
 #[tokio::test]
-async fn the_sign_in_sign_up_and_account_pages_are_plain_forms_without_script_or_wasm() {
+async fn the_sign_in_sign_up_account_and_404_pages_are_plain_html_without_script_or_wasm() {
     let app = spawn_app().await;
     let anonymous = app.browser();
     let ada = app.signed_up("ada").await;
-    for (browser, path) in [
-        (&anonymous, "/signin"),
-        (&anonymous, "/signup"),
-        (&ada, "/account"),
+    for (browser, path, status) in [
+        (&anonymous, "/signin", StatusCode::OK),
+        (&anonymous, "/signup", StatusCode::OK),
+        (&ada, "/account", StatusCode::OK),
+        // The 404 page, for an unknown address and for a workspace that is not the user's.
+        (&ada, "/no/such/page", StatusCode::NOT_FOUND),
+        (
+            &ada,
+            "/w/00000000-0000-4000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let response = browser.http.get(browser.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.status(), status, "{path}");
         let html = response.text().await.unwrap();
-        assert!(html.contains(r#"method="post""#), "{path}: {html}");
+        if status == StatusCode::OK {
+            assert!(html.contains(r#"method="post""#), "{path}: {html}");
+        } else {
+            assert!(html.contains("404 · Not found"), "{path}: {html}");
+        }
         // Leptos's inline resource data may be there (inert, with the nonce); nothing loads
         // or runs code: no script file, no module, no hydration.
         assert!(

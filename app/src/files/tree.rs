@@ -777,7 +777,6 @@ pub fn FileTree(
                                     tabindex="-1"
                                     href=download_url(workspace, &path)
                                     download=name_of(&path)
-                                    rel="external"
                                 ></a>
                             }
                         })}
@@ -1020,7 +1019,6 @@ pub fn FileTree(
                 aria-label="Download the workspace as a zip"
                 href=format!("/api/workspaces/download?workspace={workspace}")
                 download=""
-                rel="external"
             >
                 <span class="icon icon-file-zip" aria-hidden="true"></span>
             </a>

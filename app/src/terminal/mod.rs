@@ -329,7 +329,6 @@ pub fn TerminalPanel(
                 <a
                     class="sign-in-again button primary"
                     href=format!("/signin?next=%2Fw%2F{workspace}")
-                    rel="external"
                     hidden=move || link.get() != Link::SignedOut
                 >
                     "Sign in"
