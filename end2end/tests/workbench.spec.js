@@ -384,6 +384,7 @@ test('the dashboard shows each workspace live and starts and stops it', async ({
   await item.locator('.rename').click();
   await expect(item.locator('.rename-input')).toBeFocused();
   await expect(dashboard.locator('.dashboard')).toHaveAttribute('data-live', 'true');
+  await shoot(dashboard, 'workbench-dashboard-rename-1440');
   await dashboard.keyboard.type('renamed live');
   await dashboard.keyboard.press('Enter');
   await expect(item.locator('.workspace-name')).toHaveText('renamed live');
