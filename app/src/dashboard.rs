@@ -308,7 +308,7 @@ pub mod live {
     use wasm_bindgen::{JsCast, prelude::Closure};
     use web_sys::{Element, HtmlInputElement, KeyboardEvent};
 
-    use super::{Power, REFRESH_MS, ago, state_name};
+    use super::{Power, REFRESH_MS, WorkspaceId, ago, state_name};
     use crate::workspaces::api::list_workspaces;
 
     /// Starts keeping the dashboard current if this page is the dashboard; `false` if not.
@@ -388,9 +388,10 @@ pub mod live {
         }
         let now = js_sys::Date::now() as i64;
         for row in rows {
-            let id = row.get_attribute("data-workspace").unwrap_or_default();
-            let Some(workspace) = list.iter().find(|workspace| workspace.id.to_string() == id)
-            else {
+            let id = row
+                .get_attribute("data-workspace")
+                .and_then(|id| id.parse::<WorkspaceId>().ok());
+            let Some(workspace) = list.iter().find(|workspace| Some(workspace.id) == id) else {
                 continue;
             };
             let state = state_name(workspace.sandbox);

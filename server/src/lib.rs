@@ -518,9 +518,7 @@ fn router(state: AppState, config: &Config) -> Router {
         .route("/account/delete", post(pages::delete_account))
         .route("/workspaces/new", post(pages::create_workspace))
         .route("/workspaces/{id}/rename", post(pages::rename_workspace))
-        .route("/workspaces/{id}/start", post(pages::start_workspace))
-        .route("/workspaces/{id}/stop", post(pages::stop_workspace))
-        .route("/workspaces/{id}/delete", post(pages::delete_workspace))
+        .route("/workspaces/{id}/{action}", post(pages::workspace_action))
         // Pages, and every server function at its `/api/…` path.
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .merge(file_routes)

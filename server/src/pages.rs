@@ -393,70 +393,31 @@ pub async fn rename_workspace(
     }
 }
 
-/// What the dashboard's per-workspace buttons do.
-#[derive(Debug, Clone, Copy)]
-enum WorkspaceAction {
-    Start,
-    Stop,
-    Delete,
-}
-
-impl WorkspaceAction {
-    fn form(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::Stop => "stop",
-            Self::Delete => "delete",
-        }
-    }
-}
-
-/// `POST /workspaces/{id}/start`: answers once the sandbox is ready (or failed).
-pub async fn start_workspace(
-    api: State<ApiContext>,
-    user: FormUser,
-    id: axum::extract::Path<String>,
-) -> Response {
-    workspace_action(WorkspaceAction::Start, api, user, id).await
-}
-
-/// `POST /workspaces/{id}/stop`.
-pub async fn stop_workspace(
-    api: State<ApiContext>,
-    user: FormUser,
-    id: axum::extract::Path<String>,
-) -> Response {
-    workspace_action(WorkspaceAction::Stop, api, user, id).await
-}
-
-/// `POST /workspaces/{id}/delete`: the workspace and all its files.
-pub async fn delete_workspace(
-    api: State<ApiContext>,
-    user: FormUser,
-    id: axum::extract::Path<String>,
-) -> Response {
-    workspace_action(WorkspaceAction::Delete, api, user, id).await
-}
-
-async fn workspace_action(
-    action: WorkspaceAction,
+/// `POST /workspaces/{id}/start`, `/stop` and `/delete`: the dashboard's per-workspace
+/// buttons. Start answers once the sandbox is ready (or failed); delete takes the workspace
+/// and all its files.
+pub async fn workspace_action(
     State(api): State<ApiContext>,
     FormUser(user): FormUser,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
 ) -> Response {
+    let form = match action.as_str() {
+        form @ ("start" | "stop" | "delete") => form,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
     let id = match workspace_id(&id) {
         Ok(id) => id,
-        Err(code) => return back_to_dashboard(action.form(), code, None, ""),
+        Err(code) => return back_to_dashboard(form, code, None, ""),
     };
     let services = &api.services;
-    let outcome = match action {
-        WorkspaceAction::Start => services.start_workspace(&user, id).await.map(drop),
-        WorkspaceAction::Stop => services.stop_workspace(&user, id).await.map(drop),
-        WorkspaceAction::Delete => services.delete_workspace(&user, id).await,
+    let outcome = match form {
+        "start" => services.start_workspace(&user, id).await.map(drop),
+        "stop" => services.stop_workspace(&user, id).await.map(drop),
+        _ => services.delete_workspace(&user, id).await,
     };
     match outcome {
         Ok(()) => see_other("/"),
-        Err(error) => back_to_dashboard(action.form(), ApiError::from(error).code, Some(id), ""),
+        Err(error) => back_to_dashboard(form, ApiError::from(error).code, Some(id), ""),
     }
 }
 

@@ -596,6 +596,15 @@ async fn the_dashboard_forms_touch_only_the_users_own_workspaces_from_this_site(
         listed(&ada).await,
         [("mine".to_owned(), "stopped".to_owned())]
     );
+    // An action the dashboard does not have is not one.
+    let response = ada
+        .http
+        .post(app.url(&format!("/workspaces/{ws}/frobnicate")))
+        .header(header::ORIGIN, app.url(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // Cross-site posts are refused before they do anything.
     for path in [
         "/workspaces/new".to_owned(),
@@ -623,4 +632,31 @@ async fn the_dashboard_forms_touch_only_the_users_own_workspaces_from_this_site(
     let back = account_form(&app, &stranger, &format!("/workspaces/{ws}/delete"), &[]).await;
     assert_eq!(back, "/signin");
     assert_eq!(listed(&ada).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_workspace_name_is_shown_as_text_in_every_step_of_the_dashboard() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let name = r#"<img src=x onerror="alert(1)">"#;
+    let created = account_form(&app, &ada, "/workspaces/new", &[("name", name)]).await;
+    let id = created.strip_prefix("/w/").unwrap().to_owned();
+    // The list, the rename field, the delete question, and a failed create refilling it.
+    let taken = account_form(&app, &ada, "/workspaces/new", &[("name", name)]).await;
+    for path in [
+        "/".to_owned(),
+        format!("/?rename={id}"),
+        format!("/?delete={id}"),
+        taken,
+    ] {
+        let page = ada.page(&path).await;
+        assert!(
+            !page.contains("<img src=x"),
+            "{path} has the name as markup:\n{page}"
+        );
+        assert!(
+            page.contains("&lt;img src=x"),
+            "{path} lacks the name:\n{page}"
+        );
+    }
 }
